@@ -1,0 +1,58 @@
+"""Choose each step's examples and pad them into tensors.
+
+Data order is a pure function of (seed, step), so a resumed run sees exactly the batches
+an uninterrupted one would, without storing sampler state.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+
+import torch
+
+from evaltune.data.render import TokenizedExample
+
+IGNORE_INDEX = -100  # label value that transformers' cross-entropy skips
+
+
+def batch_for_step(n_examples: int, batch_size: int, step: int, seed: int) -> list[int]:
+    """Indices of the examples for global optimizer step `step` (0-based).
+
+    Examples are drawn epoch by epoch, each epoch a fresh seeded shuffle, so every example
+    is seen once before any is seen twice.
+    """
+    indices = []
+    start = step * batch_size
+    for position in range(start, start + batch_size):
+        epoch, offset = divmod(position, n_examples)
+        indices.append(_epoch_order(n_examples, seed, epoch)[offset])
+    return indices
+
+
+@lru_cache(maxsize=4)
+def _epoch_order(n_examples: int, seed: int, epoch: int) -> tuple[int, ...]:
+    order = list(range(n_examples))
+    random.Random(f"{seed}-{epoch}").shuffle(order)
+    return tuple(order)
+
+
+def epoch_of_step(n_examples: int, batch_size: int, step: int) -> float:
+    """How many passes over the data have been made after `step` steps."""
+    return step * batch_size / n_examples
+
+
+def collate(examples: list[TokenizedExample], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad examples into input_ids, attention_mask and labels (IGNORE_INDEX off the mask)."""
+    width = max(len(e.input_ids) for e in examples)
+    input_ids = torch.full((len(examples), width), pad_token_id, dtype=torch.long)
+    attention = torch.zeros((len(examples), width), dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+    for row, e in enumerate(examples):
+        n = len(e.input_ids)
+        ids = torch.tensor(e.input_ids, dtype=torch.long)
+        input_ids[row, :n] = ids
+        attention[row, :n] = 1
+        mask = torch.tensor(e.loss_mask, dtype=torch.bool)
+        labels[row, :n] = torch.where(mask, ids, torch.full_like(ids, IGNORE_INDEX))
+    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}

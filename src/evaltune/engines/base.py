@@ -1,0 +1,60 @@
+"""The engine interface the loop drives. It mirrors the Tinker training API so the loop
+never knows whether it trains in this process or on a managed service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from evaltune.data.render import TokenizedExample
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """Result of one forward_backward: summed loss over target tokens and their count."""
+
+    loss_sum: float
+    n_tokens: int
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.n_tokens, 1)
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    n_tokens: int
+    stop_reason: str  # "stop" (EOS or a stop string) or "max_tokens"
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    base_model: str
+    device: str
+    total_parameters: int
+    trainable_parameters: int
+    dtype: str
+
+
+class TrainingEngine(Protocol):
+    tokenizer: object
+    info: EngineInfo
+
+    def forward_backward(self, batch: list[TokenizedExample]) -> StepMetrics:
+        """Accumulate gradients of the mean per-target-token loss of `batch`."""
+
+    def optim_step(self, learning_rate: float) -> None:
+        """Apply accumulated gradients with AdamW at `learning_rate`, then clear them."""
+
+    def sample(
+        self, prompts: list[list[int]], max_tokens: int, temperature: float, stop: list[str]
+    ) -> list[Completion]:
+        """Generate one completion per prompt (token ids) with the current weights."""
+
+    def save_checkpoint(self, directory: Path) -> str:
+        """Write adapter + optimizer + RNG state under `directory`; return the adapter path."""
+
+    def load_checkpoint(self, directory: Path) -> None:
+        """Restore what save_checkpoint wrote."""

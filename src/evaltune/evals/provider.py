@@ -1,0 +1,135 @@
+"""An Inspect AI model provider that answers with an engine's in-memory weights.
+
+Evaluation never reloads the model: Inspect calls `generate` once per sample,
+concurrently; the provider gathers the prompts that arrive together and answers them in
+one batched `engine.sample` call in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from inspect_ai.model import (
+    ChatCompletionChoice,
+    ChatMessageAssistant,
+    GenerateConfig,
+    Model,
+    ModelAPI,
+    ModelOutput,
+    ModelUsage,
+    get_model,
+    modelapi,
+)
+
+from evaltune.engines.base import Completion, TrainingEngine
+
+PROVIDER = "evaltune"
+_GATHER_SECONDS = 0.02  # long enough for Inspect to hand over all concurrent samples
+
+
+@dataclass
+class _Registration:
+    engine: TrainingEngine
+    batch_size: int
+
+
+# Process-wide: Inspect builds providers from a model name, so the engine is found by name.
+_ENGINES: dict[str, _Registration] = {}
+
+
+def engine_model(engine: TrainingEngine, name: str, batch_size: int) -> Model:
+    """An Inspect Model named `evaltune/<name>` that generates with `engine`.
+
+    Use a fresh name per evaluation: Inspect memoizes models by name, and a stale entry
+    would answer with another round's weights.
+    """
+    _ENGINES[name] = _Registration(engine, batch_size)
+    return get_model(f"{PROVIDER}/{name}", memoize=False)
+
+
+def release_engine_model(name: str) -> None:
+    _ENGINES.pop(name, None)
+
+
+class _Batcher:
+    """Collects concurrent requests with equal settings and runs them as one batch."""
+
+    def __init__(self, registration: _Registration):
+        self.registration = registration
+        self.pending: list[tuple[list[int], tuple, asyncio.Future]] = []
+        self.worker: asyncio.Task | None = None
+
+    async def submit(self, prompt: list[int], settings: tuple) -> Completion:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((prompt, settings, future))
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        await asyncio.sleep(_GATHER_SECONDS)
+        while self.pending:
+            settings = self.pending[0][1]
+            group = [p for p in self.pending if p[1] == settings][: self.registration.batch_size]
+            for item in group:
+                self.pending.remove(item)
+            max_tokens, temperature, stop = settings
+            try:
+                completions = await asyncio.to_thread(
+                    self.registration.engine.sample, [p[0] for p in group], max_tokens, temperature, list(stop)
+                )
+            except Exception as err:  # surfaced on each waiting sample
+                for _, _, future in group:
+                    future.set_exception(err)
+                continue
+            for (_, _, future), completion in zip(group, completions):
+                future.set_result(completion)
+
+
+class EngineModelAPI(ModelAPI):
+    def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
+                 config: GenerateConfig = GenerateConfig(), **model_args: Any):
+        # Kept cheap: Inspect also builds a provider only to look model info up.
+        super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
+        self._batchers: dict[asyncio.AbstractEventLoop, _Batcher] = {}
+
+    def _registration(self) -> _Registration:
+        try:
+            return _ENGINES[self.model_name]
+        except KeyError:
+            raise RuntimeError(f"no engine registered as {self.model_name!r}; use engine_model()") from None
+
+    def max_connections(self) -> int:
+        return self._registration().batch_size if self.model_name in _ENGINES else 1
+
+    async def generate(self, input, tools, tool_choice, config: GenerateConfig) -> ModelOutput:
+        registration = self._registration()
+        tokenizer = registration.engine.tokenizer
+        messages = [{"role": m.role, "content": m.text} for m in input]
+        rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        prompt = list(rendered["input_ids"] if hasattr(rendered, "keys") else rendered)
+        settings = (config.max_tokens or 32, config.temperature or 0.0, tuple(config.stop_seqs or ()))
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.setdefault(loop, _Batcher(registration))
+        completion = await batcher.submit(prompt, settings)
+        return ModelOutput(
+            model=self.model_name,
+            choices=[
+                ChatCompletionChoice(
+                    message=ChatMessageAssistant(content=completion.text, model=self.model_name, source="generate"),
+                    stop_reason="stop" if completion.stop_reason == "stop" else "max_tokens",
+                )
+            ],
+            usage=ModelUsage(
+                input_tokens=len(prompt),
+                output_tokens=completion.n_tokens,
+                total_tokens=len(prompt) + completion.n_tokens,
+            ),
+        )
+
+
+@modelapi(name=PROVIDER)
+def _evaltune_provider() -> type[ModelAPI]:
+    return EngineModelAPI

@@ -1,0 +1,63 @@
+"""The outcome of a run as plain data: scores per round, the best round, the exit code."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from evaltune.config import Config
+from evaltune.tracking import RunFolder
+
+EXIT_BAR_MET = 0
+EXIT_BAR_NOT_MET = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class RoundRecord:
+    round: int  # 0 is the untrained baseline
+    learning_rate: float | None
+    final_loss: float | None
+    score: float
+    adapter: str | None
+
+
+def best_round(history: list[RoundRecord]) -> RoundRecord | None:
+    """The trained round with the highest score; the earlier one wins a tie."""
+    trained = [r for r in history if r.adapter is not None]
+    return max(trained, key=lambda r: (r.score, -r.round)) if trained else None
+
+
+def summarize(
+    history: list[RoundRecord], config: Config, folder: RunFolder, *, wall_seconds: float, peak_memory_mb: float
+) -> dict:
+    """Build summary.json's content from the round history."""
+    best = best_round(history)
+    bar_met = best is not None and best.score >= config.eval_threshold
+    baseline = next((r.score for r in history if r.round == 0), None)
+    next_steps = []
+    if best is not None:
+        next_steps.append(
+            f"Load the adapter: PeftModel.from_pretrained(base_model, {best.adapter!r})"
+        )
+    next_steps.append(f"Browse the evaluation logs: inspect view --log-dir {folder.root / 'rounds'}")
+    if not bar_met:
+        next_steps.append(
+            "Below the bar: try more rounds (--set max_rounds=N), more steps per round, "
+            "a higher learning rate, or more training data covering the failed questions."
+        )
+    return {
+        "run_dir": str(folder.root),
+        "bar_met": bar_met,
+        "exit_code": EXIT_BAR_MET if bar_met else EXIT_BAR_NOT_MET,
+        "threshold": config.eval_threshold,
+        "rounds_run": sum(1 for r in history if r.round > 0),
+        "baseline_score": baseline,
+        "best_round": best.round if best else None,
+        "best_score": best.score if best else (baseline or 0.0),
+        "best_adapter": best.adapter if best else None,
+        "rounds": [asdict(r) for r in history],
+        "wall_seconds": wall_seconds,
+        "peak_memory_mb": peak_memory_mb,
+        "next_steps": next_steps,
+    }
