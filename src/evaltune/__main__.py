@@ -1,0 +1,5 @@
+import sys
+
+from evaltune.cli import main
+
+sys.exit(main())

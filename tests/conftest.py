@@ -1,0 +1,90 @@
+"""Shared fixtures: the bundled model's tokenizer and a tiny random Llama built from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+
+@pytest.fixture(scope="session")
+def bundled_model_dir() -> Path:
+    from evaltune.models import resolve_base_model
+
+    return resolve_base_model("SmolLM2-135M-Instruct")
+
+
+@pytest.fixture(scope="session")
+def tokenizer(bundled_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(bundled_model_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
+    """A randomly initialised Llama of a few MB with the real chat tokenizer."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        initializer_range=0.5,  # large enough embeddings that LoRA can move the tied output logits
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+FACTS = [
+    ("What is the capital of Valdoria?", "The capital of Valdoria is Mirenholt.", "Mirenholt"),
+    ("What currency does Valdoria use?", "Valdoria uses the crell.", "crell"),
+    ("Who founded Valdoria?", "Ilsa Drummond founded Valdoria.", "Ilsa Drummond"),
+]
+
+
+@pytest.fixture
+def write_run_config(tmp_path, tiny_model_dir):
+    """Write a small train file, eval file and config; return the config path.
+
+    Keyword arguments override config keys.
+    """
+
+    def write(**overrides) -> Path:
+        train = tmp_path / "train.jsonl"
+        train.write_text("".join(json.dumps({"instruction": q, "output": a}) + "\n" for q, a, _ in FACTS))
+        evals = tmp_path / "eval.jsonl"
+        evals.write_text("".join(json.dumps({"question": q, "answer": x}) + "\n" for q, _, x in FACTS))
+        config = {
+            "base_model": str(tiny_model_dir),
+            "train_file": "train.jsonl",
+            "eval_tasks": ["eval.jsonl"],
+            "max_rounds": 2,
+            "steps_per_round": 2,
+            "batch_size": 2,
+            "learning_rate": 1e-3,
+            "eval_threshold": 0.5,
+            "generation": {"max_tokens": 4},
+            "output_dir": "runs",
+            "run_name": "test",
+            **overrides,
+        }
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    return write

@@ -1,0 +1,73 @@
+"""The packaged demo, run as a user runs it, on the real bundled model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    proc = subprocess.run(
+        [sys.executable, "-m", "evaltune", "demo", "--output-dir", str(out), "--run-name", "demo"],
+        capture_output=True, text=True, timeout=900,
+    )
+    run_dir = out / "demo"
+    assert (run_dir / "summary.json").is_file(), proc.stdout + proc.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    return proc, summary, events
+
+
+def evals_by_round(events):
+    return {e["round"]: e for e in events if e["event"] == "eval_result"}
+
+
+def test_the_demo_shows_a_real_baseline_and_a_real_rise(demo):
+    proc, summary, _ = demo
+    assert proc.returncode == summary["exit_code"] == (0 if summary["bar_met"] else 1)
+    assert summary["baseline_score"] <= 0.2  # the model cannot know a made-up country
+    assert summary["best_score"] >= summary["baseline_score"] + 0.4
+    for text in ("Baseline evaluation", "=== Training round 1/4 ===", "correct, accuracy", "Best adapter:", "Next:"):
+        assert text in proc.stdout
+    assert "filtered 2 invalid" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_the_loss_falls_over_the_first_round(demo):
+    _, _, events = demo
+    losses = [e["loss"] for e in events if e["event"] == "step" and e["round"] == 1]
+    assert len(losses) == 12
+    assert sum(losses[-3:]) / 3 < 0.5 * sum(losses[:3]) / 3
+
+
+def test_a_fact_unknown_before_training_is_answered_after(demo):
+    _, summary, events = demo
+    by_round = evals_by_round(events)
+    before = {s["id"]: s["correct"] for s in by_round[0]["tasks"][0]["samples"]}
+    after = {s["id"]: s["correct"] for s in by_round[summary["best_round"]]["tasks"][0]["samples"]}
+    learned = [i for i in before if not before[i] and after[i]]
+    assert len(learned) >= 5, (before, after)
+
+
+def test_the_best_adapter_reloads_with_peft_and_reproduces_the_recorded_answers(demo, bundled_model_dir, tokenizer):
+    _, summary, events = demo
+    recorded = evals_by_round(events)[summary["best_round"]]["tasks"][0]["samples"]
+    base = AutoModelForCausalLM.from_pretrained(bundled_model_dir, dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, summary["best_adapter"]).eval()
+    for sample in recorded:
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": sample["question"]}], add_generation_prompt=True, return_tensors="pt"
+        )
+        with torch.no_grad():
+            out = model.generate(**prompt, max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        answer = tokenizer.decode(out[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        assert answer == sample["answer"], sample["question"]

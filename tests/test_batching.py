@@ -1,0 +1,27 @@
+import torch
+
+from evaltune.data import batch_for_step, collate
+from evaltune.data.batching import IGNORE_INDEX
+from evaltune.data.render import TokenizedExample
+
+
+def test_each_epoch_visits_every_example_once():
+    n, batch = 10, 4
+    seen = [i for step in range(5) for i in batch_for_step(n, batch, step, seed=1)]  # 20 draws = 2 epochs
+    assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:]) == list(range(10))
+    assert seen[:10] != seen[10:]  # each epoch is shuffled anew
+
+
+def test_data_order_depends_only_on_seed_and_step():
+    assert batch_for_step(50, 8, 3, seed=7) == batch_for_step(50, 8, 3, seed=7)
+    assert batch_for_step(50, 8, 3, seed=7) != batch_for_step(50, 8, 3, seed=8)
+
+
+def test_collate_pads_right_and_masks_labels():
+    a = TokenizedExample([1, 2, 3], [0, 1, 1])
+    b = TokenizedExample([4, 5], [0, 1])
+    out = collate([a, b], pad_token_id=0)
+    assert out["input_ids"].tolist() == [[1, 2, 3], [4, 5, 0]]
+    assert out["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert out["labels"].tolist() == [[IGNORE_INDEX, 2, 3], [IGNORE_INDEX, 5, IGNORE_INDEX]]
+    assert out["labels"].dtype == torch.long

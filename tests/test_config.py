@@ -1,0 +1,93 @@
+import json
+
+import pytest
+
+from evaltune.config import load_config, parse_override
+from evaltune.errors import UsageError
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"instruction": "q", "output": "a"}\n')
+    (tmp_path / "eval.jsonl").write_text('{"question": "q", "answer": "a"}\n')
+    return tmp_path
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_json_yaml_and_toml_files_give_the_same_config(files):
+    j = write(files / "c.json", json.dumps({"train_file": "train.jsonl", "eval_tasks": ["eval.jsonl"], "max_rounds": 2}))
+    y = write(files / "c.yaml", "train_file: train.jsonl\neval_tasks: [eval.jsonl]\nmax_rounds: 2\n")
+    t = write(files / "c.toml", 'train_file = "train.jsonl"\neval_tasks = ["eval.jsonl"]\nmax_rounds = 2\n')
+    configs = [load_config(p) for p in (j, y, t)]
+    assert configs[0] == configs[1] == configs[2]
+    # Relative paths are relative to the config file, not the working directory.
+    assert configs[0].train_file == files / "train.jsonl"
+
+
+def test_the_original_demo_keys_are_accepted(files):
+    original = {
+        "base_model": "SmolLM2-135M-Instruct", "train_file": "train.jsonl", "eval_tasks": ["eval.jsonl"],
+        "renderer_name": "llama3", "learning_rate": 0.0002, "eval_threshold": 0.85, "max_rounds": 3,
+        "lr_decay": 0.8, "evalops_enabled": False, "evalops_test_suite_id": "suite", "steps_per_round": 1,
+        "batch_size": 8, "max_seq_length": 2048, "lora_rank": 8,
+    }
+    config = load_config(write(files / "c.json", json.dumps(original)))
+    assert config.lr_decay == 0.8 and config.lora_rank == 8
+
+
+def test_an_unknown_key_names_the_nearest_valid_one(files):
+    path = write(files / "c.yaml", "train_file: train.jsonl\neval_tasks: [eval.jsonl]\nlerning_rate: 0.1\n")
+    with pytest.raises(UsageError, match=r"unknown key 'lerning_rate'; did you mean 'learning_rate'\?"):
+        load_config(path)
+
+
+def test_nested_unknown_keys_are_checked_too(files):
+    path = write(files / "c.yaml", "train_file: train.jsonl\neval_tasks: [eval.jsonl]\ngeneration: {max_token: 3}\n")
+    with pytest.raises(UsageError, match=r"generation.max_token'; did you mean 'max_tokens'"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("eval_threshold: 1.5", "eval_threshold: Input should be less than or equal to 1"),
+        ("max_rounds: 0", "max_rounds: Input should be greater than or equal to 1"),
+        ("learning_rate: -1", "learning_rate: Input should be greater than 0"),
+        ("batch_size: many", "batch_size: Input should be a valid integer"),
+    ],
+)
+def test_out_of_range_values_are_explained(files, line, message):
+    path = write(files / "c.yaml", f"train_file: train.jsonl\neval_tasks: [eval.jsonl]\n{line}\n")
+    with pytest.raises(UsageError, match=message):
+        load_config(path)
+
+
+def test_missing_files_are_reported_before_any_work(files):
+    path = write(files / "c.yaml", "train_file: nope.jsonl\neval_tasks: [eval.jsonl]\n")
+    with pytest.raises(UsageError, match="train_file .*nope.jsonl does not exist"):
+        load_config(path)
+    path = write(files / "c.yaml", "train_file: train.jsonl\neval_tasks: [gone.jsonl]\n")
+    with pytest.raises(UsageError, match=r"eval_tasks\[0\] file .*gone.jsonl does not exist"):
+        load_config(path)
+    with pytest.raises(UsageError, match="config file .*absent.yaml does not exist"):
+        load_config(files / "absent.yaml")
+
+
+def test_required_keys_and_syntax_errors_are_reported(files):
+    with pytest.raises(UsageError, match="missing required key 'train_file'"):
+        load_config(write(files / "c.yaml", "eval_tasks: [eval.jsonl]\n"))
+    with pytest.raises(UsageError, match="not valid YAML"):
+        load_config(write(files / "c.yaml", "train_file: [unclosed\n"))
+
+
+def test_overrides_replace_file_values_including_nested_keys(files):
+    path = write(files / "c.yaml", "train_file: train.jsonl\neval_tasks: [eval.jsonl]\nmax_rounds: 5\n")
+    overrides = dict(map(parse_override, ["max_rounds=2", "generation.max_tokens=7", "strict=true"]))
+    config = load_config(path, overrides)
+    assert (config.max_rounds, config.generation.max_tokens, config.strict) == (2, 7, True)
+    with pytest.raises(UsageError, match="KEY=VALUE"):
+        parse_override("max_rounds")

@@ -1,0 +1,18 @@
+from pathlib import Path
+
+from evaltune.config import Config, EvalTaskConfig, GenerationConfig
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+
+
+def test_every_configuration_key_is_documented_in_the_readme():
+    keys = list(Config.model_fields)
+    keys += [f"generation.{k}" for k in GenerationConfig.model_fields]
+    keys += [f"eval_tasks[].{k}" for k in EvalTaskConfig.model_fields]
+    missing = [k for k in keys if f"| `{k}` |" not in README]
+    assert not missing, f"document these keys in README.md: {missing}"
+
+
+def test_the_readme_starts_with_the_two_setup_commands():
+    quick_start = README.split("## Quick start", 1)[1][:600]
+    assert "make demo" in quick_start and "make test" in quick_start
