@@ -6,7 +6,7 @@ README = (Path(__file__).parents[1] / "README.md").read_text()
 
 
 def test_every_configuration_key_is_documented_in_the_readme():
-    keys = list(Config.model_fields)
+    keys = [k for k in Config.model_fields if k != "generation"]  # documented key by key
     keys += [f"generation.{k}" for k in GenerationConfig.model_fields]
     keys += [f"eval_tasks[].{k}" for k in EvalTaskConfig.model_fields]
     missing = [k for k in keys if f"| `{k}` |" not in README]
