@@ -87,6 +87,18 @@ class Config(_Strict):
     )
     seed: int = Field(0, description="Seeds adapter init, data order and sampling; a CPU run is deterministic.")
 
+    # Checkpoints, resume and rollback.
+    save_every_steps: int | None = Field(
+        None, ge=1, description="Also save a resumable checkpoint every N steps inside a round (for long rounds)."
+    )
+    keep_last: int = Field(
+        2, ge=1, description="Optimizer states kept for the last N rounds (and the best); adapters are always kept."
+    )
+    on_regression: Literal["continue", "rollback"] = Field(
+        "continue",
+        description="After a round scoring below the best: `continue` from it, or `rollback` to the best round's adapter and optimizer.",
+    )
+
     # Where results go.
     output_dir: Path = Field(Path("runs"), description="Run folders are created under this folder.")
     run_name: str | None = Field(None, description="Run folder name; defaults to a timestamp.")
@@ -210,6 +222,36 @@ def check_files(config: Config, source: str) -> None:
             raise UsageError(f"{source}: eval_tasks[{i}] file {task.path} does not exist.")
 
 
+# Keys that only say where a new run goes; they may differ when a run is resumed.
+_PLACEMENT_KEYS = {"output_dir", "run_name"}
+
+
+def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the keys whose values differ between two dumped configs."""
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        if not prefix and key in _PLACEMENT_KEYS:
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}")
+    return changed
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Set dotted keys (`generation.max_tokens`) of `overrides` in a copy of `data`."""
+    data = json.loads(json.dumps(data, default=str))
+    for key, value in (overrides or {}).items():
+        target = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            target = target.setdefault(p, {})
+        target[leaf] = value
+    return data
+
+
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> Config:
     """Read a config file (or start empty), apply overrides, validate, and return the Config."""
     data: dict[str, Any] = {}
@@ -218,10 +260,4 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> C
         data = _read_file(path)
         _resolve_paths(data, path.parent)
         source = str(path)
-    for key, value in (overrides or {}).items():
-        target = data
-        *parents, leaf = key.split(".")
-        for p in parents:
-            target = target.setdefault(p, {})
-        target[leaf] = value
-    return build_config(data, source)
+    return build_config(apply_overrides(data, overrides), source)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from evaltune.config import Config
-from evaltune.tracking import RunFolder
+from evaltune.tracking import RoundRecord, RunFolder, best_round
 
 EXIT_BAR_MET = 0
 EXIT_BAR_NOT_MET = 1
@@ -13,27 +13,12 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-@dataclass
-class RoundRecord:
-    round: int  # 0 is the untrained baseline
-    learning_rate: float | None
-    final_loss: float | None
-    score: float
-    adapter: str | None
-
-
-def best_round(history: list[RoundRecord]) -> RoundRecord | None:
-    """The trained round with the highest score; the earlier one wins a tie."""
-    trained = [r for r in history if r.adapter is not None]
-    return max(trained, key=lambda r: (r.score, -r.round)) if trained else None
-
-
 def summarize(
-    history: list[RoundRecord], config: Config, folder: RunFolder, *, wall_seconds: float, peak_memory_mb: float
+    history: list[RoundRecord], config: Config, folder: RunFolder, *,
+    bar_met: bool, wall_seconds: float, peak_memory_mb: float,
 ) -> dict:
-    """Build summary.json's content from the round history."""
+    """Build summary.json's content from the round history and the final decision."""
     best = best_round(history)
-    bar_met = best is not None and best.score >= config.eval_threshold
     baseline = next((r.score for r in history if r.round == 0), None)
     next_steps = []
     if best is not None:

@@ -54,7 +54,9 @@ class TrainingEngine(Protocol):
         """Generate one completion per prompt (token ids) with the current weights."""
 
     def save_checkpoint(self, directory: Path) -> str:
-        """Write adapter + optimizer + RNG state under `directory`; return the adapter path."""
+        """Write adapter + optimizer + RNG state into the empty folder `directory` (the run
+        folder seals and renames it); return the checkpoint's address: the adapter's path
+        inside `directory`, or a service URI."""
 
     def load_checkpoint(self, directory: Path) -> None:
         """Restore what save_checkpoint wrote."""

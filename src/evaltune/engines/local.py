@@ -6,7 +6,6 @@ The base weights are loaded once; every round keeps training the same adapter.
 from __future__ import annotations
 
 import random
-import shutil
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -161,16 +160,11 @@ class LocalEngine:
         return completions
 
     def save_checkpoint(self, directory: Path) -> str:
-        """Write `directory/adapter` (PEFT format) and `directory/trainer` (optimizer + RNG).
-
-        Written under a temporary name and renamed, so a crash never leaves a half checkpoint
-        under the real name.
-        """
+        """Write `directory/adapter` (PEFT format) and `directory/trainer` (optimizer + RNG);
+        return the adapter's path."""
         directory = Path(directory)
-        tmp = directory.with_name(f".tmp-{directory.name}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.model.save_pretrained(tmp / "adapter")
-        (tmp / "trainer").mkdir(parents=True)
+        self.model.save_pretrained(directory / "adapter")
+        (directory / "trainer").mkdir(parents=True, exist_ok=True)
         torch.save(
             {
                 "optimizer": self.optimizer.state_dict(),
@@ -179,11 +173,8 @@ class LocalEngine:
                 "python_rng": random.getstate(),
                 "numpy_rng": np.random.get_state(),
             },
-            tmp / "trainer" / TRAINER_STATE_FILE,
+            directory / "trainer" / TRAINER_STATE_FILE,
         )
-        if directory.exists():
-            shutil.rmtree(directory)
-        tmp.rename(directory)
         return str(directory / "adapter")
 
     def load_checkpoint(self, directory: Path) -> None:

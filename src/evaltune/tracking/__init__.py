@@ -1,6 +1,17 @@
 """Recording: every step and round is an event; sinks (run folder, console, ...) consume them."""
 
+from evaltune.tracking.checkpoints import verify_checkpoint, write_checkpoint
 from evaltune.tracking.events import EventLog, Sink
 from evaltune.tracking.run_folder import RunFolder
+from evaltune.tracking.run_state import RoundRecord, RunState, best_round
 
-__all__ = ["EventLog", "RunFolder", "Sink"]
+__all__ = [
+    "EventLog",
+    "RoundRecord",
+    "RunFolder",
+    "RunState",
+    "Sink",
+    "best_round",
+    "verify_checkpoint",
+    "write_checkpoint",
+]

@@ -71,23 +71,33 @@ class ConsoleSink:
             console=self.console,
         )
         self.progress.start()
-        self.task_id = self.progress.add_task("train", total=e["steps"], loss="-")
+        self.task_id = self.progress.add_task("train", total=e["steps"], completed=e.get("resumed_at_step", 0), loss="-")
 
     def _on_step(self, e: dict) -> None:
         self.round_losses.append(e["loss"])
         if self.progress is not None:
             self.progress.update(self.task_id, advance=1, loss=f"{e['loss']:.3f}")
 
-    def _on_checkpoint_saved(self, e: dict) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+    def _on_round_trained(self, e: dict) -> None:
+        self._stop_progress()
         if self.round_losses:
             self.console.print(
                 f"  loss {self.round_losses[0]:.3f} → {self.round_losses[-1]:.3f}, "
-                f"{e['train_seconds']:.1f} s, {e['tokens_per_second']:.0f} tokens/s"
+                f"{e['seconds']:.1f} s, {e['tokens_per_second']:.0f} tokens/s"
             )
-        self.console.print(f"  checkpoint: {e['path']}")
+
+    def _on_checkpoint_saved(self, e: dict) -> None:
+        self.console.print(f"  checkpoint: {e['path']}", soft_wrap=True, highlight=False)
+
+    def _on_resumed(self, e: dict) -> None:
+        where = f"evaluation of round {e['round']}" if e["phase"] == "evaluating" else f"round {e['round']}"
+        self.console.print(f"\n[bold]Resuming[/] at {where}, after step {e['global_step']} (from {e['checkpoint']})")
+
+    def _on_checkpoint_damaged(self, e: dict) -> None:
+        self.console.print(
+            f"[yellow]Checkpoint {e['checkpoint']} is damaged (checksum mismatch); "
+            f"restarting round {e['round']} from {e['fallback'] or 'the fresh adapter'}[/]"
+        )
 
     def _on_eval_result(self, e: dict) -> None:
         title = "Baseline evaluation (round 0, untrained)" if e["round"] == 0 else "Evaluation"
@@ -104,13 +114,25 @@ class ConsoleSink:
     def _on_decision(self, e: dict) -> None:
         color = "green" if e["bar_met"] else ("red" if e["stop"] else "yellow")
         self.console.print(f"  [{color}]{e['reason']}[/]")
+        if e.get("rollback_to") is not None:
+            self.console.print(
+                f"  [yellow]below the best round ({e['rollback_to']}): rolling back to its adapter and optimizer state[/]"
+            )
 
-    def _on_error(self, e: dict) -> None:
+    def _stop_progress(self) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
 
-    _on_interrupted = _on_error
+    def _on_error(self, e: dict) -> None:
+        self._stop_progress()
+        self.console.print(f"\n[red]Run failed[/]: {e['message']}")
+        self.console.print(f"Its state is saved; continue with: {e['resume_command']}", soft_wrap=True, highlight=False)
+
+    def _on_interrupted(self, e: dict) -> None:
+        self._stop_progress()
+        self.console.print(f"\n[yellow]Interrupted[/] ({e['message']}).")
+        self.console.print(f"Continue with: {e['resume_command']}", soft_wrap=True, highlight=False)
 
     def _on_run_finished(self, e: dict) -> None:
         table = Table(title="Rounds", show_edge=False)
@@ -129,8 +151,8 @@ class ConsoleSink:
             f"after {e['rounds_run']} round(s), {e['wall_seconds']:.0f} s, peak memory {e['peak_memory_mb']:.0f} MB"
         )
         if e["best_adapter"]:
-            self.console.print(f"Best adapter: {e['best_adapter']}")
-        self.console.print(f"Run folder:   {e['run_dir']}")
+            self.console.print(f"Best adapter: {e['best_adapter']}", soft_wrap=True, highlight=False)
+        self.console.print(f"Run folder:   {e['run_dir']}", soft_wrap=True, highlight=False)
         self.console.print("\nNext:")
         for line in e["next_steps"]:
-            self.console.print(f"  {line}", highlight=False)
+            self.console.print(f"  {line}", soft_wrap=True, highlight=False)

@@ -12,6 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evaltune.errors import UsageError
+from evaltune.tracking.checkpoints import drop_trainer_state
+from evaltune.tracking.run_state import RunState
+
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file, fsync it, and rename it over `path`."""
@@ -40,10 +44,16 @@ class RunFolder:
                 n += 1
                 root = output_dir / f"{name}-{n}"
         elif root.exists():
-            from evaltune.errors import UsageError
-
             raise UsageError(f"run folder {root} already exists; choose another run_name or remove it.")
         (root / "rounds").mkdir(parents=True)
+        return cls(root)
+
+    @classmethod
+    def open(cls, root: Path) -> "RunFolder":
+        """An existing run folder, for resuming; UsageError when it is not one."""
+        root = Path(root)
+        if not (root / "config.json").is_file():
+            raise UsageError(f"{root} is not a run folder (no config.json); pass the folder a run created.")
         return cls(root)
 
     @property
@@ -59,8 +69,41 @@ class RunFolder:
     def write_config(self, config_dict: dict) -> None:
         write_json_atomic(self.root / "config.json", config_dict)
 
-    def write_state(self, state: dict) -> None:
-        write_json_atomic(self.root / "state.json", state)
+    @property
+    def partial_dir(self) -> Path:
+        """The latest mid-round checkpoint (one at a time; replaced as training goes on)."""
+        return self.root / "partial"
+
+    def read_config(self) -> dict:
+        return json.loads((self.root / "config.json").read_text())
+
+    def write_state(self, state: RunState) -> None:
+        write_json_atomic(self.root / "state.json", state.to_dict())
+
+    def read_state(self) -> RunState | None:
+        path = self.root / "state.json"
+        return RunState.from_dict(json.loads(path.read_text())) if path.is_file() else None
+
+    def prune_trainer_states(self, keep: set[int]) -> None:
+        """Delete optimizer states of every round not in `keep` (adapters are always kept)."""
+        for round_dir in (self.root / "rounds").iterdir():
+            if round_dir.name.isdigit() and int(round_dir.name) not in keep:
+                drop_trainer_state(round_dir)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / "run.lock"
+
+    def acquire(self) -> None:
+        """Mark the folder as being worked on by this process; refuse if another live one is."""
+        if self.lock_path.is_file():
+            pid = int(self.lock_path.read_text().strip() or 0)
+            if pid and pid != os.getpid() and _alive(pid):
+                raise UsageError(f"{self.root} is being run by process {pid}; wait for it or stop it first.")
+        self.lock_path.write_text(str(os.getpid()))
+
+    def release(self) -> None:
+        self.lock_path.unlink(missing_ok=True)
 
     def write_summary(self, summary: dict) -> None:
         write_json_atomic(self.root / "summary.json", summary)
@@ -75,4 +118,20 @@ class RunFolder:
     def read_events(self) -> list[dict]:
         if not self.events_path.exists():
             return []
-        return [json.loads(line) for line in self.events_path.read_text().splitlines() if line.strip()]
+        events = []
+        for line in self.events_path.read_text().splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line torn by a kill mid-write; every complete line is kept
+        return events
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

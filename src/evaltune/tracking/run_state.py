@@ -1,0 +1,53 @@
+"""What a resume needs, as plain data: where the run is and what it has done so far.
+
+state.json is replaced atomically after every durable point (baseline evaluated, partial
+checkpoint, round trained, round decided), so a kill at any moment leaves the last one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+
+@dataclass
+class RoundRecord:
+    round: int  # 0 is the untrained baseline
+    learning_rate: float | None
+    final_loss: float | None
+    score: float
+    adapter: str | None
+    checkpoint: str | None = None  # the round's checkpoint folder (adapter + trainer state)
+    global_step: int = 0
+
+
+@dataclass
+class RunState:
+    round: int = 1  # the round in progress, or the next to start
+    phase: Literal["training", "evaluating", "finished"] = "training"
+    learning_rate: float = 0.0  # of the round in progress
+    global_step: int = 0  # optimizer steps completed in the whole run
+    round_start_step: int = 0  # global_step when the round in progress began
+    last_loss: float | None = None
+    checkpoint: str | None = None  # the folder to restore on resume; None: fresh adapter
+    round_start_checkpoint: str | None = None  # what the round in progress started from
+    baseline_done: bool = False
+    elapsed_seconds: float = 0.0  # wall time of the run, across resumes
+    history: list[RoundRecord] = field(default_factory=list)
+
+    @property
+    def step_in_round(self) -> int:
+        return self.global_step - self.round_start_step
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunState":
+        return cls(**{**data, "history": [RoundRecord(**r) for r in data.get("history", [])]})
+
+
+def best_round(history: list[RoundRecord]) -> RoundRecord | None:
+    """The trained round with the highest score; the earlier one wins a tie."""
+    trained = [r for r in history if r.adapter is not None]
+    return max(trained, key=lambda r: (r.score, -r.round)) if trained else None

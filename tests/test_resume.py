@@ -1,0 +1,184 @@
+"""Crash safety: kill -9 at several points, Ctrl-C, torn checkpoints, changed configs.
+
+Runs are real `evaltune` processes on the tiny model; a resumed run must end with the same
+losses, scores and adapter weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+ROUNDS = dict(max_rounds=3, steps_per_round=30, batch_size=2, eval_threshold=1.0, keep_last=3)
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "evaltune", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def events(run_dir: Path) -> list[dict]:
+    path = run_dir / "events.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return out
+
+
+def wait_for_event(proc: subprocess.Popen, run_dir: Path, predicate, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if any(predicate(e) for e in events(run_dir)):
+            return
+        assert proc.poll() is None, f"run ended before the kill point: {proc.stdout.read()}"
+        time.sleep(0.002)
+    raise AssertionError("kill point never reached")
+
+
+def outcome(run_dir: Path) -> dict:
+    """What must not depend on interruptions: losses per step, scores, final adapter weights."""
+    evs = events(run_dir)
+    losses = {e["step"]: e["loss"] for e in evs if e["event"] == "step"}  # a replayed step must repeat its loss
+    summary = json.loads((run_dir / "summary.json").read_text())
+    weights = load_file(run_dir / "rounds" / str(ROUNDS["max_rounds"]) / "adapter" / "adapter_model.safetensors")
+    return {"losses": losses, "scores": [r["score"] for r in summary["rounds"]], "weights": weights, "summary": summary}
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a["losses"].keys() == b["losses"].keys()
+    for step in a["losses"]:
+        assert a["losses"][step] == pytest.approx(b["losses"][step], rel=1e-5), step
+    assert a["scores"] == b["scores"]
+    for name in a["weights"]:
+        torch.testing.assert_close(a["weights"][name], b["weights"][name], rtol=1e-5, atol=1e-7)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, tiny_model_dir):
+    """An uninterrupted run of the same configuration."""
+    root = tmp_path_factory.mktemp("reference")
+    config = _config(root, tiny_model_dir)
+    proc = start(["run", "--config", str(config)], root)
+    assert proc.wait(timeout=300) == 1, proc.stdout.read()
+    return outcome(root / "runs" / "test")
+
+
+def _config(root: Path, tiny_model_dir: Path, **extra) -> Path:
+    (root / "train.jsonl").write_text(
+        "".join(json.dumps({"instruction": f"Question {i}?", "output": f"Answer number {i}."}) + "\n" for i in range(6))
+    )
+    (root / "eval.jsonl").write_text(json.dumps({"question": "Question 1?", "answer": "Answer number 1"}) + "\n")
+    config = {"base_model": str(tiny_model_dir), "train_file": "train.jsonl", "eval_tasks": ["eval.jsonl"],
+              "learning_rate": 1e-2, "generation": {"max_tokens": 4}, "output_dir": "runs", "run_name": "test",
+              **ROUNDS, **extra}
+    path = root / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+KILL_POINTS = {
+    "mid_training": (lambda e: e["event"] == "step" and e["step"] == 35, "training"),
+    "mid_evaluation": (lambda e: e["event"] == "checkpoint_saved" and e["round"] == 2, "evaluating"),
+    "after_the_last_step_of_a_round": (lambda e: e["event"] == "step" and e["step"] == 60, None),
+}
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_a_run_killed_at_any_point_resumes_to_the_same_result(tmp_path, tiny_model_dir, reference, point):
+    predicate, expected_phase = KILL_POINTS[point]
+    config = _config(tmp_path, tiny_model_dir)
+    run_dir = tmp_path / "runs" / "test"
+    proc = start(["run", "--config", str(config)], tmp_path)
+    wait_for_event(proc, run_dir, predicate)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "summary.json").exists()  # nobody mistakes it for finished work
+    state = json.loads((run_dir / "state.json").read_text())
+    if expected_phase:
+        assert state["phase"] == expected_phase
+
+    resumed = start(["resume", str(run_dir)], tmp_path)
+    output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 1, output
+    assert "Resuming" in output
+    assert_same(outcome(run_dir), reference)
+
+
+def test_a_damaged_checkpoint_is_detected_and_the_previous_good_one_used(tmp_path, tiny_model_dir, reference):
+    config = _config(tmp_path, tiny_model_dir)
+    run_dir = tmp_path / "runs" / "test"
+    proc = start(["run", "--config", str(config)], tmp_path)
+    wait_for_event(proc, run_dir, KILL_POINTS["mid_evaluation"][0])
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # Round 2's checkpoint is what resume would load: tear its adapter as a crashed disk would.
+    weights = run_dir / "rounds" / "2" / "adapter" / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+
+    resumed = start(["resume", str(run_dir)], tmp_path)
+    output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 1, output
+    assert "is damaged" in output
+    damaged = [e for e in events(run_dir) if e["event"] == "checkpoint_damaged"]
+    assert damaged and damaged[0]["fallback"].endswith("rounds/1")
+    assert_same(outcome(run_dir), reference)
+
+
+def test_ctrl_c_saves_at_a_safe_point_exits_130_and_resumes(tmp_path, tiny_model_dir, reference):
+    config = _config(tmp_path, tiny_model_dir)
+    run_dir = tmp_path / "runs" / "test"
+    proc = start(["run", "--config", str(config)], tmp_path)
+    wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 40)
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, output
+    assert f"Continue with: evaltune resume {run_dir}\n" in output
+    assert not (run_dir / "run.lock").exists()
+
+    resumed = start(["resume", str(run_dir)], tmp_path)
+    assert resumed.wait(timeout=300) == 1
+    assert_same(outcome(run_dir), reference)
+
+
+def test_resuming_with_a_changed_configuration_is_refused_unless_forced(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir, max_rounds=2)
+    run_dir = tmp_path / "runs" / "test"
+    proc = start(["run", "--config", str(config)], tmp_path)
+    wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    refused = start(["resume", str(run_dir), "--set", "learning_rate=0.5", "--set", "lora_rank=4"], tmp_path)
+    output = refused.communicate(timeout=120)[0]
+    assert refused.returncode == 2
+    assert "learning_rate, lora_rank" in output and "--force" in output and "Traceback" not in output
+
+    forced = start(["resume", str(run_dir), "--set", "learning_rate=0.5", "--force"], tmp_path)
+    assert forced.wait(timeout=300) == 1
+    changed = [e for e in events(run_dir) if e["event"] == "config_changed"]
+    assert changed and changed[0]["keys"] == ["learning_rate"]
+    assert json.loads((run_dir / "config.json").read_text())["learning_rate"] == 0.5
+
+
+def test_resuming_a_finished_run_is_refused(tmp_path, write_run_config, capsys):
+    from evaltune.cli import main
+
+    config = write_run_config(eval_threshold=0.0)
+    assert main(["run", "--config", str(config)]) == 0
+    assert main(["resume", str(config.parent / "runs" / "test")]) == 2
+    assert "already finished" in capsys.readouterr().err
