@@ -19,7 +19,7 @@ def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     proc = subprocess.run(
         [sys.executable, "-m", "evaltune", "demo", "--output-dir", str(out), "--run-name", "demo"],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, timeout=1800,
     )
     run_dir = out / "demo"
     assert (run_dir / "summary.json").is_file(), proc.stdout + proc.stderr
