@@ -1,5 +1,5 @@
 """The `evaltune` command. Exit codes: 0 bar met, 1 bar not met, 2 bad usage/config/data,
-3 unexpected error, 130 interrupted."""
+3 unexpected error, 130 interrupted. `evaltune sync`: 0 all delivered, 1 some still undelivered."""
 
 from __future__ import annotations
 
@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--merged", type=Path, metavar="OUT", help="write a merged Hugging Face model folder")
     target.add_argument("--adapter", type=Path, metavar="OUT", help="write the PEFT adapter folder")
     export.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
+
+    sync = sub.add_parser("sync", help="deliver what a run could not deliver to MLflow, EvalOps or webhooks")
+    sync.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's folder, e.g. runs/<run-name>")
+    sync.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -140,11 +144,24 @@ def _export(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _sync(args: argparse.Namespace, console: Console) -> int:
+    """Deliver a run's outbox: exit 0 when nothing is left undelivered, 1 when something is."""
+    from evaltune.tracking.console import ConsoleSink
+    from evaltune.tracking.sinks import sync_outbox
+
+    report = sync_outbox(args.run_dir)
+    if report is None:
+        print(f"{args.run_dir}: the run has no remote sinks (MLflow, EvalOps, webhooks); nothing to deliver.")
+        return 0
+    ConsoleSink(console).handle({"event": "delivery_report", **report})
+    return 1 if report["outbox"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     try:
-        return _export(args, console) if args.command == "export" else _train(args, console)
+        return {"export": _export, "sync": _sync}.get(args.command, _train)(args, console)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         if args.verbose:

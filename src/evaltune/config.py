@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evaltune.errors import UsageError
 from evaltune.models import BUNDLED_MODEL_NAME
+
+WebhookEvent = Literal["bar_not_met", "round_below_best", "run_crashed", "run_finished"]
 
 
 class _Strict(BaseModel):
@@ -103,9 +107,36 @@ class Config(_Strict):
     output_dir: Path = Field(Path("runs"), description="Run folders are created under this folder.")
     run_name: str | None = Field(None, description="Run folder name; defaults to a timestamp.")
 
-    # EvalOps (keys of the original demo).
-    evalops_enabled: bool = Field(False, description="Submit each round to EvalOps as a test run.")
+    # Where every event goes besides the run folder. Secrets (API keys, webhook URLs) are never
+    # config keys: they come from the environment or `secrets_file`, so config.json never holds one.
+    secrets_file: Path | None = Field(
+        None,
+        description="TOML file of secrets (`EVALOPS_API_KEY = \"...\"`, webhook URLs); the environment wins over it.",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking server URI (http://host:5000, sqlite:///file.db, databricks) or a local folder; none: no MLflow.",
+    )
+    mlflow_experiment: str = Field("evaltune", min_length=1, description="MLflow experiment that receives the runs.")
+    evalops_enabled: bool = Field(
+        False, description="Submit each round to EvalOps as a test run (key: EVALOPS_API_KEY, URL: EVALOPS_API_URL)."
+    )
     evalops_test_suite_id: str | None = Field(None, description="EvalOps test suite that receives the rounds.")
+    webhooks: list[str] = Field(
+        default_factory=list,
+        description="Names of secrets (environment variables or secrets-file keys) that hold webhook URLs.",
+    )
+    webhook_events: list[WebhookEvent] = Field(
+        default_factory=lambda: ["bar_not_met", "round_below_best", "run_crashed"],
+        description="What a webhook is told about: bar_not_met, round_below_best, run_crashed, run_finished.",
+    )
+    delivery_timeout_seconds: float = Field(10.0, gt=0.0, description="One request to a sink gives up after this long.")
+    delivery_max_backoff_seconds: float = Field(
+        30.0, gt=0.0, description="Failed deliveries are retried with exponential backoff and jitter, waiting at most this long."
+    )
+    delivery_flush_seconds: float = Field(
+        30.0, ge=0.0, description="At the end of a run, wait at most this long for deliveries; the rest stays in outbox.jsonl."
+    )
 
     @field_validator("eval_tasks", mode="before")
     @classmethod
@@ -116,12 +147,33 @@ class Config(_Strict):
             return [{"path": v} if isinstance(v, str) else v for v in value]
         return value
 
-    @model_validator(mode="after")
-    def _check_unsupported(self) -> "Config":
-        if self.evalops_enabled:
+    @field_validator("webhooks")
+    @classmethod
+    def _webhooks_are_secret_names(cls, value: list[str]) -> list[str]:
+        for i, name in enumerate(value):
+            # The value is never echoed: it may be a URL with its token.
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(
+                    f"webhooks[{i}] must name an environment variable or secrets-file key that holds the URL "
+                    "(for example SLACK_WEBHOOK_URL), not the URL itself: webhook URLs carry tokens, "
+                    "and the configuration is saved in the run folder"
+                )
+        return value
+
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _no_credentials_in_uri(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).password is not None:
             raise ValueError(
-                "evalops_enabled: EvalOps submission is not available in this version yet; set it to false"
+                "mlflow_tracking_uri must not hold credentials, as the configuration is saved in the run folder; "
+                "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) instead"
             )
+        return value
+
+    @model_validator(mode="after")
+    def _evalops_needs_a_suite(self) -> "Config":
+        if self.evalops_enabled and not self.evalops_test_suite_id:
+            raise ValueError("evalops_enabled needs evalops_test_suite_id: the EvalOps test suite that receives the rounds")
         return self
 
 
@@ -152,9 +204,12 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     def fix(p: Any) -> Any:
         return str(base / p) if isinstance(p, str) and not Path(p).is_absolute() else p
 
-    for key in ("train_file", "output_dir"):
+    for key in ("train_file", "output_dir", "secrets_file"):
         if key in data:
             data[key] = fix(data[key])
+    uri = data.get("mlflow_tracking_uri")
+    if isinstance(uri, str) and not urlsplit(uri).scheme:  # a local folder, not a server
+        data["mlflow_tracking_uri"] = fix(uri)
     tasks = data.get("eval_tasks")
     if isinstance(tasks, (str, dict)):
         tasks = [tasks]

@@ -24,6 +24,7 @@ from evaltune.policies import decide
 from evaltune.summary import summarize
 from evaltune.tracking import EventLog, RoundRecord, RunFolder, RunState, Sink, best_round, write_checkpoint
 from evaltune.tracking.resume import restore_point
+from evaltune.tracking.sinks import delivery_for
 
 
 def run(
@@ -37,6 +38,7 @@ def run(
     when the bar was met and 1 when it was not. Ctrl-C stops at the next safe point and
     raises RunInterrupted.
     """
+    delivery = delivery_for(config)  # MLflow, EvalOps, webhooks; a missing secret fails here, before any work
     if resume is None:
         folder, state = RunFolder.create(config.output_dir, config.run_name), RunState(learning_rate=config.learning_rate)
         folder.write_config(config.model_dump(mode="json"))
@@ -46,7 +48,7 @@ def run(
         if state.phase == "finished":
             raise UsageError(f"{folder.root} has already finished (see summary.json); there is nothing to resume.")
     folder.acquire()
-    events = EventLog(folder, sinks)
+    events = EventLog(folder, [*(sinks or []), delivery.start(folder)])
     events.emit("run_started", run_dir=str(folder.root), config=brief(config), resumed=resume is not None)
     if changed_keys:
         events.emit("config_changed", keys=list(changed_keys))
@@ -63,6 +65,7 @@ def run(
         events.emit("error", message=f"{err.__class__.__name__}: {err}", resume_command=f"evaltune resume {folder.root}")
         raise
     finally:
+        events.close()  # waits at most delivery_flush_seconds; the rest stays in the outbox
         folder.release()
 
 

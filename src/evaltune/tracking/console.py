@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -156,3 +159,17 @@ class ConsoleSink:
         self.console.print("\nNext:")
         for line in e["next_steps"]:
             self.console.print(f"  {line}", soft_wrap=True, highlight=False)
+
+    def _on_delivery_report(self, e: dict) -> None:
+        self.console.print()
+        for d in e["destinations"]:
+            if d["undelivered"]:
+                self.console.print(
+                    f"[yellow]{escape(d['name'])}: {d['delivered']} delivered, {d['undelivered']} not delivered "
+                    f"({escape(str(d['error']))})[/]", soft_wrap=True,
+                )
+            else:
+                self.console.print(f"{escape(d['name'])}: {d['delivered']} delivered", soft_wrap=True)
+        if e["outbox"]:
+            self.console.print(f"Kept in {escape(e['outbox'])}; deliver them later with:", soft_wrap=True, highlight=False)
+            self.console.print(f"  evaltune sync {escape(str(Path(e['outbox']).parent))}", soft_wrap=True, highlight=False)

@@ -1,8 +1,13 @@
 """Events: one plain dict per thing that happened, written to the run folder first, then
-handed to every sink."""
+handed to every sink.
+
+Every event carries `run_id` (random, fixed for the run folder) and `id` (`<run_id>:<seq>`),
+which remote sinks use as the idempotency key of its delivery.
+"""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 from typing import Protocol
 
@@ -17,13 +22,28 @@ class EventLog:
     def __init__(self, folder: RunFolder, sinks: list[Sink] | None = None):
         self.folder = folder
         self.sinks = list(sinks or [])
-        self._seq = len(folder.read_events())
+        earlier = folder.read_events()
+        self._seq = len(earlier)
+        self.run_id = earlier[0]["run_id"] if earlier else uuid.uuid4().hex
 
     def emit(self, kind: str, **fields) -> dict:
         """Record an event of type `kind` with `fields`; return the event dict."""
         self._seq += 1
-        event = {"event": kind, "seq": self._seq, "time": datetime.now(timezone.utc).isoformat(), **fields}
+        event = {
+            "event": kind, "seq": self._seq, "id": f"{self.run_id}:{self._seq}", "run_id": self.run_id,
+            "time": datetime.now(timezone.utc).isoformat(), **fields,
+        }
         self.folder.append_event(event)
         for sink in self.sinks:
             sink.handle(event)
         return event
+
+    def close(self) -> None:
+        """Close the sinks that deliver elsewhere (each waits a bounded time for its deliveries)
+        and record what each reports as a `delivery_report` event for the remaining sinks."""
+        closing = [s for s in self.sinks if callable(getattr(s, "close", None))]
+        self.sinks = [s for s in self.sinks if s not in closing]
+        for sink in closing:
+            report = sink.close()
+            if report is not None:
+                self.emit("delivery_report", **report)

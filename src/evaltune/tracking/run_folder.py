@@ -1,7 +1,8 @@
 """The run folder: the source of truth of a run, written so that a crash loses nothing.
 
 runs/<name>/config.json, events.jsonl (append-only), state.json (atomic), rounds/<n>/...,
-summary.json (written last: its presence means the run finished).
+outbox.jsonl (what remote sinks have not received yet), summary.json (written last: its
+presence means the run finished).
 """
 
 from __future__ import annotations
@@ -17,14 +18,29 @@ from evaltune.tracking.checkpoints import drop_trainer_state
 from evaltune.tracking.run_state import RunState
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file, fsync it, and rename it over `path`."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file, fsync it, and rename it over `path`."""
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, default=str)
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace `path` atomically with `data` as indented JSON."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=str))
+
+
+def append_json_line(path: Path, data: Any, *, sync: bool = True) -> None:
+    """Append `data` as one JSON line to `path`, flushed and (with `sync`) fsynced, so a killed
+    process keeps every line it wrote."""
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(data, default=str) + "\n")
+        f.flush()
+        if sync:
+            os.fsync(f.fileno())
 
 
 class RunFolder:
@@ -35,7 +51,8 @@ class RunFolder:
     @classmethod
     def create(cls, output_dir: Path, run_name: str | None) -> "RunFolder":
         """Make a new, empty run folder; refuses to reuse an existing one."""
-        output_dir = Path(output_dir)
+        # Absolute, so that the paths in events and the outbox still hold for `evaltune sync` run elsewhere.
+        output_dir = Path(output_dir).absolute()
         name = run_name or time.strftime("%Y%m%d-%H%M%S")
         root = output_dir / name
         if run_name is None:
@@ -51,7 +68,7 @@ class RunFolder:
     @classmethod
     def open(cls, root: Path) -> "RunFolder":
         """An existing run folder, for resuming; UsageError when it is not one."""
-        root = Path(root)
+        root = Path(root).absolute()
         if not (root / "config.json").is_file():
             raise UsageError(f"{root} is not a run folder (no config.json); pass the folder a run created.")
         return cls(root)
@@ -108,12 +125,12 @@ class RunFolder:
     def write_summary(self, summary: dict) -> None:
         write_json_atomic(self.root / "summary.json", summary)
 
+    @property
+    def outbox_path(self) -> Path:
+        return self.root / "outbox.jsonl"
+
     def append_event(self, event: dict) -> None:
-        # One line per event, flushed and synced: a killed run keeps every event it emitted.
-        with self.events_path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(event, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_json_line(self.events_path, event)
 
     def read_events(self) -> list[dict]:
         if not self.events_path.exists():

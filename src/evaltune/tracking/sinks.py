@@ -1,0 +1,64 @@
+"""The remote sinks a configuration turns on (MLflow, EvalOps, webhooks), and `evaltune sync`."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from evaltune.config import Config
+from evaltune.errors import UsageError
+from evaltune.tracking.delivery import Delivery, Destination
+from evaltune.tracking.evalops import DEFAULT_API_URL, EvalOpsDestination
+from evaltune.tracking.mlflow import MLflowDestination
+from evaltune.tracking.run_folder import RunFolder
+from evaltune.tracking.secrets import Secrets
+from evaltune.tracking.webhooks import WebhookDestination
+
+
+def delivery_for(config: Config) -> Delivery:
+    """The Delivery sink for the remote sinks `config` turns on (none: a sink that does nothing).
+
+    Secrets are looked up here, so a missing one is a UsageError before any work starts.
+    """
+    secrets = Secrets(config.secrets_file)
+    timeout = config.delivery_timeout_seconds
+    destinations: list[Destination] = []
+    if config.mlflow_tracking_uri:
+        if importlib.util.find_spec("mlflow") is None:
+            raise UsageError("mlflow_tracking_uri is set but MLflow is not installed: pip install 'evaltune[mlflow]'.")
+        destinations.append(MLflowDestination(config.mlflow_tracking_uri, config.mlflow_experiment, timeout))
+    if config.evalops_enabled:
+        api_key = secrets.require("EVALOPS_API_KEY", "evalops_enabled")
+        api_url = secrets.get("EVALOPS_API_URL", redact=False) or DEFAULT_API_URL
+        destinations.append(EvalOpsDestination(api_url, api_key, config.evalops_test_suite_id, timeout))
+    for name in config.webhooks:
+        url = secrets.require(name, f"webhooks ({name})")
+        if not url.startswith(("https://", "http://")):
+            raise UsageError(f"webhooks: the secret {name} must hold an http:// or https:// URL.")
+        destinations.append(WebhookDestination(name, url, config.webhook_events, timeout))
+    return Delivery(
+        destinations, max_backoff_seconds=config.delivery_max_backoff_seconds,
+        flush_seconds=config.delivery_flush_seconds, redact=secrets.redact,
+    )
+
+
+def sync_outbox(run_dir: Path) -> dict | None:
+    """Deliver what the run in `run_dir` left in its outbox, waiting at most the run's
+    `delivery_flush_seconds`; return the delivery report (None when the run has no remote sinks).
+
+    Refused (UsageError) while a live process works on the run: it delivers its own outbox.
+    """
+    folder = RunFolder.open(run_dir)
+    try:
+        config = Config.model_validate(folder.read_config())
+    except (json.JSONDecodeError, ValidationError) as err:
+        raise UsageError(f"{folder.root / 'config.json'} is not a configuration this version reads: {err}") from None
+    delivery = delivery_for(config)
+    folder.acquire()
+    try:
+        return delivery.start(folder).close()
+    finally:
+        folder.release()
