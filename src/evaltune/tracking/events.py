@@ -24,7 +24,7 @@ class EventLog:
         self.sinks = list(sinks or [])
         earlier = folder.read_events()
         self._seq = len(earlier)
-        self.run_id = earlier[0]["run_id"] if earlier else uuid.uuid4().hex
+        self.run_id = (earlier[0].get("run_id") if earlier else None) or uuid.uuid4().hex
 
     def emit(self, kind: str, **fields) -> dict:
         """Record an event of type `kind` with `fields`; return the event dict."""
