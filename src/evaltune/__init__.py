@@ -7,6 +7,7 @@
 from evaltune.config import Config, load_config
 from evaltune.errors import UsageError
 from evaltune.loop import run
+from evaltune.tracking.sinks import sync_outbox
 
-__all__ = ["Config", "UsageError", "load_config", "run"]
+__all__ = ["Config", "UsageError", "load_config", "run", "sync_outbox"]
 __version__ = "0.1.0"

@@ -38,21 +38,25 @@ def read_events(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
 
 
-def expected_alert_keys(events: list[dict]) -> list[str]:
-    """The webhook alerts a run's events call for, worked out independently of the sink."""
-    keys, best = [], None
+def expected_alerts(events: list[dict]) -> list[str]:
+    """The alerts a run's events call for, worked out independently of the code under test."""
+    alerts, best = [], None
     for e in events:
         if e["event"] == "eval_result":
             if best is not None and e["score"] < best:
-                keys.append(f"{e['id']}:round_below_best")
+                alerts.append("round_below_best")
             best = e["score"] if best is None else max(best, e["score"])
-        elif e["event"] == "run_finished":
-            keys.append(f"{e['id']}:run_finished")
-            if not e["bar_met"]:
-                keys.append(f"{e['id']}:bar_not_met")
+        elif e["event"] == "run_finished" and not e["bar_met"]:
+            alerts.append("bar_not_met")
         elif e["event"] == "error":
-            keys.append(f"{e['id']}:run_crashed")
-    return keys
+            alerts.append("run_crashed")
+    return alerts
+
+
+def webhook_keys(events: list[dict]) -> list[str]:
+    """What a webhook told about every alert and the finished run should receive."""
+    assert [e["alert"] for e in events if e["event"] == "alert"] == expected_alerts(events)
+    return [e["id"] for e in events if e["event"] in ("alert", "run_finished")]
 
 
 def trained_round_ids(events: list[dict]) -> list[str]:
@@ -62,7 +66,7 @@ def trained_round_ids(events: list[dict]) -> list[str]:
 def assert_each_received_exactly_once(receiver, events: list[dict]) -> None:
     assert receiver.rejections == [] and receiver.replays == 0
     assert receiver.keys("/api/v1/test-runs/") == trained_round_ids(events)
-    assert sorted(receiver.keys("/hooks/")) == sorted(expected_alert_keys(events))
+    assert receiver.keys("/hooks/") == webhook_keys(events)
 
 
 def mlflow_record(client: MlflowClient, run_id: str) -> dict:
@@ -143,7 +147,7 @@ def test_a_receiver_down_for_the_first_rounds_gets_every_event_exactly_once(writ
         while not (run_dir / "events.jsonl").exists() or not any(
             e["event"] == "decision" and e["round"] == 2 for e in read_events(run_dir)
         ):
-            time.sleep(0.02)
+            time.sleep(0.1)
         came_back.append(time.time())
         receiver.start()
 
@@ -167,7 +171,7 @@ def test_what_is_undelivered_at_the_end_waits_in_the_outbox_for_sync(write_run_c
     out = capsys.readouterr().out
     assert f"evaltune sync {run_dir}" in out and "ConnectError" in out
     pending = Outbox(run_dir / "outbox.jsonl").pending()
-    assert len(pending) == len(trained_round_ids(events)) + len(expected_alert_keys(events)) == 4
+    assert len(pending) == len(trained_round_ids(events)) + len(webhook_keys(events)) == 4
 
     assert main(["sync", str(run_dir)]) == 1  # still down: still undelivered, nothing lost
     assert len(Outbox(run_dir / "outbox.jsonl").pending()) == 4
@@ -190,7 +194,7 @@ def test_a_crashed_run_reaches_the_webhook(write_run_config, sinks_on, receiver,
     assert main(["run", "--config", str(config)]) == 3
     events = read_events(config.parent / "runs" / "test")
     [crash] = receiver.bodies("/hooks/")
-    assert crash["alert"] == "run_crashed" and crash["message"] == next(e["message"] for e in events if e["event"] == "error")
+    assert crash["alert"] == "run_crashed" and crash["error"] == next(e["message"] for e in events if e["event"] == "error")
     assert crash["text"].startswith("evaltune run test: crashed: ")
     assert_each_received_exactly_once(receiver, events)
 

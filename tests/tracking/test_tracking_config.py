@@ -7,6 +7,8 @@ import pytest
 from evaltune.cli import main
 from evaltune.config import load_config
 from evaltune.errors import UsageError
+from evaltune.tracking.events import EventLog
+from evaltune.tracking.run_folder import RunFolder
 from evaltune.tracking.secrets import Secrets
 from evaltune.tracking.webhooks import WebhookDestination
 
@@ -67,22 +69,23 @@ def test_the_environment_wins_over_the_secrets_file_and_values_are_redacted(tmp_
         secrets.require("C", "webhooks (C)")
 
 
-def test_the_webhook_alerts_follow_the_scores_and_the_outcome():
-    hook = WebhookDestination("HOOK", "http://127.0.0.1:9/hook", ["round_below_best", "bar_not_met"], 1)
-    seq = iter(range(1, 100))
-
-    def event(kind, **fields):
-        n = next(seq)
-        return {"event": kind, "seq": n, "id": f"r:{n}", "run_id": "r", "time": "2026-01-01T00:00:00+00:00", **fields}
-
-    alerts = []
-    for e in [
-        event("run_started", run_dir="/runs/nightly", config={}),
-        *(event("eval_result", round=r, score=s, tasks=[]) for r, s in enumerate([0.5, 0.3, 0.6, 0.6, 0.4])),
-        event("run_finished", run_dir="/runs/nightly", bar_met=False, best_score=0.6, best_round=2, threshold=0.75,
-              rounds_run=4, best_adapter="/runs/nightly/rounds/2/adapter"),
-    ]:
-        alerts += [payload for _, payload in hook.payloads(e)]
+def test_alerts_follow_the_scores_and_the_outcome_and_reach_the_chosen_webhooks(tmp_path):
+    folder = RunFolder.create(tmp_path, "nightly")
+    events = EventLog(folder)
+    events.emit("run_started", run_dir=str(folder.root), config={})
+    for round_no, score in enumerate([0.5, 0.3, 0.6, 0.6, 0.4]):
+        events.emit("eval_result", round=round_no, score=score, tasks=[])
+    events.emit("run_finished", run_dir=str(folder.root), bar_met=False, best_score=0.6, best_round=2, threshold=0.75,
+                rounds_run=4, best_adapter="a")
+    recorded = folder.read_events()
+    alerts = [e for e in recorded if e["event"] == "alert"]
     assert [(a["alert"], a.get("round")) for a in alerts] == [("round_below_best", 1), ("round_below_best", 4), ("bar_not_met", None)]
-    assert alerts[1]["text"] == "evaltune run nightly: round 4 scored 0.400, below the best so far (0.600 in round 2)."
-    assert alerts[2]["best_score"] == 0.6 and alerts[2]["run_dir"] == "/runs/nightly"
+    assert alerts[1]["message"] == "round 4 scored 0.400, below the best so far (0.600 in round 2)."
+
+    hook = WebhookDestination("HOOK", "http://127.0.0.1:9/hook", ["bar_not_met", "run_finished"], 1)
+    bodies = [body for e in recorded for _, body in hook.payloads(e)]
+    assert [b["alert"] for b in bodies] == ["run_finished", "bar_not_met"]
+    assert bodies[1]["text"] == (
+        "evaltune run nightly: bar not met after the last round: best score 0.600 (bar 0.75) in round 2 after 4 round(s)."
+    )
+    assert bodies[1]["best_score"] == 0.6 and bodies[1]["run_dir"] == str(folder.root) and "seq" not in bodies[1]

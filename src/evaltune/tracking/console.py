@@ -122,6 +122,11 @@ class ConsoleSink:
                 f"  [yellow]below the best round ({e['rollback_to']}): rolling back to its adapter and optimizer state[/]"
             )
 
+    def _on_alert(self, e: dict) -> None:
+        # bar_not_met and run_crashed only repeat what the end of the run prints anyway.
+        if e["alert"] == "round_below_best":
+            self.console.print(f"  [yellow]{escape(e['message'])}[/]")
+
     def _stop_progress(self) -> None:
         if self.progress is not None:
             self.progress.stop()

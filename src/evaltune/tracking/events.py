@@ -1,5 +1,5 @@
 """Events: one plain dict per thing that happened, written to the run folder first, then
-handed to every sink.
+handed to every sink; an event that calls for a person is followed by an `alert` event.
 
 Every event carries `run_id` (random, fixed for the run folder) and `id` (`<run_id>:<seq>`),
 which remote sinks use as the idempotency key of its delivery.
@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Protocol
 
+from evaltune.tracking.alerts import AlertWatch
 from evaltune.tracking.run_folder import RunFolder
 
 
@@ -25,6 +26,9 @@ class EventLog:
         earlier = folder.read_events()
         self._seq = len(earlier)
         self.run_id = (earlier[0].get("run_id") if earlier else None) or uuid.uuid4().hex
+        self._alerts = AlertWatch()
+        for event in earlier:  # a continued run compares its rounds with the earlier ones
+            self._alerts.alerts(event)
 
     def emit(self, kind: str, **fields) -> dict:
         """Record an event of type `kind` with `fields`; return the event dict."""
@@ -36,6 +40,8 @@ class EventLog:
         self.folder.append_event(event)
         for sink in self.sinks:
             sink.handle(event)
+        for alert in self._alerts.alerts(event):
+            self.emit("alert", **alert)
         return event
 
     def close(self) -> None:
