@@ -169,6 +169,9 @@ def test_what_is_undelivered_at_the_end_waits_in_the_outbox_for_sync(write_run_c
     run_dir = config.parent / "runs" / "test"
     events = read_events(run_dir)
     out = capsys.readouterr().out
+    [flush] = [e for e in events if e["event"] == "delivery_flush"]
+    assert flush["waiting"] == {"evalops": 2, "webhook:TEAM_HOOK": 2} and flush["flush_seconds"] == 0.5
+    assert "Delivering 2 to evalops, 2 to webhook:TEAM_HOOK (waiting at most 0.5 s)" in out
     assert f"evaltune sync {run_dir}" in out and "ConnectError" in out
     pending = Outbox(run_dir / "outbox.jsonl").pending()
     assert len(pending) == len(trained_round_ids(events)) + len(webhook_keys(events)) == 4

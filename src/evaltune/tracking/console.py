@@ -165,6 +165,10 @@ class ConsoleSink:
         for line in e["next_steps"]:
             self.console.print(f"  {line}", soft_wrap=True, highlight=False)
 
+    def _on_delivery_flush(self, e: dict) -> None:
+        counts = ", ".join(f"{n} to {escape(name)}" for name, n in e["waiting"].items())
+        self.console.print(f"\nDelivering {counts} (waiting at most {e['flush_seconds']:g} s) ...", soft_wrap=True)
+
     def _on_delivery_report(self, e: dict) -> None:
         self.console.print()
         for d in e["destinations"]:

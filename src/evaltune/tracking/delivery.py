@@ -140,6 +140,8 @@ class _Lane:
     def __init__(self, destination: Destination, outbox: Outbox, max_backoff_seconds: float, redact: Callable[[str], str]):
         self.destination = destination
         self.delivered = 0
+        self.outstanding = 0  # queued or being tried
+        self._count_lock = threading.Lock()  # += from the emitting thread, -= from the lane's
         self.error: str | None = None  # why the latest entry given up on was not delivered, secrets redacted
         self._outbox = outbox
         self._redact = redact
@@ -158,6 +160,8 @@ class _Lane:
         self._thread.start()
 
     def put(self, entry: OutboxEntry) -> None:
+        with self._count_lock:
+            self.outstanding += 1
         self._queue.put(entry)
 
     def close(self, deadline: float) -> None:
@@ -175,18 +179,22 @@ class _Lane:
 
     def _work(self) -> None:
         while (entry := self._queue.get()) is not None:
-            if time.monotonic() >= self._deadline:
-                continue  # past the flush deadline: it stays in the outbox for `evaltune sync`
-            try:
-                self._retrying(self.destination.send, entry.key, entry.payload)
-            except DeliveryError as err:
-                self.error = self._redact(str(err))
-                continue
-            except Exception as err:  # an unexpected library error must not end the lane; the entry stays pending
-                self.error = self._redact(f"{err.__class__.__name__}: {err}")
-                continue
-            self._outbox.mark_delivered(entry)
-            self.delivered += 1
+            if time.monotonic() < self._deadline:  # past it, the entry stays in the outbox for `evaltune sync`
+                self._deliver(entry)
+            with self._count_lock:
+                self.outstanding -= 1
+
+    def _deliver(self, entry: OutboxEntry) -> None:
+        try:
+            self._retrying(self.destination.send, entry.key, entry.payload)
+        except DeliveryError as err:
+            self.error = self._redact(str(err))
+            return
+        except Exception as err:  # an unexpected library error must not end the lane; the entry stays pending
+            self.error = self._redact(f"{err.__class__.__name__}: {err}")
+            return
+        self._outbox.mark_delivered(entry)
+        self.delivered += 1
 
 
 class Delivery:
@@ -225,6 +233,10 @@ class Delivery:
                 entry = OutboxEntry(name, key, payload)
                 self.outbox.add(entry)
                 lane.put(entry)
+
+    def waiting(self) -> dict[str, int]:
+        """How many entries each destination has still to receive (queued or being tried)."""
+        return {name: lane.outstanding for name, lane in self._lanes.items() if lane.outstanding}
 
     def close(self) -> dict | None:
         """Wait at most `flush_seconds` for the lanes; return the report (None without destinations):

@@ -45,11 +45,14 @@ class EventLog:
         return event
 
     def close(self) -> None:
-        """Close the sinks that deliver elsewhere (each waits a bounded time for its deliveries)
-        and record what each reports as a `delivery_report` event for the remaining sinks."""
+        """Close the sinks that deliver elsewhere, each waiting a bounded time for its deliveries
+        (announced by a `delivery_flush` event when there is something to wait for), and record
+        what each reports as a `delivery_report` event for the remaining sinks."""
         closing = [s for s in self.sinks if callable(getattr(s, "close", None))]
         self.sinks = [s for s in self.sinks if s not in closing]
         for sink in closing:
+            if waiting := sink.waiting():
+                self.emit("delivery_flush", waiting=waiting, flush_seconds=sink.flush_seconds)
             report = sink.close()
             if report is not None:
                 self.emit("delivery_report", **report)
