@@ -40,7 +40,7 @@ def test_a_5xx_answer_is_retried_until_the_receiver_accepts_it_once(tmp_path, re
     report = folder.read_events()[-1]
     assert report["event"] == "delivery_report" and report["outbox"] is None
     assert report["destinations"] == [{"name": "webhook:TEAM_HOOK", "delivered": 1, "undelivered": 0, "error": None}]
-    assert not folder.outbox_path.exists()  # nothing left to deliver
+    assert Outbox(folder.outbox_path).pending() == []  # nothing left to deliver
 
 
 def test_a_rejected_request_is_not_retried_and_waits_in_the_outbox(tmp_path, receiver):
@@ -103,17 +103,35 @@ def test_entries_are_journaled_before_delivery_so_a_killed_process_loses_none(tm
     assert report["destinations"][0]["delivered"] == 1 and receiver.keys("/hooks/") == [entry.key]
 
 
+def test_an_event_recorded_but_never_journaled_is_delivered_by_the_next_process_and_only_it(tmp_path, receiver):
+    # A process killed between writing events.jsonl and the outbox leaves events that no outbox
+    # line mentions; the next start journals them from events.jsonl, and nothing else.
+    receiver.start()
+    folder = RunFolder.create(tmp_path, "r")
+    events = EventLog(folder, [webhook_delivery(receiver, alerts=["run_finished", "run_crashed"]).start(folder)])
+    finish_a_run(events)
+    events.close()
+    [first] = receiver.keys("/hooks/")
+    EventLog(folder).emit("error", message="killed before journaling")  # what the killed process recorded
+
+    report = webhook_delivery(receiver, alerts=["run_finished", "run_crashed"]).start(folder).close()
+    assert report["destinations"][0]["delivered"] == 1
+    assert [b["alert"] for b in receiver.bodies("/hooks/")] == ["run_finished", "run_crashed"]
+    assert receiver.keys("/hooks/")[0] == first and receiver.replays == 0
+
+
 def test_the_outbox_journal_keeps_what_is_not_marked_delivered(tmp_path):
     outbox = Outbox(tmp_path / "outbox.jsonl")
-    a, b, c = (OutboxEntry("d", key, {"n": i}) for i, key in enumerate("abc"))
+    a, b, c = (OutboxEntry("d", key, seq, {"n": seq}) for seq, key in enumerate("abc", start=1))
     for entry in (a, b, c):
         outbox.add(entry)
     outbox.mark_delivered(b)
     with outbox.path.open("a") as f:
         f.write('{"destination": "d", "deliv')  # a line torn by a crash mid-write
-    assert outbox.pending() == [a, c]
+    assert outbox.read() == ([a, c], {"d": 3})
     assert outbox.compact() == [a, c]
-    assert [json.loads(line)["key"] for line in outbox.path.read_text().splitlines()] == ["a", "c"]
+    assert [json.loads(line).get("key") for line in outbox.path.read_text().splitlines()] == ["a", "c", None]
     outbox.mark_delivered(a)
     outbox.mark_delivered(c)
-    assert outbox.compact() == [] and not outbox.path.exists()
+    assert outbox.compact() == []
+    assert outbox.read() == ([], {"d": 3})  # how far it was journaled outlives the entries

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
@@ -94,7 +96,7 @@ def test_a_run_with_all_three_sinks_delivers_every_event_to_each(write_run_confi
     report = events[-1]
     assert report["event"] == "delivery_report" and report["outbox"] is None, report
     assert {d["name"]: d["undelivered"] for d in report["destinations"]} == {"mlflow": 0, "evalops": 0, "webhook:TEAM_HOOK": 0}
-    assert not (run_dir / "outbox.jsonl").exists()
+    assert Outbox(run_dir / "outbox.jsonl").pending() == []
 
     # EvalOps: one test run per trained round, naming its checkpoint and scores.
     assert_each_received_exactly_once(receiver, events)
@@ -130,8 +132,8 @@ def test_a_run_with_all_three_sinks_delivers_every_event_to_each(write_run_confi
     # Delivering every MLflow event again (what a retry after a lost answer does) changes nothing.
     again = MLflowDestination(mlflow_server, "all-sinks", timeout_seconds=10)
     for event in events:
-        for key, payload in again.payloads(event):
-            again.send(key, payload)
+        if found := again.payload(event):
+            again.send(*found)
     assert mlflow_record(client, run.info.run_id) == before
 
     out = capsys.readouterr().out
@@ -160,7 +162,7 @@ def test_a_receiver_down_for_the_first_rounds_gets_every_event_exactly_once(writ
     submitted = [datetime.fromisoformat(e["time"]).timestamp() for e in events if e["event"] == "eval_result" and e["round"] in (1, 2)]
     assert max(submitted) < came_back[0]
     assert_each_received_exactly_once(receiver, events)
-    assert events[-1]["outbox"] is None and not (run_dir / "outbox.jsonl").exists()
+    assert events[-1]["outbox"] is None and Outbox(run_dir / "outbox.jsonl").pending() == []
 
 
 def test_what_is_undelivered_at_the_end_waits_in_the_outbox_for_sync(write_run_config, sinks_on, receiver, capsys):
@@ -182,10 +184,42 @@ def test_what_is_undelivered_at_the_end_waits_in_the_outbox_for_sync(write_run_c
     receiver.start()
     assert main(["sync", str(run_dir)]) == 0
     assert_each_received_exactly_once(receiver, events)
-    assert not (run_dir / "outbox.jsonl").exists()
+    assert Outbox(run_dir / "outbox.jsonl").pending() == []
     attempts = receiver.attempts
     assert main(["sync", str(run_dir)]) == 0 and receiver.attempts == attempts  # nothing is sent twice
     assert "evalops: 2 delivered" in capsys.readouterr().out
+
+
+def test_a_run_killed_while_receivers_are_down_delivers_everything_once_when_resumed(
+    write_run_config, sinks_on, receiver, mlflow_server
+):
+    config = write_run_config(
+        steps_per_round=4, eval_threshold=1.0, mlflow_tracking_uri=mlflow_server, mlflow_experiment="killed", **sinks_on
+    )
+    run_dir = config.parent / "runs" / "test"
+    proc = subprocess.Popen([sys.executable, "-m", "evaltune", "run", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not (run_dir / "events.jsonl").exists() or not any(
+            e["event"] == "eval_result" and e["round"] == 1 for e in read_events(run_dir)
+        ):
+            assert proc.poll() is None, "the run ended before the kill point"
+            time.sleep(0.002)
+    finally:
+        proc.kill()  # SIGKILL: no flush, no close, nothing written after this instant
+        proc.wait()
+    receiver.start()
+    assert main(["resume", str(run_dir)]) == 1
+    events = read_events(run_dir)
+    assert sum(e["event"] == "run_started" for e in events) == 2
+    assert_each_received_exactly_once(receiver, events)
+    assert events[-1]["outbox"] is None
+    # MLflow kept one run across the kill, with one loss point per step event.
+    client = MlflowClient(mlflow_server)
+    [run] = client.search_runs([client.get_experiment_by_name("killed").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["evaltune.outcome"] == "bar_not_met"
+    steps = [(e["step"], e["loss"]) for e in events if e["event"] == "step"]
+    assert sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "train/loss")) == sorted(steps)
 
 
 def test_a_crashed_run_reaches_the_webhook(write_run_config, sinks_on, receiver, tiny_model_dir, tmp_path):
@@ -220,7 +254,7 @@ def test_no_secret_reaches_the_run_folder_the_output_or_mlflow(
     # The receiver is down during the run, so failures are recorded; `sync` delivers afterwards.
     assert main(["run", "--config", str(config), "--verbose"]) == 1
     run_dir = config.parent / "runs" / "test"
-    assert (run_dir / "outbox.jsonl").exists()
+    assert Outbox(run_dir / "outbox.jsonl").pending()
     receiver.start()
     assert main(["sync", str(run_dir), "--verbose"]) == 0
     assert len(receiver.keys("/api/v1/test-runs/")) == 2  # the key from the secrets file was used

@@ -4,7 +4,9 @@ exponential backoff and jitter, and journaled in the run folder's outbox.jsonl s
 Each destination has its own lane (a queue and a thread): a slow or dead one never holds up
 training or another destination, and each receives its events in the order they happened.
 An entry is written to the outbox before its first attempt and marked delivered after its
-success, so a crash at any moment leaves an outbox that `evaltune sync RUN_DIR` can finish.
+success; an event a killed process wrote to events.jsonl but not yet to the outbox is journaled
+from events.jsonl by the next process (`evaltune resume` or `evaltune sync RUN_DIR`), so a crash
+at any moment loses nothing.
 Every entry carries an idempotency key: a delivery repeated after a crash, or after a timeout
 that did reach the receiver, is not double-counted by a receiver that honours the key.
 """
@@ -47,9 +49,10 @@ def is_permanent_status(status: int) -> bool:
 class Destination(Protocol):
     name: str  # stable across processes: outbox entries are matched to destinations by it
 
-    def payloads(self, event: dict) -> list[tuple[str, dict]]:
-        """What to deliver for `event`, as (idempotency key, JSON-able payload) pairs; empty when
-        the destination does not want it. Runs on the training thread, so it does no I/O."""
+    def payload(self, event: dict) -> tuple[str, dict] | None:
+        """What to deliver for `event`, as (idempotency key, JSON-able payload); None when the
+        destination does not want it. Called with every event of the run in order (those of an
+        earlier process too), so it may keep state; it runs on the training thread, so no I/O."""
         ...
 
     def send(self, key: str, payload: dict) -> None:
@@ -76,13 +79,23 @@ def post_json(client: httpx.Client, url: str, body: dict, key: str, headers: dic
 class OutboxEntry:
     destination: str
     key: str
+    seq: int  # of the event it was made from
     payload: dict
+
+    def to_json(self) -> dict:
+        return {"destination": self.destination, "key": self.key, "seq": self.seq, "payload": self.payload}
 
 
 class Outbox:
-    """outbox.jsonl: a journal of `{"destination", "key", "payload"}` lines (to deliver) and
-    `{"destination", "delivered": key}` lines (done). What is written and not delivered is pending.
-    `compact` rewrites it with the pending entries only and removes it when none are left."""
+    """outbox.jsonl, a journal of three kinds of lines:
+
+    - `{"destination", "key", "seq", "payload"}`: an entry to deliver, written before its first attempt;
+    - `{"destination", "delivered": key}`: that entry was delivered;
+    - `{"destination", "through": seq}`: every event up to `seq` was journaled for that destination
+      (written by `compact`, which drops the lines of delivered entries).
+
+    Pending entries are those not marked delivered.
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -90,46 +103,52 @@ class Outbox:
 
     def add(self, entry: OutboxEntry) -> None:
         with self._lock:
-            append_json_line(self.path, {"destination": entry.destination, "key": entry.key, "payload": entry.payload})
+            append_json_line(self.path, entry.to_json())
 
     def mark_delivered(self, entry: OutboxEntry) -> None:
         # Not fsynced: a lost mark only means a repeated delivery, which the idempotency key absorbs.
         with self._lock:
             append_json_line(self.path, {"destination": entry.destination, "delivered": entry.key}, sync=False)
 
-    def pending(self) -> list[OutboxEntry]:
-        """Entries written and not marked delivered, in the order they were written."""
+    def read(self) -> tuple[list[OutboxEntry], dict[str, int]]:
+        """(pending entries in the order they were written, the highest event seq journaled per destination)."""
         with self._lock:
-            return self._pending()
+            return self._read()
+
+    def pending(self) -> list[OutboxEntry]:
+        return self.read()[0]
 
     def compact(self) -> list[OutboxEntry]:
-        """Keep only the pending entries (no file when there are none); return them."""
+        """Rewrite the journal as its pending entries plus one `through` line per destination; return them."""
         with self._lock:
-            pending = self._pending()
-            if pending:
+            pending, through = self._read()
+            if through:
                 write_text_atomic(self.path, "".join(
-                    json.dumps({"destination": e.destination, "key": e.key, "payload": e.payload}, default=str) + "\n"
-                    for e in pending
+                    json.dumps(line, default=str) + "\n"
+                    for line in [*(e.to_json() for e in pending), *({"destination": d, "through": s} for d, s in through.items())]
                 ))
-            else:
-                self.path.unlink(missing_ok=True)
             return pending
 
-    def _pending(self) -> list[OutboxEntry]:
+    def _read(self) -> tuple[list[OutboxEntry], dict[str, int]]:
         if not self.path.exists():
-            return []
+            return [], {}
         entries: dict[tuple[str, str], OutboxEntry] = {}
+        through: dict[str, int] = {}
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
-                continue  # a line torn by a crash mid-write; its entry was never attempted
+                continue  # a line torn by a crash mid-write: that entry is journaled again from events.jsonl
+            name = record["destination"]
             if "delivered" in record:
-                entries.pop((record["destination"], record["delivered"]), None)
+                entries.pop((name, record["delivered"]), None)
+            elif "through" in record:
+                through[name] = max(through.get(name, 0), record["through"])
             else:
-                entry = OutboxEntry(record["destination"], record["key"], record["payload"])
-                entries.setdefault((entry.destination, entry.key), entry)
-        return list(entries.values())
+                entry = OutboxEntry(name, record["key"], record["seq"], record["payload"])
+                entries.setdefault((name, entry.key), entry)
+                through[name] = max(through.get(name, 0), entry.seq)
+        return list(entries.values()), through
 
 
 class _Lane:
@@ -200,7 +219,7 @@ class _Lane:
 class Delivery:
     """The sink that hands events to remote destinations.
 
-    `start(folder)` opens the folder's outbox (queueing what an earlier process left pending) and
+    `start(folder)` opens the folder's outbox, queues what an earlier process left pending, and
     starts one lane per destination; `handle(event)` journals and queues without waiting;
     `close()` waits at most `flush_seconds` and reports what was and was not delivered.
     """
@@ -219,18 +238,27 @@ class Delivery:
     def start(self, folder: RunFolder) -> "Delivery":
         """Open `folder`'s outbox and start delivering; return self."""
         self.outbox = Outbox(folder.outbox_path)
+        pending, through = self.outbox.read()
         self._lanes = {
             d.name: _Lane(d, self.outbox, self.max_backoff_seconds, self.redact) for d in self.destinations
         }
-        for entry in self.outbox.pending():
+        for entry in pending:
             if entry.destination in self._lanes:
                 self._lanes[entry.destination].put(entry)
+        # The events already in the folder (a resumed run, `sync`) bring the destinations' state up
+        # to date; one that a killed process recorded but did not journal is journaled now.
+        for event in folder.read_events():
+            self._journal(event, through)
         return self
 
     def handle(self, event: dict) -> None:
+        self._journal(event, {})
+
+    def _journal(self, event: dict, journaled_through: dict[str, int]) -> None:
         for name, lane in self._lanes.items():
-            for key, payload in lane.destination.payloads(event):
-                entry = OutboxEntry(name, key, payload)
+            found = lane.destination.payload(event)
+            if found is not None and event["seq"] > journaled_through.get(name, 0):
+                entry = OutboxEntry(name, found[0], event["seq"], found[1])
                 self.outbox.add(entry)
                 lane.put(entry)
 

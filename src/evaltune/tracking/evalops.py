@@ -33,7 +33,7 @@ class EvalOpsDestination:
         self._final_loss: float | None = None
         self._checkpoint: str | None = None
 
-    def payloads(self, event: dict) -> list[tuple[str, dict]]:
+    def payload(self, event: dict) -> tuple[str, dict] | None:
         kind = event["event"]
         if kind == "run_started":
             self._run_dir = event["run_dir"]
@@ -44,8 +44,8 @@ class EvalOpsDestination:
         elif kind == "checkpoint_saved":
             self._checkpoint = event["path"]
         elif kind == "eval_result" and event["round"] > 0:  # round 0 is the untrained baseline
-            return [(event["id"], self._test_run(event))]
-        return []
+            return event["id"], self._test_run(event)
+        return None
 
     def send(self, key: str, payload: dict) -> None:
         post_json(self._client, self._url, payload, key, self._headers)

@@ -44,7 +44,7 @@ class MLflowDestination:
     (importing MLflow and opening a database take seconds that training should not wait for)."""
 
     name = "mlflow"
-    _LOGGED = ("run_started", "step", "checkpoint_saved", "eval_result", "run_finished", "error", "interrupted")
+    _LOGGED = ("run_started", "step", "round_trained", "checkpoint_saved", "eval_result", "run_finished", "error", "interrupted")
 
     def __init__(self, tracking_uri: str, experiment: str, timeout_seconds: float):
         self._uri, self._artifact_location = local_store(tracking_uri)
@@ -55,11 +55,11 @@ class MLflowDestination:
         self._runs: dict[str, str] = {}  # evaltune run_id -> MLflow run id
         self._run_dir: str | None = None
 
-    def payloads(self, event: dict) -> list[tuple[str, dict]]:
+    def payload(self, event: dict) -> tuple[str, dict] | None:
         if event["event"] == "run_started":
             self._run_dir = event["run_dir"]
         # Each payload names the run folder, so that it can be delivered alone (by `evaltune sync`).
-        return [(event["id"], {**event, "run_dir": self._run_dir})] if event["event"] in self._LOGGED else []
+        return (event["id"], {**event, "run_dir": self._run_dir}) if event["event"] in self._LOGGED else None
 
     def send(self, key: str, payload: dict) -> None:
         from mlflow.exceptions import MlflowException
@@ -103,6 +103,10 @@ class MLflowDestination:
     def _log_run_started(self, client, run_id: str, e: dict) -> None:
         from mlflow.entities import Param, RunTag
 
+        if e.get("resumed"):
+            # MLflow parameters cannot change; a resume with --force may have changed keys (an event says which).
+            client.update_run(run_id, status="RUNNING")
+            return
         config = json.loads((Path(e["run_dir"]) / "config.json").read_text(encoding="utf-8"))
         params = [Param(key, value) for key, value in _flatten(config).items()]
         client.log_batch(run_id, params=params, tags=[RunTag("evaltune.run_dir", e["run_dir"])])
@@ -110,8 +114,10 @@ class MLflowDestination:
     def _log_step(self, client, run_id: str, e: dict) -> None:
         self._metrics(client, run_id, e, e["step"], {"train/loss": e["loss"], "train/learning_rate": e["learning_rate"]})
 
-    def _log_checkpoint_saved(self, client, run_id: str, e: dict) -> None:
+    def _log_round_trained(self, client, run_id: str, e: dict) -> None:
         self._metrics(client, run_id, e, e["round"], {"train/tokens_per_second": e["tokens_per_second"]})
+
+    def _log_checkpoint_saved(self, client, run_id: str, e: dict) -> None:
         client.log_artifacts(run_id, e["path"], f"rounds/{e['round']}/adapter")
 
     def _log_eval_result(self, client, run_id: str, e: dict) -> None:

@@ -27,7 +27,7 @@ class WebhookDestination:
         self._client = httpx.Client(timeout=timeout_seconds)
         self._run_dir: str | None = None
 
-    def payloads(self, event: dict) -> list[tuple[str, dict]]:
+    def payload(self, event: dict) -> tuple[str, dict] | None:
         kind = event["event"]
         if kind == "run_started":
             self._run_dir = event["run_dir"]
@@ -40,12 +40,12 @@ class WebhookDestination:
                     f"(bar {event['threshold']}) in round {event['best_round']} after {event['rounds_run']} round(s).")
             fields = {k: event[k] for k in ("bar_met", "best_score", "best_round", "threshold", "rounds_run", "best_adapter")}
         else:
-            return []
+            return None
         run = Path(self._run_dir).name if self._run_dir else event["run_id"]
-        return [(event["id"], {
+        return event["id"], {
             "text": f"evaltune run {run}: {text}", "alert": alert, "run": run, "run_id": event["run_id"],
             "run_dir": self._run_dir, "time": event["time"], "idempotency_key": event["id"], **fields,
-        })]
+        }
 
     def send(self, key: str, payload: dict) -> None:
         post_json(self._client, self._url, payload, key)
