@@ -445,17 +445,6 @@ def _task_file(spec: str) -> Path | None:
     return Path(file) if at or file.endswith(".py") else None
 
 
-def load_recorded_config(path: Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Read a run folder's config.json (paths already resolved when the run started), apply overrides."""
-    if not path.is_file():
-        raise UsageError(f"{path} does not exist; is {path.parent} a run folder?")
-    return build_config(apply_overrides(_read_file(path), overrides), str(path))
-
-
-# Keys that only say where a new run goes; they may differ when a run is resumed.
-_PLACEMENT_KEYS = {"output_dir", "run_name"}
-
-
 def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted names of the keys whose values differ between two dumped configs."""
     changed = []
