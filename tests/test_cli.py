@@ -167,3 +167,43 @@ def test_a_bad_task_stops_the_run_with_exit_2_before_the_model_loads(write_run_c
     events_file = config.parent / "runs" / "test" / "events.jsonl"
     if events_file.exists():  # the task was checked after the run folder was made, but before the model
         assert "engine_ready" not in events_file.read_text()
+
+
+def test_the_inspect_view_command_of_the_summary_serves_the_runs_logs(write_run_config):
+    import shlex
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    config = write_run_config(eval_threshold=0.0)
+    main(["run", "--config", str(config)])
+    run_dir = config.parent / "runs" / "test"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    [line] = [s for s in summary["next_steps"] if "inspect view" in s]
+    command = shlex.split(line.split(": ", 1)[1])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command[0] = str(Path(sys.executable).with_name("inspect"))
+    server = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                listing = httpx.get(f"http://127.0.0.1:{port}/api/log-files", timeout=5)
+                if listing.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.time() < deadline, "inspect view did not start"
+            time.sleep(0.5)
+        served = {Path(f["name"]).name for f in listing.json()["files"]}
+        logs = {p.name for p in (run_dir / "rounds").glob("*/eval/*.eval")}
+        assert logs and logs <= served
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
