@@ -143,3 +143,13 @@ def test_model_graded_scoring_asks_the_local_base_model_and_counts_unreadable_gr
     # The tiny random model writes no `GRADE: C|I`: every sample is unscored and counts as wrong.
     t = result.tasks[0]
     assert t.n_unscored == t.n_samples == 3 and t.score == 0.0
+
+
+def test_inspect_itself_finds_the_packaged_tasks_by_name_through_the_entry_point():
+    import subprocess
+    import sys
+
+    code = ("from inspect_ai._eval.loader import load_task_spec; "
+            "[t] = load_task_spec('evaltune/general_knowledge'); print(t.name, len(t.dataset))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["general_knowledge", "20"], out.stderr

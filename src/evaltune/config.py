@@ -12,7 +12,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -108,7 +108,7 @@ ScorerConfig = Annotated[
     Field(discriminator="name"),
 ]
 SCORER_MODELS: dict[str, type[_Strict]] = {
-    m.model_fields["name"].annotation.__args__[0]: m  # the Literal's one value
+    get_args(m.model_fields["name"].annotation)[0]: m  # the one value of its `name` Literal
     for m in (AnswerIncludedScorer, ExactScorer, MatchScorer, F1Scorer, NumericScorer, PatternScorer,
               ChoiceScorer, ModelGradedScorer)
 }
