@@ -73,3 +73,137 @@ def test_bad_training_data_under_strict_exits_2_naming_the_line(write_run_config
 def test_a_missing_config_file_exits_2(tmp_path, capsys):
     assert main(["run", "--config", str(tmp_path / "none.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def read_events(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+def answers(event: dict) -> dict:
+    return {(t["name"], s["id"]): s["answer"] for t in event["tasks"] for s in t["samples"]}
+
+
+def test_a_task_below_its_own_bar_holds_the_run_back_and_the_decision_says_which(write_run_config, capsys):
+    config = write_run_config(
+        eval_threshold=0.0, max_rounds=1,
+        eval_tasks=[{"path": "eval.jsonl", "name": "easy"}, {"path": "eval.jsonl", "name": "strict", "threshold": 1.0}],
+    )
+    assert main(["run", "--config", str(config)]) == 1
+    [decision] = [e for e in read_events(config.parent / "runs" / "test") if e["event"] == "decision"]
+    assert decision["gate"]["held_back_by"] == ["strict"] and "held back by strict" in decision["reason"]
+    assert "held back by strict" in capsys.readouterr().out
+
+
+def test_every_round_records_which_samples_it_fixed_and_broke(write_run_config, capsys):
+    config = write_run_config(eval_threshold=1.0)
+    main(["run", "--config", str(config)])
+    run_dir = config.parent / "runs" / "test"
+    evals = {e["round"]: e for e in read_events(run_dir) if e["event"] == "eval_result"}
+    history = json.loads((run_dir / "sample_history.json").read_text())
+    assert set(history) == {"eval", "general_knowledge"}  # the user's task and the regression guard
+    for round_no in (1, 2):
+        for task in evals[round_no]["tasks"]:
+            before = {s["id"]: s["correct"] for s in next(t for t in evals[round_no - 1]["tasks"] if t["name"] == task["name"])["samples"]}
+            now = {s["id"]: s["correct"] for s in task["samples"]}
+            assert task["compared_with"] == round_no - 1
+            assert task["fixed"] == [i for i in now if now[i] and not before[i]]
+            assert task["broke"] == [i for i in now if before[i] and not now[i]]
+            for i in now:
+                assert history[task["name"]][i]["rounds"][str(round_no)] == now[i]
+
+
+def test_eval_of_a_runs_round_reproduces_that_rounds_answers(write_run_config, capsys):
+    config = write_run_config(eval_threshold=1.0, max_rounds=1)
+    main(["run", "--config", str(config)])
+    run_dir = config.parent / "runs" / "test"
+    recorded = {e["round"]: e for e in read_events(run_dir) if e["event"] == "eval_result"}
+    capsys.readouterr()
+
+    assert main(["eval", "--run", str(run_dir), "--round", "1", "--run-name", "check"]) == 1  # bar 1.0: not met
+    check = config.parent / "runs" / "check"
+    [evaluated] = [e for e in read_events(check) if e["event"] == "eval_result"]
+    assert answers(evaluated) == answers(recorded[1])
+    summary = json.loads((check / "summary.json").read_text())
+    assert summary["adapter"].endswith("rounds/1/adapter") and summary["exit_code"] == 1
+    out = capsys.readouterr().out
+    assert "Bar not met" in out and "inspect view --log-dir" in out
+
+    # The base model: the run's untrained baseline answers, and the bar decides the exit code.
+    assert main(["eval", "--config", str(config), "--set", "eval_threshold=0.0", "--run-name", "base"]) == 0
+    [base] = [e for e in read_events(config.parent / "runs" / "base") if e["event"] == "eval_result"]
+    assert answers(base) == answers(recorded[0])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["eval", "--round", "1"], "--round needs --run"),
+        (["eval", "--adapter", "/no/such/adapter"], "no PEFT adapter folder"),
+        (["eval"], "give --config"),
+        (["eval", "--run", "/no/such/run"], "no trained round to evaluate"),
+    ],
+)
+def test_eval_usage_mistakes_exit_2_with_one_message(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("tasks", "message"),
+    [
+        (["gone.py@task"], "gone.py does not exist"),
+        (["inspect_evals/not_installed"], "does not resolve to an Inspect task"),
+        ([{"path": "eval.jsonl", "scorer": {"name": "numeric", "tolerance": "wide"}}],
+         "eval_tasks[0].scorer.tolerance: Input should be a valid number"),
+        ([{"path": "eval.jsonl", "weight": 0}], "eval_tasks[0].weight: Input should be greater than 0"),
+    ],
+)
+def test_a_bad_task_stops_the_run_with_exit_2_before_the_model_loads(write_run_config, capsys, tasks, message):
+    config = write_run_config(eval_tasks=tasks)
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    events_file = config.parent / "runs" / "test" / "events.jsonl"
+    if events_file.exists():  # the task was checked after the run folder was made, but before the model
+        assert "engine_ready" not in events_file.read_text()
+
+
+def test_the_inspect_view_command_of_the_summary_serves_the_runs_logs(write_run_config):
+    import shlex
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    config = write_run_config(eval_threshold=0.0)
+    main(["run", "--config", str(config)])
+    run_dir = config.parent / "runs" / "test"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    [line] = [s for s in summary["next_steps"] if "inspect view" in s]
+    command = shlex.split(line.split(": ", 1)[1])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command[0] = str(Path(sys.executable).with_name("inspect"))
+    server = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                listing = httpx.get(f"http://127.0.0.1:{port}/api/log-files", timeout=5)
+                if listing.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.time() < deadline, "inspect view did not start"
+            time.sleep(0.5)
+        served = {Path(f["name"]).name for f in listing.json()["files"]}
+        logs = {p.name for p in (run_dir / "rounds").glob("*/eval/*.eval")}
+        assert logs and logs <= served
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -91,3 +92,38 @@ def test_overrides_replace_file_values_including_nested_keys(files):
     assert (config.max_rounds, config.generation.max_tokens, config.strict) == (2, 7, True)
     with pytest.raises(UsageError, match="KEY=VALUE"):
         parse_override("max_rounds")
+
+
+def test_task_shorthands_expand_and_task_files_are_relative_to_the_config(files):
+    (files / "tasks.py").write_text("")
+    path = write(files / "c.yaml", "train_file: train.jsonl\n"
+                 "eval_tasks: [eval.jsonl, tasks.py@mine, inspect_evals/gsm8k, simple_qa]\n")
+    qa, mine, registry, simple = load_config(path).eval_tasks
+    assert (qa.type, qa.path, qa.display_name) == ("qa", files / "eval.jsonl", "eval")
+    assert (mine.type, mine.task, mine.display_name) == ("inspect", f"{files}/tasks.py@mine", "mine")
+    assert (registry.task, registry.display_name) == ("inspect_evals/gsm8k", "gsm8k")
+    assert (simple.task, simple.display_name) == ("evaltune/general_knowledge", "simple_qa")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{path: eval.jsonl, role: confirm}", "at least one task must gate"),
+        ("{path: eval.jsonl, role: confirm, threshold: 0.5}", "confirmation tasks never gate"),
+        ("{path: eval.jsonl, scorer: exakt}", "unknown scorer 'exakt'; did you mean 'exact'"),
+        ("{path: eval.jsonl, scorer: {name: pattern, pattern: '('}}", "eval_tasks[0].scorer.pattern: not a valid regular"),
+        ("{path: eval.jsonl, scorer: {name: numeric, tolerence: 1}}", "did you mean 'tolerance'"),
+        ("{path: eval.jsonl, scorer: choice}", "the `choice` scorer needs a multiple_choice task"),
+        ("{path: eval.jsonl, type: multiple_choice, scorer: exact}", "multiple_choice tasks are scored by `choice`"),
+        ("{path: eval.jsonl, task: x.py@y}", "give either `path`"),
+        ("{path: eval.jsonl, wieght: 2}", "unknown key 'eval_tasks[0].wieght'; did you mean 'weight'"),
+    ],
+)
+def test_bad_task_entries_are_explained_with_their_key(files, entry, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        load_config(write(files / "c.yaml", f"train_file: train.jsonl\neval_tasks: [{entry}]\n"))
+
+
+def test_two_tasks_cannot_share_a_name(files):
+    with pytest.raises(UsageError, match="eval appears twice"):
+        load_config(write(files / "c.yaml", "train_file: train.jsonl\neval_tasks: [eval.jsonl, eval.jsonl]\n"))

@@ -59,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="deliver what a run could not deliver to MLflow, EvalOps or webhooks")
     sync.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's folder, e.g. runs/<run-name>")
     sync.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
+
+    ev = sub.add_parser("eval", help="evaluate the base model or a saved adapter on the configured tasks, without training")
+    ev.add_argument("--config", type=Path, help="config file; defaults to the config.json of --run")
+    model = ev.add_mutually_exclusive_group()
+    model.add_argument("--adapter", type=Path, help="a PEFT adapter folder (without it: the base model)")
+    model.add_argument("--run", type=Path, metavar="RUN_DIR", help="a run folder; evaluates its best round, or --round N")
+    ev.add_argument("--round", type=int, help="with --run: the round whose adapter to evaluate")
+    overrides(ev)
+    placement(ev)
     return parser
 
 
@@ -157,11 +166,35 @@ def _sync(args: argparse.Namespace, console: Console) -> int:
     return 1 if report["outbox"] else 0
 
 
+def _eval(args: argparse.Namespace, console: Console) -> int:
+    from evaltune.config import apply_overrides, build_config, load_config
+    from evaltune.evaluation import resolve_adapter, run_eval
+    from evaltune.tracking import RunFolder
+    from evaltune.tracking.console import ConsoleSink
+
+    if args.round is not None and args.run is None:
+        raise UsageError("--round needs --run (the run folder whose round to evaluate).")
+    adapter = resolve_adapter(args.adapter, args.run, args.round)
+    overrides = _overrides(args)
+    if args.config is not None:
+        config = load_config(args.config, overrides)
+    elif args.run is not None:
+        recorded = RunFolder.open(args.run).read_config()
+        config = build_config(apply_overrides(recorded, overrides), str(args.run / "config.json"))
+    else:
+        raise UsageError("give --config (the tasks and bar to evaluate against), or --run with a run folder.")
+    if "run_name" not in overrides:  # a new folder, never the evaluated run's own
+        config = config.model_copy(update={"run_name": None})
+    if not args.verbose:
+        _quiet_libraries()
+    return run_eval(config, adapter, sinks=[ConsoleSink(console)])["exit_code"]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     try:
-        return {"export": _export, "sync": _sync}.get(args.command, _train)(args, console)
+        return {"export": _export, "sync": _sync, "eval": _eval}.get(args.command, _train)(args, console)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         if args.verbose:

@@ -12,7 +12,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import yaml
@@ -28,16 +28,184 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class EvalTaskConfig(_Strict):
-    """One evaluation task. A bare string in `eval_tasks` is shorthand for `{path: STRING}`."""
+# Scorers of the built-in tasks. Each is chosen by `name`; a bare string is shorthand for
+# `{name: STRING}`. Inspect's own scorers are used wherever one fits (see evals/scorers.py).
 
-    path: Path = Field(description="JSONL file of {question, answer, aliases?} records for the built-in QA task.")
-    name: str | None = Field(None, description="Name shown in output and logs; defaults to the file's stem.")
-    type: Literal["qa"] = Field("qa", description="Task kind. `qa`: answer-included check, normalised.")
+
+class AnswerIncludedScorer(_Strict):
+    """The expected answer (or an alias) appears in the response, normalised (the default)."""
+
+    name: Literal["answer_included"] = "answer_included"
+
+
+class ExactScorer(_Strict):
+    """The normalised response equals the expected answer (Inspect's `exact`)."""
+
+    name: Literal["exact"]
+
+
+class MatchScorer(_Strict):
+    """The response starts or ends with the expected answer (Inspect's `match`)."""
+
+    name: Literal["match"]
+    location: Literal["begin", "end", "any", "exact"] = Field("end", description="Where the answer must appear.")
+    ignore_case: bool = Field(True, description="Compare without regard to case.")
+
+
+class F1Scorer(_Strict):
+    """Token F1 between response and expected answer, 0..1 per sample (Inspect's `f1`)."""
+
+    name: Literal["f1"]
+
+
+class NumericScorer(_Strict):
+    """A number in the response equals the expected number within a tolerance."""
+
+    name: Literal["numeric"]
+    tolerance: float = Field(0.0, ge=0.0, description="Absolute tolerance: |answer - expected| <= tolerance.")
+    relative_tolerance: float = Field(0.0, ge=0.0, description="Relative tolerance, a fraction of |expected|.")
+    location: Literal["first", "last", "any"] = Field("last", description="Which number of the response counts.")
+
+
+class PatternScorer(_Strict):
+    """A regular expression extracts the answer, compared with the expected one (Inspect's `pattern`)."""
+
+    name: Literal["pattern"]
+    pattern: str = Field(description="Regular expression; its first capture group (or whole match) is the answer.")
+    ignore_case: bool = Field(True, description="Match and compare without regard to case.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as err:
+            raise ValueError(f"not a valid regular expression ({err})") from None
+        return value
+
+
+class ChoiceScorer(_Strict):
+    """The letter the model picked is the right choice (Inspect's `choice`); multiple-choice tasks only."""
+
+    name: Literal["choice"]
+
+
+class ModelGradedScorer(_Strict):
+    """A judge model grades each answer against the expected one (Inspect's `model_graded_fact`)."""
+
+    name: Literal["model_graded"]
+    judge: str | None = Field(
+        None,
+        description="Inspect model name of the judge (for example `openai/gpt-4o-mini`); "
+        "none means the local base model, without the adapter.",
+    )
+    judge_max_tokens: int = Field(256, ge=1, description="Tokens the judge may write (its reasoning, then `GRADE: C|I`).")
+    partial_credit: bool = Field(False, description="Let the judge give P (0.5) for partly right answers.")
+    template: str | None = Field(None, description="Grading prompt template; Inspect's default when none.")
+    instructions: str | None = Field(None, description="Grading instructions; Inspect's default when none.")
+
+
+ScorerConfig = Annotated[
+    AnswerIncludedScorer | ExactScorer | MatchScorer | F1Scorer | NumericScorer | PatternScorer
+    | ChoiceScorer | ModelGradedScorer,
+    Field(discriminator="name"),
+]
+SCORER_MODELS: dict[str, type[_Strict]] = {
+    get_args(m.model_fields["name"].annotation)[0]: m  # the one value of its `name` Literal
+    for m in (AnswerIncludedScorer, ExactScorer, MatchScorer, F1Scorer, NumericScorer, PatternScorer,
+              ChoiceScorer, ModelGradedScorer)
+}
+
+# Names that stand for the packaged general-knowledge task: `simple_qa` is what the original
+# tinker-eval-loop demo config called its small general-knowledge QA task.
+PACKAGED_TASK_ALIASES = {"simple_qa": "evaltune/general_knowledge", "general_knowledge": "evaltune/general_knowledge"}
+
+
+class EvalTaskConfig(_Strict):
+    """One evaluation task.
+
+    A bare string in `eval_tasks` is shorthand: `x.jsonl` is `{path: x.jsonl}` (built-in QA);
+    anything else is `{task: STRING}`: `file.py@name`, a registry name such as
+    `inspect_evals/gsm8k`, or `simple_qa` (the packaged general-knowledge task).
+    """
+
+    type: Literal["qa", "multiple_choice", "inspect"] | None = Field(
+        None,
+        description="`qa`: JSONL of {question, answer, aliases?}; `multiple_choice`: JSONL of "
+        "{question, choices, answer}; `inspect`: an Inspect task (`task`). Inferred from `path` / `task`.",
+    )
+    path: Path | None = Field(None, description="JSONL file of a built-in task (`qa` or `multiple_choice`).")
+    task: str | None = Field(
+        None, description="Inspect task: `path/to/tasks.py@task_name`, `tasks.py`, or an installed registry name."
+    )
+    task_args: dict[str, Any] = Field(default_factory=dict, description="Arguments passed to the Inspect task function.")
+    name: str | None = Field(None, description="Name shown in output and logs; defaults to the file stem or task name.")
+    role: Literal["gate", "confirm"] = Field(
+        "gate",
+        description="`gate`: counts towards the bar. `confirm`: reported every round, never gates, never feeds data selection.",
+    )
+    weight: float = Field(1.0, gt=0.0, description="Weight of this task in the aggregate score of the gating tasks.")
+    threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="This task's own bar, checked besides the aggregate `eval_threshold`."
+    )
+    limit: int | None = Field(None, ge=1, description="Evaluate only the first N samples.")
+    max_tokens: int | None = Field(None, ge=1, le=4096, description="Overrides `generation.max_tokens` for this task.")
+    scorer: ScorerConfig | None = Field(
+        None,
+        description="How answers are scored: `answer_included` (default for `qa`), `exact`, `match`, `f1`, "
+        "`numeric`, `pattern`, `choice` (default and only choice for `multiple_choice`), `model_graded`. "
+        "For `inspect` tasks, replaces the task's own scorer.",
+    )
+
+    @field_validator("scorer", mode="before")
+    @classmethod
+    def _scorer_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value not in SCORER_MODELS:
+                near = difflib.get_close_matches(value, list(SCORER_MODELS), n=1)
+                hint = f"did you mean {near[0]!r}?" if near else f"choose one of {', '.join(SCORER_MODELS)}"
+                raise ValueError(f"unknown scorer {value!r}; {hint}")
+            return {"name": value}
+        return value
+
+    @model_validator(mode="after")
+    def _infer_type(self) -> "EvalTaskConfig":
+        if (self.path is None) == (self.task is None):
+            raise ValueError("give either `path` (a JSONL file of a built-in task) or `task` (an Inspect task)")
+        kind = self.type or ("inspect" if self.task is not None else "qa")
+        if self.task in PACKAGED_TASK_ALIASES:
+            object.__setattr__(self, "name", self.name or self.task)
+            object.__setattr__(self, "task", PACKAGED_TASK_ALIASES[self.task])
+        if kind == "inspect" and self.task is None:
+            raise ValueError("type `inspect` needs `task` (file.py@name or a registry name), not `path`")
+        if kind != "inspect" and self.path is None:
+            raise ValueError(f"type `{kind}` needs `path` (a JSONL file), not `task`")
+        if kind == "multiple_choice" and self.scorer is not None and self.scorer.name != "choice":
+            raise ValueError("multiple_choice tasks are scored by `choice` (the letter picked); remove `scorer`")
+        if kind == "qa" and self.scorer is not None and self.scorer.name == "choice":
+            raise ValueError("the `choice` scorer needs a multiple_choice task (records with `choices`)")
+        if self.role == "confirm" and self.threshold is not None:
+            raise ValueError("confirmation tasks never gate; remove `threshold` or set `role: gate`")
+        object.__setattr__(self, "type", kind)  # validate_assignment would re-run this validator
+        return self
 
     @property
     def display_name(self) -> str:
-        return self.name or self.path.stem
+        if self.name:
+            return self.name
+        if self.path is not None:
+            return self.path.stem
+        spec = self.task or ""
+        return spec.split("@", 1)[1] if "@" in spec else Path(spec).stem if spec.endswith(".py") else spec.split("/")[-1]
+
+
+def task_shorthand(value: str) -> dict[str, Any]:
+    """Expand a bare string of `eval_tasks` into the mapping it stands for."""
+    if value.lower().endswith((".jsonl", ".json")):
+        return {"path": value}
+    if value in PACKAGED_TASK_ALIASES:
+        return {"task": PACKAGED_TASK_ALIASES[value], "name": value}
+    return {"task": value}
 
 
 class GenerationConfig(_Strict):
@@ -68,8 +236,21 @@ class Config(_Strict):
     )
 
     # How to evaluate.
-    eval_tasks: list[EvalTaskConfig] = Field(min_length=1, description="Evaluation tasks; the run's score is their mean.")
-    eval_threshold: float = Field(0.75, ge=0.0, le=1.0, description="The bar: a round whose score reaches it ends the run.")
+    eval_tasks: list[EvalTaskConfig] = Field(
+        min_length=1, description="Evaluation tasks; the run's score is the weighted mean of the gating tasks' scores."
+    )
+    eval_threshold: float = Field(
+        0.75, ge=0.0, le=1.0,
+        description="The bar: a round whose aggregate score reaches it (and every task its own threshold) ends the run.",
+    )
+    gate_on: Literal["point", "lower_bound"] = Field(
+        "point",
+        description="Compare the bar with the score itself (`point`) or with the lower end of its 95% interval (`lower_bound`).",
+    )
+    regression_guard: bool = Field(
+        True,
+        description="Also evaluate the packaged general-knowledge task every round (never gates) to show lost general ability.",
+    )
     generation: GenerationConfig = Field(default_factory=GenerationConfig, description="Pinned evaluation decoding.")
     eval_batch_size: int = Field(16, ge=1, description="Questions generated together in one batch.")
     baseline_eval: bool = Field(True, description="Evaluate the untrained model first, as round 0.")
@@ -144,8 +325,18 @@ class Config(_Strict):
         if isinstance(value, (str, dict)):
             value = [value]
         if isinstance(value, list):
-            return [{"path": v} if isinstance(v, str) else v for v in value]
+            return [task_shorthand(v) if isinstance(v, str) else v for v in value]
         return value
+
+    @model_validator(mode="after")
+    def _check_tasks(self) -> "Config":
+        if not any(t.role == "gate" for t in self.eval_tasks):
+            raise ValueError("eval_tasks: at least one task must gate (role: gate); confirmation tasks never do")
+        names = [t.display_name for t in self.eval_tasks]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"eval_tasks: names must differ, {', '.join(twice)} appears twice; set `name` on one")
+        return self
 
     @field_validator("webhooks")
     @classmethod
@@ -204,6 +395,13 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     def fix(p: Any) -> Any:
         return str(base / p) if isinstance(p, str) and not Path(p).is_absolute() else p
 
+    def fix_task(spec: Any) -> Any:
+        # Only file references move; registry names (`inspect_evals/gsm8k`) stay as written.
+        if not isinstance(spec, str):
+            return spec
+        file, at, name = spec.partition("@")
+        return fix(file) + at + name if at or file.endswith(".py") else spec
+
     for key in ("train_file", "output_dir", "secrets_file"):
         if key in data:
             data[key] = fix(data[key])
@@ -214,8 +412,10 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     if isinstance(tasks, (str, dict)):
         tasks = [tasks]
     if isinstance(tasks, list):
+        tasks = [task_shorthand(t) if isinstance(t, str) else t for t in tasks]
         data["eval_tasks"] = [
-            fix(t) if isinstance(t, str) else ({**t, "path": fix(t["path"])} if isinstance(t, dict) and "path" in t else t)
+            {**t, **({"path": fix(t["path"])} if "path" in t else {}), **({"task": fix_task(t["task"])} if "task" in t else {})}
+            if isinstance(t, dict) else t
             for t in tasks
         ]
     base_model = data.get("base_model")
@@ -227,16 +427,31 @@ def _valid_keys(model: type[BaseModel]) -> list[str]:
     return list(model.model_fields)
 
 
+def _where(loc: tuple) -> tuple[str, type[BaseModel]]:
+    """A readable key path (`eval_tasks[0].scorer.tolerance`) and the model owning its last key."""
+    text, owner, parts = "", Config, list(loc)
+    while parts:
+        part = parts.pop(0)
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        if owner is EvalTaskConfig and part == "scorer" and parts and parts[0] in SCORER_MODELS:
+            owner = SCORER_MODELS[parts.pop(0)]  # pydantic puts the union's tag in the path; users never wrote it
+        else:
+            field = owner.model_fields.get(str(part))
+            nested = {"generation": GenerationConfig, "eval_tasks": EvalTaskConfig}.get(str(part))
+            if field is not None and nested is not None and parts:
+                text, owner = (f"{text}.{part}" if text else str(part)), nested
+                continue
+        text = f"{text}.{part}" if text else str(part)
+    return text, owner
+
+
 def _explain(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
+        loc, owner = _where(e["loc"])
         if e["type"] == "extra_forbidden":
-            owner: type[BaseModel] = Config
-            if len(e["loc"]) > 1 and e["loc"][0] == "generation":
-                owner = GenerationConfig
-            elif len(e["loc"]) > 1 and e["loc"][0] == "eval_tasks":
-                owner = EvalTaskConfig
             key = str(e["loc"][-1])
             near = difflib.get_close_matches(key, _valid_keys(owner), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(_valid_keys(owner))}"
@@ -246,7 +461,7 @@ def _explain(err: ValidationError, source: str) -> str:
         else:
             msg = e["msg"].removeprefix("Value error, ")
             shown = "" if e["type"] == "value_error" else f" (got {e.get('input')!r})"
-            lines.append(f"{loc or 'config'}: {msg}{shown}")
+            lines.append(f"{loc}: {msg}{shown}" if loc else msg)
     return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)
 
 
@@ -273,12 +488,15 @@ def check_files(config: Config, source: str) -> None:
     if not config.train_file.is_file():
         raise UsageError(f"{source}: train_file {config.train_file} does not exist.")
     for i, task in enumerate(config.eval_tasks):
-        if not task.path.is_file():
-            raise UsageError(f"{source}: eval_tasks[{i}] file {task.path} does not exist.")
+        file = task.path if task.path is not None else _task_file(task.task or "")
+        if file is not None and not file.is_file():
+            raise UsageError(f"{source}: eval_tasks[{i}] file {file} does not exist.")
 
 
-# Keys that only say where a new run goes; they may differ when a run is resumed.
-_PLACEMENT_KEYS = {"output_dir", "run_name"}
+def _task_file(spec: str) -> Path | None:
+    """The Python file an Inspect task spec names (`tasks.py@name` or `tasks.py`), or None for a registry name."""
+    file, at, _ = spec.partition("@")
+    return Path(file) if at or file.endswith(".py") else None
 
 
 def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

@@ -18,9 +18,10 @@ from evaltune.config import Config
 from evaltune.data import batch_for_step, load_training_records, prepare_training_data
 from evaltune.engines import create_engine
 from evaltune.errors import UsageError
-from evaltune.evals import build_tasks, evaluate
+from evaltune.evals import adds_guard, build_tasks
+from evaltune.evaluation import evaluate_and_record, recorded_evaluations
 from evaltune.graceful_stop import GracefulStop, RunInterrupted
-from evaltune.policies import decide
+from evaltune.policies import check_gate, decide
 from evaltune.summary import summarize
 from evaltune.tracking import EventLog, RoundRecord, RunFolder, RunState, Sink, best_round, write_checkpoint
 from evaltune.tracking.resume import restore_point
@@ -78,7 +79,7 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
 
     # Everything that can fail on bad input is checked before the model loads.
     records = load_training_records(config.train_file, config.strict)
-    tasks = build_tasks(config.eval_tasks, config.generation)
+    tasks = build_tasks(config)
 
     t0 = time.time()
     engine = create_engine(config)
@@ -93,8 +94,9 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
             engine.load_checkpoint(Path(state.checkpoint))
         events.emit("resumed", round=state.round, phase=state.phase, global_step=state.global_step, checkpoint=state.checkpoint)
 
+    evaluations = recorded_evaluations(folder)  # earlier rounds' results, for fixed/broke and alerts
     if config.baseline_eval and not state.baseline_done:
-        baseline = _evaluate(engine, tasks, config, folder, events, round_no=0)
+        baseline = evaluate_and_record(0, engine, tasks, config, folder, events, evaluations)
         state.history.append(RoundRecord(round=0, learning_rate=None, final_loss=None, score=baseline.score, adapter=None))
         state.baseline_done = True
         save_state()
@@ -111,20 +113,19 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
             shutil.rmtree(folder.partial_dir, ignore_errors=True)  # superseded by the round's checkpoint
             events.emit("checkpoint_saved", round=round_no, path=adapter, checkpoint=str(checkpoint_dir))
 
-        result = _evaluate(engine, tasks, config, folder, events, round_no)
-        decision = decide(
-            result.score, round_no, state.learning_rate,
-            threshold=config.eval_threshold, lr_decay=config.lr_decay, max_rounds=config.max_rounds,
-        )
+        result = evaluate_and_record(round_no, engine, tasks, config, folder, events, evaluations)
+        verdict = check_gate(result, threshold=config.eval_threshold, gate_on=config.gate_on)
+        decision = decide(verdict, round_no, state.learning_rate, lr_decay=config.lr_decay, max_rounds=config.max_rounds)
         state.history.append(
             RoundRecord(round_no, state.learning_rate, state.last_loss, result.score,
                         adapter=str(folder.round_dir(round_no) / "adapter"),
-                        checkpoint=str(folder.round_dir(round_no)), global_step=state.global_step)
+                        checkpoint=str(folder.round_dir(round_no)), global_step=state.global_step,
+                        bar_met=verdict.passed)
         )
         best = best_round(state.history)
         rollback = config.on_regression == "rollback" and result.score < best.score and not decision.stop
         events.emit(
-            "decision", round=round_no, score=result.score, threshold=config.eval_threshold,
+            "decision", round=round_no, score=result.score, threshold=config.eval_threshold, gate=asdict(verdict),
             best_round=best.round, rollback_to=best.round if rollback else None, **asdict(decision),
         )
         if rollback:
@@ -184,21 +185,15 @@ def _train_round(engine, examples, config: Config, folder: RunFolder, events: Ev
     events.emit("round_trained", round=state.round, seconds=seconds, tokens_per_second=tokens / max(seconds, 1e-9))
 
 
-def _evaluate(engine, tasks, config: Config, folder: RunFolder, events: EventLog, round_no: int):
-    shutil.rmtree(folder.eval_dir(round_no), ignore_errors=True)  # logs of an evaluation a kill cut short
-    t0 = time.time()
-    result = evaluate(engine, tasks, config, folder.eval_dir(round_no), f"{folder.name}-round-{round_no}")
-    events.emit("eval_result", round=round_no, seconds=time.time() - t0, **result.to_dict())
-    return result
-
-
 def brief(config: Config) -> dict:
     """The few configuration values a person wants to see at the start of a run."""
     return {
         "base_model": config.base_model,
         "engine": config.engine,
         "train_file": str(config.train_file),
-        "eval_tasks": [t.display_name for t in config.eval_tasks],
+        "eval_tasks": [_task_brief(t) for t in config.eval_tasks]
+        + (["general_knowledge (regression guard)"] if adds_guard(config) else []),
+        "gate_on": config.gate_on,
         "max_rounds": config.max_rounds,
         "steps_per_round": config.steps_per_round,
         "batch_size": config.batch_size,
@@ -206,6 +201,13 @@ def brief(config: Config) -> dict:
         "learning_rate": config.learning_rate,
         "lr_decay": config.lr_decay,
     }
+
+
+def _task_brief(task) -> str:
+    details = [f"weight {task.weight:g}"] if task.weight != 1 else []
+    details += [f"own bar {task.threshold}"] if task.threshold is not None else []
+    details = ["confirmation, never gates"] if task.role == "confirm" else details
+    return f"{task.display_name} ({', '.join(details)})" if details else task.display_name
 
 
 def _peak_memory_mb() -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -46,7 +47,8 @@ def test_the_demo_shows_a_real_baseline_and_a_real_rise(demo):
     assert proc.returncode == summary["exit_code"] == (0 if summary["bar_met"] else 1)
     assert summary["baseline_score"] <= 0.2  # the model cannot know a made-up country
     assert summary["best_score"] >= summary["baseline_score"] + 0.4
-    for text in ("Baseline evaluation", "=== Training round 1/4 ===", "correct, accuracy", "Best adapter:", "Next:"):
+    for text in ("Baseline evaluation", "=== Training round 1/4 ===", "correct, accuracy", "95% CI", "since round 0: fixed",
+                 "regression guard", "Best adapter:", "Next:"):
         assert text in proc.stdout
     assert "filtered 2 invalid" in proc.stdout and "Traceback" not in proc.stderr
 
@@ -91,3 +93,39 @@ def test_the_merged_export_of_the_best_round_gives_the_recorded_answers(demo, to
     # it on the fly; greedy decoding may flip on a near-tie, so allow one answer in twelve.
     matches = sum(answers[s["question"]] == s["answer"] for s in recorded)
     assert matches >= len(recorded) - 1, answers
+
+
+def test_two_weighted_tasks_gate_while_confirmation_and_guard_are_reported_every_round(demo):
+    _, summary, events = demo
+    rounds = evals_by_round(events)
+    assert sorted(rounds) == list(range(summary["rounds_run"] + 1))
+    for e in rounds.values():
+        tasks = {t["name"]: t for t in e["tasks"]}
+        assert {n: (t["role"], t["weight"]) for n, t in tasks.items()} == {
+            "valdoria_facts": ("gate", 2.0), "valdoria_more_facts": ("gate", 1.0),
+            "valdoria_confirm": ("confirm", 1.0), "general_knowledge": ("guard", 0.0),
+        }
+        facts, more = tasks["valdoria_facts"]["score"], tasks["valdoria_more_facts"]["score"]
+        assert e["score"] == pytest.approx((2 * facts + more) / 3)
+        assert e["n_samples"] == 18 and e["ci_low"] <= e["score"] <= e["ci_high"]
+    for d in (e for e in events if e["event"] == "decision"):
+        more = next(t for t in rounds[d["round"]]["tasks"] if t["name"] == "valdoria_more_facts")
+        assert ("valdoria_more_facts" in d["gate"]["held_back_by"]) == (more["score"] < 0.5)
+        assert d["bar_met"] == d["gate"]["passed"]
+
+
+def test_the_base_model_answers_the_regression_guard(demo):
+    _, _, events = demo
+    guard = next(t for t in evals_by_round(events)[0]["tasks"] if t["name"] == "general_knowledge")
+    assert guard["n_samples"] == 20 and guard["score"] == 1.0  # the score recorded in README.md
+    assert guard["generation"]["max_tokens"] == 16
+
+
+def test_the_run_folder_keeps_every_samples_history(demo):
+    _, summary, events = demo
+    history = json.loads((Path(summary["run_dir"]) / "sample_history.json").read_text())
+    rounds = evals_by_round(events)
+    for round_no, e in rounds.items():
+        for t in e["tasks"]:
+            for s in t["samples"]:
+                assert history[t["name"]][s["id"]]["rounds"][str(round_no)] == s["correct"]

@@ -49,9 +49,14 @@ class TrainingEngine(Protocol):
         """Apply accumulated gradients with AdamW at `learning_rate`, then clear them."""
 
     def sample(
-        self, prompts: list[list[int]], max_tokens: int, temperature: float, stop: list[str]
+        self, prompts: list[list[int]], max_tokens: int, temperature: float, stop: list[str],
+        *, with_adapter: bool = True,
     ) -> list[Completion]:
-        """Generate one completion per prompt (token ids) with the current weights."""
+        """Generate one completion per prompt (token ids) with the current weights.
+
+        `with_adapter=False` answers with the base model alone (a judge that must not be
+        the model under test).
+        """
 
     def save_checkpoint(self, directory: Path) -> str:
         """Write adapter + optimizer + RNG state into the empty folder `directory` (the run
@@ -60,3 +65,6 @@ class TrainingEngine(Protocol):
 
     def load_checkpoint(self, directory: Path) -> None:
         """Restore what save_checkpoint wrote."""
+
+    def load_adapter(self, adapter_dir: Path) -> None:
+        """Load the weights of a saved PEFT adapter (same rank and modules) for evaluation."""

@@ -124,8 +124,13 @@ class LocalEngine:
         self.optimizer.zero_grad(set_to_none=True)
 
     @torch.no_grad()
-    def sample(self, prompts: list[list[int]], max_tokens: int, temperature: float, stop: list[str]) -> list[Completion]:
-        """Generate for all prompts in one left-padded batch; greedy when temperature is 0."""
+    def sample(
+        self, prompts: list[list[int]], max_tokens: int, temperature: float, stop: list[str], *, with_adapter: bool = True
+    ) -> list[Completion]:
+        """Generate for all prompts in one left-padded batch; greedy when temperature is 0.
+
+        `with_adapter=False` generates with the base weights alone.
+        """
         self.model.eval()
         pad = self.tokenizer.pad_token_id
         width = max(len(p) for p in prompts)
@@ -143,7 +148,7 @@ class LocalEngine:
             pad_token_id=pad,
             eos_token_id=self.tokenizer.eos_token_id,
         )
-        with self._autocast():
+        with self._autocast(), (nullcontext() if with_adapter else self.model.disable_adapter()):
             out = self.model.generate(
                 input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), generation_config=generation
             )
@@ -177,10 +182,16 @@ class LocalEngine:
         )
         return str(directory / "adapter")
 
+    def load_adapter(self, adapter_dir: Path) -> None:
+        """Load a PEFT adapter's weights into this engine's adapter (same rank and target modules)."""
+        weights = load_file(Path(adapter_dir) / "adapter_model.safetensors", device=str(self.device))
+        result = set_peft_model_state_dict(self.model, weights)
+        if result.unexpected_keys:
+            raise ValueError(f"adapter {adapter_dir} does not fit this model: unexpected {result.unexpected_keys[:3]}")
+
     def load_checkpoint(self, directory: Path) -> None:
         directory = Path(directory)
-        weights = load_file(directory / "adapter" / "adapter_model.safetensors", device=str(self.device))
-        set_peft_model_state_dict(self.model, weights)
+        self.load_adapter(directory / "adapter")
         state = torch.load(directory / "trainer" / TRAINER_STATE_FILE, weights_only=False)
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])

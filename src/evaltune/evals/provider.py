@@ -2,7 +2,9 @@
 
 Evaluation never reloads the model: Inspect calls `generate` once per sample,
 concurrently; the provider gathers the prompts that arrive together and answers them in
-one batched `engine.sample` call in a worker thread.
+one batched `engine.sample` call in a worker thread. One engine can be registered under
+several names, with or without its adapter (the base model as a judge); all requests to
+one engine go through one queue, so the engine only ever runs one batch at a time.
 """
 
 from __future__ import annotations
@@ -33,28 +35,37 @@ _GATHER_SECONDS = 0.02  # long enough for Inspect to hand over all concurrent sa
 class _Registration:
     engine: TrainingEngine
     batch_size: int
+    with_adapter: bool
 
 
 # Process-wide: Inspect builds providers from a model name, so the engine is found by name.
 _ENGINES: dict[str, _Registration] = {}
 
 
-def engine_model(engine: TrainingEngine, name: str, batch_size: int) -> Model:
-    """An Inspect Model named `evaltune/<name>` that generates with `engine`.
+def register_engine(engine: TrainingEngine, name: str, batch_size: int, *, with_adapter: bool = True) -> None:
+    """Make `evaltune/<name>` answer with `engine` (its adapter switched off if `with_adapter` is False).
 
-    Use a fresh name per evaluation: Inspect memoizes models by name, and a stale entry
-    would answer with another round's weights.
+    Inspect memoizes models by name, but the provider looks its engine up on every call,
+    so a name always answers with what is registered under it now.
     """
-    _ENGINES[name] = _Registration(engine, batch_size)
+    _ENGINES[name] = _Registration(engine, batch_size, with_adapter)
+
+
+def engine_model(engine: TrainingEngine, name: str, batch_size: int) -> Model:
+    """An Inspect Model named `evaltune/<name>` that generates with `engine` and its adapter."""
+    register_engine(engine, name, batch_size)
     return get_model(f"{PROVIDER}/{name}", memoize=False)
 
 
 def release_engine_model(name: str) -> None:
-    _ENGINES.pop(name, None)
+    registration = _ENGINES.pop(name, None)
+    if registration is not None and all(r.engine is not registration.engine for r in _ENGINES.values()):
+        for key in [k for k in _BATCHERS if k[0] == id(registration.engine)]:
+            del _BATCHERS[key]
 
 
 class _Batcher:
-    """Collects concurrent requests with equal settings and runs them as one batch."""
+    """Collects concurrent requests to one engine with equal settings and runs them as one batch."""
 
     def __init__(self, registration: _Registration):
         self.registration = registration
@@ -75,10 +86,11 @@ class _Batcher:
             group = [p for p in self.pending if p[1] == settings][: self.registration.batch_size]
             for item in group:
                 self.pending.remove(item)
-            max_tokens, temperature, stop = settings
+            max_tokens, temperature, stop, with_adapter = settings
             try:
                 completions = await asyncio.to_thread(
-                    self.registration.engine.sample, [p[0] for p in group], max_tokens, temperature, list(stop)
+                    self.registration.engine.sample, [p[0] for p in group], max_tokens, temperature, list(stop),
+                    with_adapter=with_adapter,
                 )
             except Exception as err:  # surfaced on each waiting sample
                 for _, _, future in group:
@@ -88,12 +100,15 @@ class _Batcher:
                 future.set_result(completion)
 
 
+# One batcher per engine and event loop (each Inspect eval runs its own loop).
+_BATCHERS: dict[tuple[int, asyncio.AbstractEventLoop], _Batcher] = {}
+
+
 class EngineModelAPI(ModelAPI):
     def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
                  config: GenerateConfig = GenerateConfig(), **model_args: Any):
         # Kept cheap: Inspect also builds a provider only to look model info up.
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
-        self._batchers: dict[asyncio.AbstractEventLoop, _Batcher] = {}
 
     def _registration(self) -> _Registration:
         try:
@@ -110,9 +125,11 @@ class EngineModelAPI(ModelAPI):
         messages = [{"role": m.role, "content": m.text} for m in input]
         rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         prompt = list(rendered["input_ids"] if hasattr(rendered, "keys") else rendered)
-        settings = (config.max_tokens or 32, config.temperature or 0.0, tuple(config.stop_seqs or ()))
-        loop = asyncio.get_running_loop()
-        batcher = self._batchers.setdefault(loop, _Batcher(registration))
+        settings = (
+            config.max_tokens or 32, config.temperature or 0.0, tuple(config.stop_seqs or ()), registration.with_adapter
+        )
+        key = (id(registration.engine), asyncio.get_running_loop())
+        batcher = _BATCHERS.setdefault(key, _Batcher(registration))
         completion = await batcher.submit(prompt, settings)
         return ModelOutput(
             model=self.model_name,

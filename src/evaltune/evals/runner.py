@@ -1,80 +1,90 @@
-"""Run the configured Inspect tasks against an engine and extract an EvalResult."""
+"""Run the built tasks against an engine's current weights and extract an EvalResult."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import inspect_ai
-from inspect_ai import Task
+from inspect_ai.log import EvalLog
+from inspect_ai.scorer import value_to_float
 
-from evaltune.config import Config, EvalTaskConfig, GenerationConfig
+from evaltune.config import Config
 from evaltune.engines.base import TrainingEngine
-from evaltune.evals.provider import engine_model, release_engine_model
-from evaltune.evals.qa import qa
+from evaltune.errors import UsageError
+from evaltune.evals.provider import engine_model, register_engine, release_engine_model
 from evaltune.evals.result import EvalResult, SampleResult, TaskResult
+from evaltune.evals.scorers import BASE_JUDGE
+from evaltune.evals.tasks import EvalTask
 
 # Inspect opens a control socket per eval unless told not to; we need none.
 os.environ.setdefault("INSPECT_EVAL_CTL_SERVER", "false")
 
-
-def build_tasks(tasks: list[EvalTaskConfig], generation: GenerationConfig) -> list[Task]:
-    """Build (and so validate) every Inspect task once, before any training."""
-    return [qa(path=str(t.path), name=t.display_name, system_prompt=generation.system_prompt) for t in tasks]
+_to_float = value_to_float()
 
 
-def evaluate(engine: TrainingEngine, tasks: list[Task], config: Config, log_dir: Path, label: str) -> EvalResult:
+def evaluate(engine: TrainingEngine, tasks: list[EvalTask], config: Config, log_dir: Path, label: str) -> EvalResult:
     """Evaluate the engine's current weights on `tasks`; Inspect logs go to `log_dir`.
 
-    `label` names this evaluation's model (for example `myrun-round-2`) in the logs.
+    `label` names this evaluation's model (for example `myrun-round-2`) in the logs. The
+    base model (adapter off) answers as the judge of model-graded scorers meanwhile.
     """
-    generation = config.generation
     model = engine_model(engine, label, config.eval_batch_size)
+    register_engine(engine, BASE_JUDGE, config.eval_batch_size, with_adapter=False)
     try:
         logs = inspect_ai.eval(
-            tasks,
+            [t.task for t in tasks],
             model=model,
             log_dir=str(log_dir),
             display="none",
             log_level="error",
+            max_tasks=len(tasks),
             max_connections=config.eval_batch_size,
             max_samples=config.eval_batch_size,
-            max_tokens=generation.max_tokens,
-            temperature=generation.temperature,
-            stop_seqs=generation.stop or None,
-            seed=config.seed,
             score_display=False,
         )
     finally:
+        release_engine_model(BASE_JUDGE)
         release_engine_model(label)
-    results = [_task_result(log) for log in logs]
-    score = sum(r.score for r in results) / len(results)
-    return EvalResult(score=score, tasks=results)
+    by_name = {log.eval.task: log for log in logs}
+    return EvalResult.combine([_task_result(t, by_name[t.name]) for t in tasks])
 
 
-def _task_result(log) -> TaskResult:
+def _task_result(task: EvalTask, log: EvalLog) -> TaskResult:
     if log.status != "success":
         message = log.error.message if log.error else log.status
-        raise RuntimeError(f"evaluation of task {log.eval.task} failed: {message}")
-    metrics = log.results.scores[0].metrics
-    samples = []
-    for s in log.samples or []:
-        score = next(iter(s.scores.values()))
-        samples.append(
-            SampleResult(
-                id=str(s.id),
-                question=s.input if isinstance(s.input, str) else s.input[-1].text,
-                expected=s.target if isinstance(s.target, str) else s.target[0],
-                answer=s.output.completion,
-                correct=score.value == "C",
-            )
+        raise RuntimeError(f"evaluation of task {task.name} failed: {message}")
+    return TaskResult.from_samples(
+        [_sample_result(task.name, s) for s in log.samples or []],
+        name=task.name, role=task.role, weight=task.weight, threshold=task.threshold, scorer=task.scorer,
+        generation=task.generation, log_path=log.location,
+    )
+
+
+def _sample_result(task_name: str, s) -> SampleResult:
+    # A task may carry several scorers; the first one is the task's score.
+    score = next(iter(s.scores.values()))
+    if isinstance(score.value, (dict, list)):
+        raise UsageError(
+            f"task {task_name}: its scorer gives several values per sample ({score.value!r}); "
+            "evaltune needs one: set `scorer` on this task in eval_tasks."
         )
-    return TaskResult(
-        name=log.eval.task,
-        score=metrics["accuracy"].value,
-        stderr=metrics["stderr"].value if "stderr" in metrics else None,
-        n_samples=len(samples),
-        n_correct=sum(s.correct for s in samples),
-        log_path=log.location,
-        samples=samples,
+    value = _to_float(score.value)
+    scored = not math.isnan(value)  # Inspect's unscored marker, e.g. a judge's unreadable grade
+    if scored and not 0.0 <= value <= 1.0:
+        raise UsageError(
+            f"task {task_name}: its scorer gave {score.value!r} for sample {s.id}; the bar needs values in 0..1: "
+            "set `scorer` on this task in eval_tasks."
+        )
+    value = value if scored else 0.0
+    target = s.target if isinstance(s.target, str) else s.target[0]
+    return SampleResult(
+        id=str(s.id),
+        question=s.input if isinstance(s.input, str) else s.input[-1].text,
+        expected=target,
+        answer=s.output.completion,
+        value=value,
+        correct=value >= 0.5,
+        scored=scored,
     )

@@ -16,6 +16,34 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+_ROLE_NOTES = {"confirm": "confirmation, never gates", "guard": "regression guard, never gates"}
+
+
+def _interval(r: dict) -> str:
+    """` ± 0.11 (95% CI 0.55–0.95)` for a task or the aggregate."""
+    se = f" ± {r['stderr']:.2f}" if r["stderr"] is not None else ""
+    return f"{se} (95% CI {r['ci_low']:.2f}–{r['ci_high']:.2f})"
+
+
+def _task_line(t: dict) -> str:
+    details = [_ROLE_NOTES[t["role"]]] if t["role"] in _ROLE_NOTES else []
+    details += [f"weight {t['weight']:g}"] if t["role"] == "gate" and t["weight"] != 1 else []
+    details += [f"own bar {t['threshold']}"] if t["threshold"] is not None else []
+    details += [] if t["scorer"] == "answer_included" else [f"scored by {t['scorer']}"]
+    extra = f" ({', '.join(details)})" if details else ""
+    return f"{t['name']}{extra}: {t['n_correct']}/{t['n_samples']} correct, accuracy {t['score']:.1%}{_interval(t)}"
+
+
+def _changes(t: dict, limit: int = 8) -> str:
+    def ids(items: list[str]) -> str:
+        more = f" and {len(items) - limit} more" if len(items) > limit else ""
+        return escape(", ".join(items[:limit])) + more
+
+    parts = [f"[green]fixed {len(t['fixed'])}[/] ({ids(t['fixed'])})"] if t["fixed"] else []
+    parts += [f"[red]broke {len(t['broke'])}[/] ({ids(t['broke'])})"] if t["broke"] else []
+    return "; ".join(parts)
+
+
 class ConsoleSink:
     def __init__(self, console: Console | None = None):
         self.console = console or Console()
@@ -36,7 +64,7 @@ class ConsoleSink:
             f"  Training data:   {c['train_file']}\n"
             f"  Evaluation:      {', '.join(c['eval_tasks'])}\n"
             f"  Max rounds:      {c['max_rounds']} × {c['steps_per_round']} steps of {c['batch_size']} examples\n"
-            f"  Bar:             {c['eval_threshold']}\n"
+            f"  Bar:             {c['eval_threshold']} (gate on {c['gate_on'].replace('_', ' ')})\n"
             f"  Learning rate:   {c['learning_rate']:g} (×{c['lr_decay']} after a round below the bar)\n"
             f"  Run folder:      {e['run_dir']}"
         )
@@ -106,17 +134,42 @@ class ConsoleSink:
         title = "Baseline evaluation (round 0, untrained)" if e["round"] == 0 else "Evaluation"
         self.console.print(f"\n  [bold]{title}[/] ({e['seconds']:.1f} s)")
         for t in e["tasks"]:
-            for s in t["samples"]:
-                mark = "[green]✓[/]" if s["correct"] else "[red]✗[/]"
-                self.console.print(f"    {mark} {_short(s['question'], 34)} → {_short(s['answer'], 38)}", highlight=False)
-            se = f" ± {t['stderr']:.2f}" if t["stderr"] is not None else ""
-            self.console.print(f"  {t['name']}: {t['n_correct']}/{t['n_samples']} correct, accuracy {t['score']:.1%}{se}")
-        if len(e["tasks"]) > 1:
-            self.console.print(f"  score (mean of tasks): {e['score']:.3f}")
+            if t["role"] == "gate":
+                self._print_samples(t)
+            self.console.print(f"  {escape(_task_line(t))}", highlight=False)
+            if t["n_unscored"]:
+                self.console.print(
+                    f"    [yellow]{t['n_unscored']} sample(s) unscored[/] by {escape(t['scorer'])} (no readable grade); "
+                    "counted as wrong",
+                    highlight=False,
+                )
+            if t["compared_with"] is not None and (t["fixed"] or t["broke"]):
+                self.console.print(f"    since round {t['compared_with']}: {_changes(t)}")
+        gating = [t for t in e["tasks"] if t["role"] == "gate"]
+        if len(gating) > 1:
+            self.console.print(
+                f"  score (weighted mean of gating tasks): {e['score']:.3f}{_interval(e)}, {e['n_samples']} samples",
+                highlight=False,
+            )
+
+    def _print_samples(self, task: dict) -> None:
+        samples = task["samples"]
+        shown = samples if len(samples) <= 20 else [s for s in samples if not s["correct"]][:10]
+        for s in shown:
+            mark = "[green]✓[/]" if s["correct"] else "[red]✗[/]"
+            question, answer = escape(_short(s["question"], 34)), escape(_short(s["answer"], 38))
+            self.console.print(f"    {mark} {question} → {answer}", highlight=False)
+        if len(shown) < len(samples):
+            self.console.print(f"    … {len(samples) - len(shown)} more not shown (see events.jsonl)")
+
+    def _on_alert(self, e: dict) -> None:
+        self.console.print(f"  [bold yellow]⚠ {escape(e['message'])}[/]", highlight=False)
 
     def _on_decision(self, e: dict) -> None:
         color = "green" if e["bar_met"] else ("red" if e["stop"] else "yellow")
-        self.console.print(f"  [{color}]{e['reason']}[/]")
+        self.console.print(f"  [{color}]{escape(e['reason'])}[/]", highlight=False)
+        if e["gate"]["note"]:
+            self.console.print(f"  [yellow]{escape(e['gate']['note'])}[/]", highlight=False)
         if e.get("rollback_to") is not None:
             self.console.print(
                 f"  [yellow]below the best round ({e['rollback_to']}): rolling back to its adapter and optimizer state[/]"
@@ -126,6 +179,26 @@ class ConsoleSink:
         # bar_not_met and run_crashed only repeat what the end of the run prints anyway.
         if e["alert"] == "round_below_best":
             self.console.print(f"  [yellow]{escape(e['message'])}[/]")
+
+    def _on_eval_started(self, e: dict) -> None:
+        what = f"adapter {e['adapter']}" if e["adapter"] else "the base model (no adapter)"
+        self.console.print(Panel.fit("[bold]evaltune eval[/] · evaluation without training", border_style="cyan"))
+        self.console.print(
+            f"  Model:       {e['base_model']}, {what}\n"
+            f"  Bar:         {e['threshold']} (gate on {e['gate_on'].replace('_', ' ')})\n"
+            f"  Run folder:  {e['run_dir']}",
+            soft_wrap=True, highlight=False,
+        )
+
+    def _on_eval_finished(self, e: dict) -> None:
+        gate = e["gate"]
+        verdict = "[bold green]Bar met[/]" if e["bar_met"] else "[bold red]Bar not met[/]"
+        self.console.print(f"\n{verdict}: {escape(gate['reason'])}", highlight=False)
+        if gate["note"]:
+            self.console.print(f"[yellow]{escape(gate['note'])}[/]", highlight=False)
+        self.console.print(f"Run folder:   {e['run_dir']}", soft_wrap=True, highlight=False)
+        for line in e["next_steps"]:
+            self.console.print(f"  {line}", soft_wrap=True, highlight=False)
 
     def _stop_progress(self) -> None:
         if self.progress is not None:

@@ -19,6 +19,7 @@ class RoundRecord:
     adapter: str | None
     checkpoint: str | None = None  # the round's checkpoint folder (adapter + trainer state)
     global_step: int = 0
+    bar_met: bool = False  # the gate passed: the aggregate and every task's own bar
 
 
 @dataclass
@@ -48,6 +49,9 @@ class RunState:
 
 
 def best_round(history: list[RoundRecord]) -> RoundRecord | None:
-    """The trained round with the highest score; the earlier one wins a tie."""
+    """The trained round that met the bar, else the one with the highest score; the earlier one wins a tie.
+
+    A round can score higher than the round that met the bar and still miss a task's own bar.
+    """
     trained = [r for r in history if r.adapter is not None]
-    return max(trained, key=lambda r: (r.score, -r.round)) if trained else None
+    return max(trained, key=lambda r: (r.bar_met, r.score, -r.round)) if trained else None

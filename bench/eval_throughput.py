@@ -1,0 +1,155 @@
+"""Evaluation throughput on the bundled model: evaltune's Inspect provider against two peers.
+
+Same model (SmolLM2-135M-Instruct, fp32), same questions, greedy, same max_tokens:
+
+- sequential: transformers `generate`, one question at a time (what an eval loop without
+  batching does);
+- hf/: Inspect's built-in Hugging Face provider (batched; `do_sample=False`), through `inspect_ai.eval`;
+- evaltune: our provider over the training engine (left-padded batches gathered from
+  Inspect's concurrent samples), through `inspect_ai.eval`;
+- engine.sample: the engine's batched generation called directly, to show what Inspect adds.
+
+Questions: the demo's evaluation files and the regression guard (44 questions).
+Run: .venv/bin/python bench/eval_throughput.py [--batch-size 16] [--max-tokens 24] [--repeat 3]
+Prints one table (seconds, questions/s, new tokens/s, speed-up over sequential, answers
+identical to the sequential ones). Results are recorded in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the hf/ provider would otherwise look the model up on the hub
+os.environ.setdefault("INSPECT_EVAL_CTL_SERVER", "false")
+
+import inspect_ai  # noqa: E402
+import torch  # noqa: E402
+from inspect_ai.model import get_model  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+
+from evaltune.demo import DEMO_CONFIG  # noqa: E402
+from evaltune.engines.local import LocalEngine  # noqa: E402
+from evaltune.evals.general_knowledge import QUESTIONS as GUARD_QUESTIONS  # noqa: E402
+from evaltune.evals.provider import engine_model, release_engine_model  # noqa: E402
+from evaltune.evals.qa import qa  # noqa: E402
+from evaltune.models import BUNDLED_MODEL_NAME, resolve_base_model  # noqa: E402
+
+DEMO = DEMO_CONFIG.parent
+QUESTION_FILES = [DEMO / "eval.jsonl", DEMO / "more_facts.jsonl", DEMO / "confirm.jsonl", GUARD_QUESTIONS]
+
+
+def load_questions() -> list[str]:
+    return [json.loads(line)["question"] for f in QUESTION_FILES for line in f.read_text().splitlines() if line.strip()]
+
+
+def prompt_ids(tokenizer, question: str) -> list[int]:
+    rendered = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True)
+    return list(rendered["input_ids"] if hasattr(rendered, "keys") else rendered)
+
+
+def sequential(model, tokenizer, questions: list[str], max_tokens: int) -> list[str]:
+    answers = []
+    for q in questions:
+        ids = torch.tensor([prompt_ids(tokenizer, q)])
+        with torch.no_grad():
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
+                                 do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        answers.append(tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip())
+    return answers
+
+
+def engine_direct(engine: LocalEngine, questions: list[str], max_tokens: int, batch_size: int) -> list[str]:
+    prompts = [prompt_ids(engine.tokenizer, q) for q in questions]
+    answers = []
+    for i in range(0, len(prompts), batch_size):
+        answers += [c.text for c in engine.sample(prompts[i : i + batch_size], max_tokens, 0.0, [])]
+    return answers
+
+
+def through_inspect(model, task_file: Path, log_dir: Path, max_tokens: int, batch_size: int) -> list[str]:
+    [log] = inspect_ai.eval(
+        qa(path=str(task_file), name="bench"), model=model, log_dir=str(log_dir), display="none",
+        log_level="error", max_connections=batch_size, max_samples=batch_size, max_tokens=max_tokens,
+        temperature=0.0, score_display=False,
+    )
+    by_id = {int(s.id): s.output.completion.strip() for s in log.samples}
+    return [by_id[i] for i in sorted(by_id)]
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    answers = fn()
+    return time.perf_counter() - t0, answers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-tokens", type=int, default=24)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each method; the median is reported")
+    args = parser.parse_args()
+
+    questions = load_questions()
+    folder = resolve_base_model(BUNDLED_MODEL_NAME)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    engine = LocalEngine(folder, base_model=BUNDLED_MODEL_NAME)  # a fresh adapter: the base model's answers
+    hf_model = get_model("hf/SmolLM2-135M-Instruct", model_path=str(folder), tokenizer_path=str(folder),
+                         do_sample=False, batch_size=args.batch_size, device="cpu", memoize=False)
+
+    work = Path(tempfile.mkdtemp(prefix="evaltune-bench-"))
+    task_file = work / "questions.jsonl"
+    task_file.write_text("".join(json.dumps({"id": i, "question": q, "answer": "-"}) + "\n" for i, q in enumerate(questions)))
+
+    def evaltune_provider():
+        model = engine_model(engine, "bench", args.batch_size)
+        try:
+            return through_inspect(model, task_file, work / "logs", args.max_tokens, args.batch_size)
+        finally:
+            release_engine_model("bench")
+
+    methods = {
+        "sequential generate": lambda: sequential(base, tokenizer, questions, args.max_tokens),
+        "Inspect hf/ provider": lambda: through_inspect(hf_model, task_file, work / "logs", args.max_tokens, args.batch_size),
+        "evaltune provider": evaltune_provider,
+        "engine.sample (no Inspect)": lambda: engine_direct(engine, questions, args.max_tokens, args.batch_size),
+    }
+    methods["evaltune provider"]()  # warm-up: first Inspect eval imports and sets up lazily
+    seconds: dict[str, list[float]] = {name: [] for name in methods}
+    answers: dict[str, list[str]] = {}
+    for _ in range(args.repeat):  # interleaved, so a change of machine load hits every method alike
+        for name, fn in methods.items():
+            s, answers[name] = timed(fn)
+            seconds[name].append(s)
+
+    reference = answers["sequential generate"]
+    new_tokens = sum(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in reference)
+    base_s = statistics.median(seconds["sequential generate"])
+    print(f"{len(questions)} questions, max_tokens {args.max_tokens}, batch size {args.batch_size}, "
+          f"median of {args.repeat}; torch {torch.__version__}, transformers {version('transformers')}, "
+          f"inspect-ai {version('inspect-ai')}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+          f"torch threads {torch.get_num_threads()}")
+    print(f"| method | seconds (median) | all runs | questions/s | new tokens/s | vs sequential | answers = sequential |")
+    print("|---|---|---|---|---|---|---|")
+    for name in methods:
+        s = statistics.median(seconds[name])
+        same = sum(a == b for a, b in zip(answers[name], reference))
+        runs = ", ".join(f"{x:.1f}" for x in seconds[name])
+        print(f"| {name} | {s:.1f} | {runs} | {len(questions) / s:.2f} | {new_tokens / s:.0f} | "
+              f"{base_s / s:.2f}x | {same}/{len(questions)} |")
+    for name in methods:
+        for i, (a, b) in enumerate(zip(answers[name], reference)):
+            if a != b:
+                print(f"  {name} differs on question {i}: {a!r} vs sequential {b!r}")
+
+
+if __name__ == "__main__":
+    main()

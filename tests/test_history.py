@@ -1,0 +1,34 @@
+"""Per-sample history across rounds: fixed, broke, and the history table of the run folder."""
+
+from evalresults import eval_result, task_result
+
+from evaltune.evals import mark_changes, sample_history
+
+
+def test_a_round_lists_the_samples_it_fixed_and_the_ones_it_broke():
+    before = eval_result(task_result("facts", [False, True, False, True]))
+    after = eval_result(task_result("facts", [True, False, False, True]))
+    mark_changes(after, before, previous_round=1)
+    task = after.task("facts")
+    assert (task.compared_with, task.fixed, task.broke) == (1, ["s0"], ["s1"])
+
+
+def test_the_first_evaluation_has_nothing_to_compare_with():
+    first = eval_result(task_result("facts", [True, False]))
+    mark_changes(first, None, None)
+    assert first.task("facts").compared_with is None and first.task("facts").fixed == []
+
+
+def test_tasks_are_compared_by_name_and_samples_by_id():
+    before = eval_result(task_result("facts", [False, False]), task_result("other", [True]))
+    after = eval_result(task_result("facts", [True, True, True]), task_result("new", [False]))
+    mark_changes(after, before, previous_round=0)
+    assert after.task("facts").fixed == ["s0", "s1"]  # s2 was not asked before
+    assert after.task("new").compared_with is None
+
+
+def test_the_history_table_holds_every_round_of_every_sample():
+    rounds = {0: eval_result(task_result("facts", [False, True])), 1: eval_result(task_result("facts", [True, False]))}
+    table = sample_history(rounds)
+    assert table["facts"]["s0"]["rounds"] == {"0": False, "1": True}
+    assert table["facts"]["s1"]["question"] == "q1?"
