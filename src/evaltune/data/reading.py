@@ -121,7 +121,7 @@ def _jsonl_records(path: Path) -> Iterator[SourceRecord]:
             try:
                 yield SourceRecord(where, json.loads(line))
             except json.JSONDecodeError as err:
-                yield SourceRecord(where, error=f"invalid JSON ({err.msg}, column {err.colno})")
+                yield SourceRecord(where, error=f"invalid JSON ({err.msg.removesuffix(' at')}, column {err.colno})")
             except RecursionError:
                 yield SourceRecord(where, error="invalid JSON (nested too deeply)")
 
@@ -135,7 +135,7 @@ def _json_array_records(path: Path) -> Iterator[SourceRecord]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise UsageError(
-            f"{path}:{err.lineno}: invalid JSON ({err.msg}, column {err.colno}); "
+            f"{path}:{err.lineno}: invalid JSON ({err.msg.removesuffix(' at')}, column {err.colno}); "
             "a JSON array must parse as a whole (JSON Lines keeps the good records of a damaged file)."
         ) from None
     except RecursionError:
