@@ -13,7 +13,7 @@ from evaltune.data import check_training_records, prepare_training_data
 from evaltune.errors import UsageError
 
 MAX_SEQ_LENGTH = 64
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 # Any code point, lone surrogates and control characters included; and text that passes the checks.
 any_text = st.text(st.characters(exclude_categories=()), max_size=40)

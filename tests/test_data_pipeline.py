@@ -40,6 +40,16 @@ def test_the_evaluation_inputs_come_from_the_built_inspect_tasks():
     assert inputs[0] == EvalInput("valdoria_facts", "capital", "Which city serves as the capital of Valdoria?")
 
 
+def test_chat_message_inputs_of_any_task_kind_are_taken_without_their_system_prompt():
+    from inspect_ai import Task
+    from inspect_ai.dataset import MemoryDataset, Sample
+    from inspect_ai.model import ChatMessageSystem, ChatMessageUser
+
+    sample = Sample(input=[ChatMessageSystem(content="Answer briefly."), ChatMessageUser(content="Name Valdoria's longest river.")])
+    task = Task(dataset=MemoryDataset([sample]), name="chat_task")
+    assert evaluation_inputs([task]) == [EvalInput("chat_task", "1", "Name Valdoria's longest river.")]
+
+
 def test_planted_duplicates_near_duplicates_and_copied_eval_questions_are_caught(tmp_path):
     clean = [json.loads(line) for line in (DEMO / "train.jsonl").read_text().splitlines() if line.startswith('{"instruction"') and line.endswith("}")]
     clean = [r for r in clean if r["output"]]

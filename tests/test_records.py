@@ -55,6 +55,8 @@ def test_an_empty_optional_field_is_left_out():
         ({"messages": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": [{"type": "text"}]}]},
          "messages[1]: field 'content' must be a string, got a list"),
         ({"messages": [{"role": "user", "content": "only a question"}]}, "no assistant message to train on"),
+        ({"messages": [{"role": "system", "content": "S"}, {"role": "assistant", "content": "Hi!"}]},
+         "messages[1] answers before any user message"),
     ],
 )
 def test_invalid_records_name_the_field_and_the_problem(record, reason):

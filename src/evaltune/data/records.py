@@ -80,8 +80,12 @@ def _chat_conversation(messages: Any, name, roles: Mapping[str, str]) -> Convers
         except InvalidRecord as err:
             raise InvalidRecord(f"{where}: {err}") from None
         conversation.append({"role": role, "content": content})
-    if not any(m["role"] == "assistant" for m in conversation):
+    spoken = [m["role"] for m in conversation]
+    if "assistant" not in spoken:
         raise InvalidRecord("no assistant message to train on")
+    first_answer = spoken.index("assistant")
+    if "user" not in spoken[:first_answer]:
+        raise InvalidRecord(f"{field}[{first_answer}] answers before any user message")
     return conversation
 
 
