@@ -1,7 +1,7 @@
 """Benchmark: a 100,000-record training file through the whole data pipeline.
 
     .venv/bin/pip install -e ".[bench]"     # the peer needs HF datasets
-    .venv/bin/python bench/data_pipeline.py [--records 100000] [--workdir DIR]
+    .venv/bin/python bench/data_pipeline.py [--records 100000] [--workdir DIR] [--breakdown]
 
 Generates a synthetic training file (short QA, prompt/completion, multi-turn chats and long
 documents, with planted invalid lines, exact and near duplicates, quality failures and
@@ -191,15 +191,47 @@ def peer(train: Path, base_model: str) -> None:
     print(json.dumps({"examples": len(ds), "tokens": sum(len(x) for x in ds["input_ids"])}))
 
 
+def breakdown(train: Path, evals: Path, base_model: str, near_dedup: bool) -> None:
+    """Where the time and memory go: the two phases in this process, RSS after each."""
+    from transformers import AutoTokenizer
+
+    from evaltune.config import DataConfig
+    from evaltune.data import check_training_records, prepare_training_data
+    from evaltune.data.decontamination import EvalInput
+    from evaltune.models import resolve_base_model
+
+    def rss_mb() -> int:
+        return int(next(line for line in open("/proc/self/status") if line.startswith("VmRSS")).split()[1]) // 1024
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(base_model))
+    inputs = [EvalInput("eval", q["id"], q["question"]) for q in map(json.loads, evals.read_text().splitlines())]
+    settings = DataConfig() if near_dedup else DataConfig(near_duplicate_threshold=None)
+    base = rss_mb()
+    t0 = time.perf_counter()
+    checked = check_training_records(train, settings, inputs)
+    t1, after_check = time.perf_counter(), rss_mb()
+    examples, _ = prepare_training_data(checked, tokenizer, 512, settings)
+    t2, after_prepare = time.perf_counter(), rss_mb()
+    print(f"{'with' if near_dedup else 'without'} near dedup: imports and tokenizer {base} MB; "
+          f"checking {t1 - t0:.1f} s, +{after_check - base} MB ({len(checked.conversations)} kept); "
+          f"tokenizing {t2 - t1:.1f} s, +{after_prepare - after_check} MB ({len(examples)} examples)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--workdir", type=Path, help="keep the generated files here (default: a temporary folder)")
     parser.add_argument("--base-model", default="SmolLM2-135M-Instruct")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time each phase in one process, with and without near dedup")
     parser.add_argument("--peer-only", type=Path, help=argparse.SUPPRESS)  # the peer's own process
+    parser.add_argument("--breakdown-only", choices=["near", "plain"], help=argparse.SUPPRESS)  # one breakdown process
     args = parser.parse_args()
     if args.peer_only:
         peer(args.peer_only, args.base_model)
+        return
+    if args.breakdown_only:
+        breakdown(args.workdir / "train.jsonl", args.workdir / "eval.jsonl", args.base_model, args.breakdown_only == "near")
         return
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="evaltune-bench-"))
@@ -232,6 +264,10 @@ def main() -> None:
     }
     (workdir / "result.json").write_text(json.dumps(result, indent=2))
     print(f"result: {workdir / 'result.json'}")
+    if args.breakdown:
+        for kind in ("near", "plain"):
+            subprocess.run([sys.executable, __file__, "--workdir", str(workdir), "--base-model", args.base_model,
+                            "--breakdown-only", kind], check=True)
 
 
 if __name__ == "__main__":

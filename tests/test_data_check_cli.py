@@ -78,6 +78,8 @@ def test_data_check_exits_2_with_one_message_for_bad_input(tmp_path, tiny_model_
     assert json.loads((tmp_path / "r.json").read_text())["dropped"]["invalid"] == 2  # the report is still written
     assert main(["data", "check", str(bad), *base, "--set", "data.near_duplicate_treshold=0.9"]) == 2
     assert "did you mean 'near_duplicate_threshold'" in capsys.readouterr().err
+    assert main(["data", "check", str(bad), *base, "--set", "data.fields={question: instruction}"]) == 2
+    assert "write our name first, then yours: {instruction: question}" in capsys.readouterr().err
 
 
 def test_every_run_prints_the_short_data_report_and_saves_it_in_the_run_folder(write_run_config, capsys):

@@ -11,7 +11,7 @@ import difflib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -67,7 +67,7 @@ class DataConfig(_Strict):
         "all_assistant_turns", description="Which assistant turns of a multi-turn conversation carry loss."
     )
     checks: list[QualityCheck] = Field(
-        default_factory=lambda: ["same_as_prompt", "control_characters", "broken_encoding", "no_words_in_answer"],
+        default_factory=lambda: list(get_args(QualityCheck)),
         description="Quality checks that drop a record; remove one to keep what it would drop.",
     )
     min_target_tokens: int = Field(1, ge=1, description="Examples with fewer trained (assistant) tokens are dropped.")
@@ -247,6 +247,8 @@ def _explain(err: ValidationError, source: str) -> str:
         else:
             msg = e["msg"].removeprefix("Value error, ")
             shown = "" if e["type"] == "value_error" else f" (got {e.get('input')!r})"
+            if loc.startswith("data.fields.") and loc.endswith("[key]"):
+                shown += f"; write our name first, then yours: {{instruction: {e['loc'][2]}}}"
             lines.append(f"{loc or 'config'}: {msg}{shown}")
     return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import get_args
 
 from ftfy.badness import is_bad as looks_like_mojibake
 
+from evaltune.config import QualityCheck
 from evaltune.data.normalize import normalized_text
 from evaltune.data.records import Conversation
 
-QUALITY_CHECKS = ("same_as_prompt", "control_characters", "broken_encoding", "no_words_in_answer")
+QUALITY_CHECKS: tuple[str, ...] = get_args(QualityCheck)  # named in the config
 
 # C0 and C1 control characters other than tab, newline and carriage return: they come from
 # binary data or broken exports and tokenize into junk.

@@ -5,14 +5,15 @@ Two phases, so that everything that can fail on bad data fails before the model 
    exact and near duplicates.
 2. `prepare_training_data` (needs the tokenizer): render with the chat template and the
    assistant-only loss mask, then the token-length checks.
-Records stream through both: memory holds the kept conversations and examples, and a
-small fingerprint per kept record for the duplicate detectors, never a second copy of the file.
+Records stream through both: memory holds the kept conversations and examples and, for the
+duplicate detectors, a fingerprint per kept record (about 3.5 KB with the near-duplicate
+index), never a second copy of the file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from evaltune.config import DataConfig
@@ -45,9 +46,9 @@ class CheckedRecords:
     """Conversations that passed every text check, where each came from, and the report so far."""
 
     path: Path
+    report: DataReport
     conversations: list[Conversation] = field(default_factory=list)
     wheres: list[str] = field(default_factory=list)
-    report: DataReport | None = None
 
 
 def check_training_records(
@@ -65,7 +66,7 @@ def check_training_records(
     """
     source = open_records(path, settings.format)
     report = DataReport(file=str(path), format=source.format)
-    checked = CheckedRecords(Path(path), report=report)
+    checked = CheckedRecords(Path(path), report)
     contamination = ContaminationIndex(
         eval_inputs if settings.decontamination != "off" else [], settings.contamination_ngram_words
     )
@@ -98,7 +99,7 @@ def check_training_records(
         normalized = normalize_conversation(conversation)
         if hits := contamination.hits(normalized):
             dropped = settings.decontamination == "drop"
-            report.contamination_hits += [{"where": where, **vars(h), "dropped": dropped} for h in hits]
+            report.contamination_hits += [{"where": where, **asdict(h), "dropped": dropped} for h in hits]
             if dropped:
                 report.drop(where, "contaminated", ", ".join(f"{h.task}/{h.sample_id}" for h in hits))
                 continue

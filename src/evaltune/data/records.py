@@ -16,7 +16,6 @@ from typing import Any
 Message = dict[str, str]
 Conversation = list[Message]
 
-FIELDS = ("instruction", "input", "output", "system", "prompt", "completion", "messages", "role", "content")
 ROLES = ("system", "user", "assistant")
 # Lone surrogates come from JSON escapes like "\ud800" or from undecodable CSV bytes; no
 # tokenizer can encode them, so they are invalid text rather than a quality question.
@@ -32,8 +31,8 @@ def record_to_conversation(
 ) -> Conversation:
     """Convert one parsed record into a list of {role, content} messages.
 
-    `fields` maps our field names (FIELDS) to the file's; `roles` maps the file's role
-    names to ours (ROLES). Raises InvalidRecord naming the field and the problem.
+    `fields` maps our field names (`config.RecordField`) to the file's; `roles` maps the
+    file's role names to ours (ROLES). Raises InvalidRecord naming the field and the problem.
     """
     fields = fields or {}
     roles = roles or {}

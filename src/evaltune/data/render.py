@@ -17,9 +17,6 @@ from dataclasses import dataclass
 
 from evaltune.data.records import Conversation
 
-TRAIN_ON = ("all_assistant_turns", "last_assistant_turn")
-
-
 @dataclass(frozen=True)
 class TokenizedExample:
     """Token ids of one conversation and a 0/1 weight per token (1 = trained on)."""
