@@ -81,6 +81,8 @@ def write_run_config(tmp_path, tiny_model_dir):
             "generation": {"max_tokens": 4},
             "output_dir": "runs",
             "run_name": "test",
+            # These runs train on the evaluation questions themselves, on purpose.
+            "data": {"decontamination": "warn"},
             **overrides,
         }
         path = tmp_path / "config.yaml"

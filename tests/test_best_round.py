@@ -49,12 +49,13 @@ def test_rollback_restores_the_best_rounds_adapter_before_the_next_round(monkeyp
     assert decisions[2]["rollback_to"] == 1 and decisions[1]["rollback_to"] is None
 
     # Round 3 continued from round 1's weights: replay round 3's steps from round 1 by hand.
-    from evaltune.data import batch_for_step, load_training_records, prepare_training_data
+    from evaltune.data import batch_for_step, check_training_records, prepare_training_data
     from evaltune.engines.local import LocalEngine
 
     engine = LocalEngine.from_config(config)
     engine.load_checkpoint(run_dir / "rounds" / "1")
-    examples, _ = prepare_training_data(load_training_records(config.train_file), engine.tokenizer, config.max_seq_length)
+    checked = check_training_records(config.train_file, config.data, [])
+    examples, _ = prepare_training_data(checked, engine.tokenizer, config.max_seq_length, config.data)
     lr = decisions[2]["next_learning_rate"]
     for step in range(4, 6):  # round 3 holds global steps 5 and 6 (0-based 4 and 5)
         engine.forward_backward([examples[i] for i in batch_for_step(len(examples), config.batch_size, step, config.seed)])

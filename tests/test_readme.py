@@ -1,13 +1,14 @@
 from pathlib import Path
 
-from evaltune.config import SCORER_MODELS, Config, EvalTaskConfig, GenerationConfig
+from evaltune.config import SCORER_MODELS, Config, DataConfig, EvalTaskConfig, GenerationConfig
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
 
 
 def test_every_configuration_key_is_documented_in_the_readme():
-    keys = [k for k in Config.model_fields if k != "generation"]  # documented key by key
+    keys = [k for k in Config.model_fields if k not in ("generation", "data")]  # documented key by key
     keys += [f"generation.{k}" for k in GenerationConfig.model_fields]
+    keys += [f"data.{k}" for k in DataConfig.model_fields]
     keys += [f"eval_tasks[].{k}" for k in EvalTaskConfig.model_fields]
     keys += [f"eval_tasks[].scorer.{k}" for m in SCORER_MODELS.values() for k in m.model_fields if k != "name"]
     missing = [k for k in keys if f"| `{k}` |" not in README]

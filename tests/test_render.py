@@ -1,10 +1,21 @@
-from evaltune.data import render_conversation
-from evaltune.data.prepare import prepare_training_data
-from evaltune.data.records import LoadedRecords
+import json
+
+from evaltune.config import DataConfig
+from evaltune.data import check_training_records, prepare_training_data, render_conversation
+from evaltune.data.render import render_batch
 
 
 def trained_text(tokenizer, example):
     return tokenizer.decode([t for t, m in zip(example.input_ids, example.loss_mask) if m])
+
+
+MULTI_TURN = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "First question"},
+    {"role": "assistant", "content": "First answer"},
+    {"role": "user", "content": "Second question"},
+    {"role": "assistant", "content": "Second answer"},
+]
 
 
 def test_only_assistant_tokens_carry_loss(tokenizer):
@@ -18,16 +29,26 @@ def test_only_assistant_tokens_carry_loss(tokenizer):
 
 
 def test_every_assistant_turn_of_a_multi_turn_conversation_is_trained(tokenizer):
-    conversation = [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "First question"},
-        {"role": "assistant", "content": "First answer"},
-        {"role": "user", "content": "Second question"},
-        {"role": "assistant", "content": "Second answer"},
-    ]
-    text = trained_text(tokenizer, render_conversation(tokenizer, conversation, 512))
+    text = trained_text(tokenizer, render_conversation(tokenizer, MULTI_TURN, 512))
     assert "First answer" in text and "Second answer" in text
     assert "question" not in text and "Be brief" not in text
+
+
+def test_only_the_last_assistant_turn_is_trained_when_configured(tokenizer):
+    example = render_conversation(tokenizer, MULTI_TURN, 512, train_on="last_assistant_turn")
+    text = trained_text(tokenizer, example)
+    assert "Second answer" in text and "First answer" not in text
+    assert example.input_ids == render_conversation(tokenizer, MULTI_TURN, 512).input_ids
+
+
+def test_an_answer_starting_with_newlines_or_unicode_renders_without_error(tokenizer):
+    odd = [
+        [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "\n\nAnswer after blank lines"}],
+        [{"role": "user", "content": "Ünïcödé 日本語 😀?"}, {"role": "assistant", "content": "  日本語 😀 — yes "}],
+    ]
+    for conversation, example in zip(odd, render_batch(tokenizer, odd)):
+        assert conversation[-1]["content"].strip() in trained_text(tokenizer, example)
+        assert conversation[0]["content"] not in trained_text(tokenizer, example)
 
 
 def test_long_examples_are_cut_and_examples_left_without_targets_are_dropped(tokenizer):
@@ -37,6 +58,32 @@ def test_long_examples_are_cut_and_examples_left_without_targets_are_dropped(tok
     assert len(cut.input_ids) == 64 and cut.n_target_tokens > 0
     assert render_conversation(tokenizer, long_prompt, max_seq_length=64) is None
 
-    examples, report = prepare_training_data(LoadedRecords("f", [long_answer, long_prompt]), tokenizer, 64)
-    assert len(examples) == 1
-    assert (report.truncated, report.dropped_too_long, report.examples) == (1, 1, 1)
+
+def prepared(tmp_path, tokenizer, records, max_seq_length=64, **settings):
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    data = DataConfig(**settings)
+    return prepare_training_data(check_training_records(path, data, []), tokenizer, max_seq_length, data)
+
+
+LENGTHS = [
+    {"instruction": "Q", "output": "word " * 200},    # too long, truncated
+    {"instruction": "word " * 200, "output": "A"},    # too long, nothing left after cutting
+    {"instruction": "Q", "output": "A short answer."},
+]
+
+
+def test_token_length_checks_truncate_or_drop_and_are_reported(tmp_path, tokenizer):
+    examples, report = prepared(tmp_path, tokenizer, LENGTHS)
+    assert len(examples) == report.examples == 2 and report.truncated == 1
+    assert report.dropped["too_long"] == 1
+    assert [d["where"] for d in report.dropped_records] == ["line 2"]
+    assert "nothing left to train on" in report.dropped_records[0]["detail"]
+    assert report.token_lengths["max"] > 200 and report.token_lengths["min"] < 64
+    assert report.total_tokens == sum(len(e.input_ids) for e in examples) <= 128
+
+    examples, report = prepared(tmp_path, tokenizer, LENGTHS, too_long="drop")
+    assert report.examples == 1 and report.dropped["too_long"] == 2 and report.truncated == 0
+
+    examples, report = prepared(tmp_path, tokenizer, LENGTHS, max_seq_length=512, min_target_tokens=5)
+    assert report.dropped["too_short"] == 1 and report.dropped_records[0]["where"] == "line 2"

@@ -68,6 +68,19 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--round", type=int, help="with --run: the round whose adapter to evaluate")
     overrides(ev)
     placement(ev)
+
+    data = sub.add_parser("data", help="work with training data")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    check = data_sub.add_parser(
+        "check", help="read, check, deduplicate and decontaminate a training file; print and save the report"
+    )
+    check.add_argument("train_file", type=Path, metavar="TRAIN", help="training file (.jsonl, .json, .csv, .parquet)")
+    check.add_argument("--eval", action="append", type=Path, default=[], metavar="EVAL_FILE",
+                       help="QA evaluation file to decontaminate against (repeatable), besides the config's eval_tasks")
+    check.add_argument("--config", type=Path, help="take the data settings, base model and evaluation tasks from this config")
+    check.add_argument("--output", type=Path, default=Path("data_report.json"), help="where the JSON report is written")
+    check.add_argument("--strict", action="store_true", help="exit 1 when any record was dropped")
+    overrides(check)
     return parser
 
 
@@ -190,11 +203,60 @@ def _eval(args: argparse.Namespace, console: Console) -> int:
     return run_eval(config, adapter, sinks=[ConsoleSink(console)])["exit_code"]
 
 
+def _data_check(args: argparse.Namespace, console: Console) -> int:
+    """`evaltune data check`: the run's data step alone, with the full report. Exit 0, or 1
+    under --strict when any record was dropped; 2 when nothing usable is left."""
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from transformers import AutoTokenizer
+
+    from evaltune.config import EvalTaskConfig, load_config
+    from evaltune.data import NoTrainingData, check_training_records, evaluation_inputs, prepare_training_data
+    from evaltune.evals import build_tasks
+    from evaltune.models import resolve_base_model
+    from evaltune.tracking.console import print_data_report
+
+    config = load_config(args.config, {**_overrides(args), "train_file": str(args.train_file)}, need_eval_tasks=False)
+    for path in args.eval:
+        if not path.is_file():
+            raise UsageError(f"--eval {path}: file does not exist.")
+    config = config.model_copy(update={"eval_tasks": config.eval_tasks + [EvalTaskConfig(path=p) for p in args.eval]})
+    tasks = [t.task for t in build_tasks(config)]
+    if not args.verbose:
+        _quiet_libraries()
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(config.base_model))
+
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True)
+    stages: dict[str, object] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in stages:
+            stages[stage] = bars.add_task(f"{stage} records", total=total)
+        bars.update(stages[stage], completed=done, total=total)
+
+    try:
+        with bars:
+            checked = check_training_records(config.train_file, config.data, evaluation_inputs(tasks), progress=progress)
+            _, report = prepare_training_data(checked, tokenizer, config.max_seq_length, config.data, progress=progress)
+        failure = None
+    except NoTrainingData as err:
+        report, failure = err.report, err
+    args.output.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print_data_report(console, report.to_dict())
+    console.print(f"\nReport written to {args.output}", highlight=False, soft_wrap=True)
+    if failure is not None:
+        raise failure
+    return 1 if args.strict and report.dropped_total else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     try:
-        return {"export": _export, "sync": _sync, "eval": _eval}.get(args.command, _train)(args, console)
+        commands = {"export": _export, "sync": _sync, "eval": _eval, "data": _data_check}
+        return commands.get(args.command, _train)(args, console)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         if args.verbose:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from evaltune.errors import UsageError
 from evaltune.models import BUNDLED_MODEL_NAME
@@ -217,6 +217,49 @@ class GenerationConfig(_Strict):
     stop: list[str] = Field(default_factory=list, description="Extra stop strings, cut from the answer.")
 
 
+RecordField = Literal["instruction", "input", "output", "system", "prompt", "completion", "messages", "role", "content"]
+QualityCheck = Literal["same_as_prompt", "control_characters", "broken_encoding", "no_words_in_answer"]
+
+
+class DataConfig(_Strict):
+    """How training records are read, checked, deduplicated and decontaminated."""
+
+    format: Literal["auto", "jsonl", "json", "csv", "parquet"] = Field(
+        "auto", description="File format; `auto` goes by the suffix (.jsonl, .json, .csv, .parquet)."
+    )
+    fields: dict[RecordField, str] = Field(
+        default_factory=dict,
+        description="Our field name -> the file's, e.g. {instruction: question, output: answer} or "
+        "{messages: conversations, role: from, content: value}.",
+    )
+    roles: dict[str, Literal["system", "user", "assistant"]] = Field(
+        default_factory=dict, description="The file's role names -> ours, e.g. {human: user, gpt: assistant}."
+    )
+    train_on: Literal["all_assistant_turns", "last_assistant_turn"] = Field(
+        "all_assistant_turns", description="Which assistant turns of a multi-turn conversation carry loss."
+    )
+    checks: list[QualityCheck] = Field(
+        default_factory=lambda: list(get_args(QualityCheck)),
+        description="Quality checks that drop a record; remove one to keep what it would drop.",
+    )
+    min_target_tokens: int = Field(1, ge=1, description="Examples with fewer trained (assistant) tokens are dropped.")
+    too_long: Literal["truncate", "drop"] = Field(
+        "truncate", description="Examples longer than max_seq_length are cut to it, or dropped."
+    )
+    exact_dedup: bool = Field(True, description="Drop records identical to an earlier one after normalisation.")
+    near_duplicate_threshold: float | None = Field(
+        0.8, ge=0.5, le=0.98,  # above 0.98 MinHash LSH with 128 permutations has fewer than 2 bands
+        description="Drop records whose word-bigram Jaccard similarity to an earlier one is at least this (0.5 to 0.98); "
+        "null turns it off.",
+    )
+    decontamination: Literal["drop", "warn", "off"] = Field(
+        "drop", description="Training records containing an evaluation input: dropped, only reported, or not looked for."
+    )
+    contamination_ngram_words: int = Field(
+        13, ge=3, description="Shared word n-gram length that counts as contamination; shorter eval inputs must appear whole."
+    )
+
+
 class Config(_Strict):
     """Everything a run needs. Defaults are stated with each key."""
 
@@ -227,8 +270,11 @@ class Config(_Strict):
     )
     engine: Literal["local"] = Field("local", description="Training backend. `local`: PyTorch + PEFT on CPU or GPU.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` uses CUDA when present, else CPU.")
-    train_file: Path = Field(description="Training data: JSONL of {instruction, input?, output} or {messages} records.")
+    train_file: Path = Field(
+        description="Training data: JSONL, JSON, CSV or Parquet of {instruction, input?, output}, {prompt, completion} or {messages} records."
+    )
     strict: bool = Field(False, description="Reject the run on any invalid training record instead of dropping it.")
+    data: DataConfig = Field(default_factory=DataConfig, description="Reading, checks, deduplication, decontamination.")
     max_seq_length: int = Field(512, ge=16, description="Longer examples are cut to this many tokens.")
     renderer_name: str | None = Field(
         None,
@@ -237,7 +283,7 @@ class Config(_Strict):
 
     # How to evaluate.
     eval_tasks: list[EvalTaskConfig] = Field(
-        min_length=1, description="Evaluation tasks; the run's score is the weighted mean of the gating tasks' scores."
+        description="Evaluation tasks; the run's score is the weighted mean of the gating tasks' scores."
     )
     eval_threshold: float = Field(
         0.75, ge=0.0, le=1.0,
@@ -328,9 +374,18 @@ class Config(_Strict):
             return [task_shorthand(v) if isinstance(v, str) else v for v in value]
         return value
 
+    @field_validator("eval_tasks")
+    @classmethod
+    def _at_least_one_task(cls, value: list[EvalTaskConfig], info: ValidationInfo) -> list[EvalTaskConfig]:
+        # `evaltune data check` validates a config without tasks: it needs them only to decontaminate.
+        if not value and (info.context or {}).get("need_eval_tasks", True):
+            raise ValueError("list at least one evaluation task")
+        return value
+
     @model_validator(mode="after")
     def _check_tasks(self) -> "Config":
-        if not any(t.role == "gate" for t in self.eval_tasks):
+        # No tasks at all is the `evaltune data check` case, judged by _at_least_one_task.
+        if self.eval_tasks and not any(t.role == "gate" for t in self.eval_tasks):
             raise ValueError("eval_tasks: at least one task must gate (role: gate); confirmation tasks never do")
         names = [t.display_name for t in self.eval_tasks]
         twice = sorted({n for n in names if names.count(n) > 1})
@@ -439,7 +494,7 @@ def _where(loc: tuple) -> tuple[str, type[BaseModel]]:
             owner = SCORER_MODELS[parts.pop(0)]  # pydantic puts the union's tag in the path; users never wrote it
         else:
             field = owner.model_fields.get(str(part))
-            nested = {"generation": GenerationConfig, "eval_tasks": EvalTaskConfig}.get(str(part))
+            nested = {"generation": GenerationConfig, "data": DataConfig, "eval_tasks": EvalTaskConfig}.get(str(part))
             if field is not None and nested is not None and parts:
                 text, owner = (f"{text}.{part}" if text else str(part)), nested
                 continue
@@ -461,6 +516,8 @@ def _explain(err: ValidationError, source: str) -> str:
         else:
             msg = e["msg"].removeprefix("Value error, ")
             shown = "" if e["type"] == "value_error" else f" (got {e.get('input')!r})"
+            if loc.startswith("data.fields.") and loc.endswith("[key]"):
+                shown += f"; write our name first, then yours: {{instruction: {e['loc'][2]}}}"
             lines.append(f"{loc}: {msg}{shown}" if loc else msg)
     return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)
 
@@ -473,10 +530,13 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
 
 
-def build_config(data: dict[str, Any], source: str = "config") -> Config:
-    """Validate a mapping of keys into a Config, raising UsageError with one line per problem."""
+def build_config(data: dict[str, Any], source: str = "config", need_eval_tasks: bool = True) -> Config:
+    """Validate a mapping of keys into a Config, raising UsageError with one line per problem.
+
+    `need_eval_tasks=False` accepts an empty `eval_tasks` (for checking data alone).
+    """
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate(data, context={"need_eval_tasks": need_eval_tasks})
     except ValidationError as err:
         raise UsageError(_explain(err, source)) from None
     check_files(config, source)
@@ -525,12 +585,20 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
     return data
 
 
-def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> Config:
-    """Read a config file (or start empty), apply overrides, validate, and return the Config."""
+def load_config(
+    path: Path | None, overrides: dict[str, Any] | None = None, need_eval_tasks: bool = True
+) -> Config:
+    """Read a config file (or start empty), apply overrides, validate, and return the Config.
+
+    With `need_eval_tasks=False` a missing or empty `eval_tasks` is accepted.
+    """
     data: dict[str, Any] = {}
     source = "command-line options"
     if path is not None:
         data = _read_file(path)
         _resolve_paths(data, path.parent)
         source = str(path)
-    return build_config(apply_overrides(data, overrides), source)
+    data = apply_overrides(data, overrides)
+    if not need_eval_tasks:
+        data.setdefault("eval_tasks", [])
+    return build_config(data, source, need_eval_tasks)

@@ -12,10 +12,11 @@ import resource
 import shutil
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 from evaltune.config import Config
-from evaltune.data import batch_for_step, load_training_records, prepare_training_data
+from evaltune.data import batch_for_step, check_training_records, evaluation_inputs, prepare_training_data
 from evaltune.engines import create_engine
 from evaltune.errors import UsageError
 from evaltune.evals import adds_guard, build_tasks
@@ -26,6 +27,7 @@ from evaltune.summary import summarize
 from evaltune.tracking import EventLog, RoundRecord, RunFolder, RunState, Sink, best_round, write_checkpoint
 from evaltune.tracking.resume import restore_point
 from evaltune.tracking.sinks import delivery_for
+from evaltune.tracking.run_folder import write_json_atomic
 
 
 def run(
@@ -78,15 +80,21 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
         folder.write_state(state)
 
     # Everything that can fail on bad input is checked before the model loads.
-    records = load_training_records(config.train_file, config.strict)
     tasks = build_tasks(config)
+    data_progress = partial(events.emit, "data_progress")
+    records = check_training_records(
+        config.train_file, config.data, evaluation_inputs([t.task for t in tasks]), config.strict, progress=data_progress
+    )
 
     t0 = time.time()
     engine = create_engine(config)
     events.emit("engine_ready", info=asdict(engine.info), seconds=time.time() - t0)
 
-    examples, data_report = prepare_training_data(records, engine.tokenizer, config.max_seq_length)
-    events.emit("data_prepared", **data_report.to_dict())
+    examples, data_report = prepare_training_data(
+        records, engine.tokenizer, config.max_seq_length, config.data, progress=data_progress
+    )
+    write_json_atomic(folder.root / "data_report.json", data_report.to_dict())
+    events.emit("data_prepared", report=str(folder.root / "data_report.json"), **data_report.summary())
 
     if state.checkpoint is not None:
         restore_point(folder, state, events)  # falls back past a torn checkpoint

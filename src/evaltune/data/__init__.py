@@ -1,18 +1,26 @@
-"""The data step: records on disk -> checked conversations -> token ids with a loss mask -> batches."""
+"""The data step: a training file -> checked, deduplicated, decontaminated conversations ->
+token ids with a loss mask -> batches, with a report of every record dropped and why."""
 
 from evaltune.data.batching import batch_for_step, collate
-from evaltune.data.prepare import DataReport, prepare_training_data
-from evaltune.data.records import DroppedRecord, LoadedRecords, load_training_records
+from evaltune.data.decontamination import EvalInput, evaluation_inputs
+from evaltune.data.prepare import CheckedRecords, NoTrainingData, check_training_records, prepare_training_data
+from evaltune.data.records import Conversation, InvalidRecord, record_to_conversation
 from evaltune.data.render import TokenizedExample, render_conversation
+from evaltune.data.report import DataReport
 
 __all__ = [
+    "CheckedRecords",
+    "Conversation",
     "DataReport",
-    "prepare_training_data",
-    "DroppedRecord",
-    "LoadedRecords",
+    "EvalInput",
+    "InvalidRecord",
+    "NoTrainingData",
     "TokenizedExample",
     "batch_for_step",
+    "check_training_records",
     "collate",
-    "load_training_records",
+    "evaluation_inputs",
+    "prepare_training_data",
+    "record_to_conversation",
     "render_conversation",
 ]

@@ -1,117 +1,109 @@
-"""Read training records from JSONL and turn each valid one into a chat conversation.
+"""Turn one raw record into a chat conversation, or say exactly what is wrong with it.
 
-Two record shapes are understood:
-- `{"instruction": str, "input"?: str, "output": str, "system"?: str}`
-- `{"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}`
-Invalid lines are collected with their line number and reason, never silently lost.
+Record shapes (field names as written here, or mapped to the file's own names with
+`data.fields`, roles mapped with `data.roles`):
+- `{"instruction": str, "input"?: str, "output": str, "system"?: str}` (Alpaca)
+- `{"prompt": str, "completion": str, "system"?: str}`
+- `{"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}` (multi-turn)
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
+import re
+from collections.abc import Mapping
 from typing import Any
-
-from evaltune.errors import UsageError
 
 Message = dict[str, str]
 Conversation = list[Message]
-_ROLES = {"system", "user", "assistant"}
+
+ROLES = ("system", "user", "assistant")
+# Lone surrogates come from JSON escapes like "\ud800" or from undecodable CSV bytes; no
+# tokenizer can encode them, so they are invalid text rather than a quality question.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-@dataclass(frozen=True)
-class DroppedRecord:
-    line: int
-    reason: str
+class InvalidRecord(ValueError):
+    """A record that cannot become a conversation; the message says why."""
 
 
-@dataclass
-class LoadedRecords:
-    """Conversations that passed the checks, and what was dropped (line numbers are 1-based)."""
+def record_to_conversation(
+    record: Any, fields: Mapping[str, str] | None = None, roles: Mapping[str, str] | None = None
+) -> Conversation:
+    """Convert one parsed record into a list of {role, content} messages.
 
-    path: Path
-    conversations: list[Conversation] = field(default_factory=list)
-    dropped: list[DroppedRecord] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return len(self.conversations) + len(self.dropped)
-
-
-def _nonempty_str(record: dict[str, Any], key: str) -> str:
-    value = record.get(key)
-    if key not in record:
-        raise ValueError(f"missing field {key!r}")
-    if not isinstance(value, str):
-        raise ValueError(f"field {key!r} must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise ValueError(f"field {key!r} is empty")
-    return value
-
-
-def record_to_conversation(record: Any) -> Conversation:
-    """Convert one parsed record into a conversation; raise ValueError saying what is wrong."""
-    if not isinstance(record, dict):
-        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
-    if "messages" in record:
-        messages = record["messages"]
-        if not isinstance(messages, list) or not messages:
-            raise ValueError("field 'messages' must be a non-empty list")
-        conversation = []
-        for i, m in enumerate(messages):
-            if not isinstance(m, dict):
-                raise ValueError(f"messages[{i}] must be an object with 'role' and 'content'")
-            role = m.get("role")
-            if role not in _ROLES:
-                raise ValueError(f"messages[{i}] has unknown role {role!r} (use system, user or assistant)")
-            try:
-                content = _nonempty_str(m, "content")
-            except ValueError as err:
-                raise ValueError(f"messages[{i}]: {err}") from None
-            conversation.append({"role": role, "content": content})
-        if not any(m["role"] == "assistant" for m in conversation):
-            raise ValueError("no assistant message to train on")
-        return conversation
-    if "instruction" in record or "output" in record:
-        instruction = _nonempty_str(record, "instruction")
-        output = _nonempty_str(record, "output")
-        extra = record.get("input")
-        if extra is not None and not isinstance(extra, str):
-            raise ValueError("field 'input' must be a string")
-        user = f"{instruction}\n\n{extra}" if extra and extra.strip() else instruction
-        conversation = []
-        system = record.get("system")
-        if isinstance(system, str) and system.strip():
-            conversation.append({"role": "system", "content": system})
-        conversation += [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
-        return conversation
-    raise ValueError("record has neither 'messages' nor 'instruction'/'output' fields")
-
-
-def load_training_records(path: Path, strict: bool = False) -> LoadedRecords:
-    """Read a JSONL file into conversations.
-
-    Invalid records are listed in `dropped`; with `strict`, the first one raises UsageError
-    naming the file and line. A file with no valid record at all is always an error.
+    `fields` maps our field names (`config.RecordField`) to the file's; `roles` maps the
+    file's role names to ours (ROLES). Raises InvalidRecord naming the field and the problem.
     """
-    loaded = LoadedRecords(path=path)
-    with path.open(encoding="utf-8", errors="replace") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"invalid JSON ({err.msg})") from None
-                loaded.conversations.append(record_to_conversation(record))
-            except ValueError as err:
-                if strict:
-                    raise UsageError(
-                        f"{path}:{line_no}: {err}. Fix the record, or drop `strict: true` to skip invalid records."
-                    ) from None
-                loaded.dropped.append(DroppedRecord(line_no, str(err)))
-    if not loaded.conversations:
-        raise UsageError(f"{path}: no valid training record ({len(loaded.dropped)} invalid, see the format in the README).")
-    return loaded
+    fields = fields or {}
+    roles = roles or {}
+
+    def name(field: str) -> str:
+        return fields.get(field, field)
+
+    if not isinstance(record, dict):
+        raise InvalidRecord(f"expected an object with fields, got {_type_name(record)}")
+    if name("messages") in record:
+        return _chat_conversation(record[name("messages")], name, roles)
+    if name("prompt") in record or name("completion") in record:
+        user, answer = _text(record, name("prompt")), _text(record, name("completion"))
+    elif name("instruction") in record or name("output") in record:
+        user, answer = _text(record, name("instruction")), _text(record, name("output"))
+        extra = _text(record, name("input"), required=False)
+        if extra:
+            user = f"{user}\n\n{extra}"
+    else:
+        expected = ", ".join(repr(name(f)) for f in ("messages", "prompt", "instruction"))
+        raise InvalidRecord(f"record has none of the fields {expected} (map other names with data.fields)")
+    system = _text(record, name("system"), required=False)
+    conversation = [{"role": "system", "content": system}] if system else []
+    return conversation + [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+
+
+def _chat_conversation(messages: Any, name, roles: Mapping[str, str]) -> Conversation:
+    field = name("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRecord(f"field {field!r} must be a non-empty list of messages")
+    conversation = []
+    for i, message in enumerate(messages):
+        where = f"{field}[{i}]"
+        if not isinstance(message, dict):
+            raise InvalidRecord(f"{where} must be an object with {name('role')!r} and {name('content')!r}")
+        raw_role = message.get(name("role"))
+        role = roles.get(raw_role, raw_role) if isinstance(raw_role, str) else raw_role
+        if role not in ROLES:
+            raise InvalidRecord(
+                f"{where} has unknown role {raw_role!r} (use system, user or assistant, or map it with data.roles)"
+            )
+        try:
+            content = _text(message, name("content"))
+        except InvalidRecord as err:
+            raise InvalidRecord(f"{where}: {err}") from None
+        conversation.append({"role": role, "content": content})
+    spoken = [m["role"] for m in conversation]
+    if "assistant" not in spoken:
+        raise InvalidRecord("no assistant message to train on")
+    first_answer = spoken.index("assistant")
+    if "user" not in spoken[:first_answer]:
+        raise InvalidRecord(f"{field}[{first_answer}] answers before any user message")
+    return conversation
+
+
+def _text(record: dict, field: str, required: bool = True) -> str:
+    """The field's string value; "" for an absent optional field. Raises InvalidRecord otherwise."""
+    value = record.get(field)
+    if value is None:
+        if required:
+            raise InvalidRecord(f"missing field {field!r}")
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRecord(f"field {field!r} must be a string, got {_type_name(value)}")
+    if not value.isascii() and _SURROGATE.search(value):
+        raise InvalidRecord(f"field {field!r} is not valid Unicode text (invalid bytes or a lone surrogate escape)")
+    if required and not value.strip():
+        raise InvalidRecord(f"field {field!r} is empty")
+    return value if value.strip() else ""
+
+
+def _type_name(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)

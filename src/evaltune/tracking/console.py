@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from functools import partial
 
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+
+def _reason(reason: str) -> str:
+    return reason.replace("_", " ")
 
 
 def _short(text: str, width: int = 60) -> str:
@@ -48,6 +53,8 @@ class ConsoleSink:
     def __init__(self, console: Console | None = None):
         self.console = console or Console()
         self.progress: Progress | None = None
+        self.data_progress: Progress | None = None
+        self.data_task = None
         self.task_id = None
         self.round_losses: list[float] = []
 
@@ -76,18 +83,55 @@ class ConsoleSink:
             f"{i['total_parameters'] / 1e6:.1f} M parameters, {i['trainable_parameters'] / 1e6:.2f} M trainable (LoRA)"
         )
 
+    def _on_data_progress(self, e: dict) -> None:
+        # The pipeline reports every 1000 records; a file smaller than that gets no bar.
+        if self.data_progress is None:
+            if e["done"] >= e["total"]:
+                return
+            self.data_progress = Progress(
+                TextColumn(f"  {e['stage']} data"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=self.console, transient=True,
+            )
+            self.data_progress.start()
+            self.data_task = self.data_progress.add_task(e["stage"], total=e["total"])
+        self.data_progress.update(self.data_task, completed=e["done"], total=e["total"])
+        if e["done"] >= e["total"]:
+            self.data_progress.stop()
+            self.data_progress = None
+
     def _on_data_prepared(self, e: dict) -> None:
-        self.console.print(f"\n[bold]Data[/]: loaded {e['records']} records from {e['file']}")
-        if e["invalid"]:
-            self.console.print(f"  [yellow]filtered {len(e['invalid'])} invalid[/]:")
-            for d in e["invalid"][:10]:
-                self.console.print(f"    line {d['line']}: {d['reason']}")
-            if len(e["invalid"]) > 10:
-                self.console.print(f"    … and {len(e['invalid']) - 10} more (see events.jsonl)")
-        if e["truncated"] or e["dropped_too_long"]:
-            self.console.print(f"  truncated {e['truncated']}, dropped {e['dropped_too_long']} with nothing left to train on")
         self.console.print(
-            f"  prepared {e['examples']} examples ({e['total_tokens']} tokens, {e['target_tokens']} trained on)"
+            f"\n[bold]Data[/]: {e['records']} records from {e['file']} ({e['format']}) → {e['examples']} examples",
+            highlight=False, soft_wrap=True,
+        )
+        invalid = e["dropped"]["invalid"]
+        if invalid:
+            self.console.print(f"  [yellow]filtered {invalid} invalid[/]:")
+            for d in e["invalid"]:
+                self.console.print(f"    {d['where']}: {d['detail']}", highlight=False, soft_wrap=True)
+            if invalid > len(e["invalid"]):
+                self.console.print(f"    … and {invalid - len(e['invalid'])} more (see the data report)")
+        others = {reason: n for reason, n in e["dropped"].items() if n and reason != "invalid"}
+        if others:
+            self.console.print("  [yellow]dropped[/] " + ", ".join(f"{n} {_reason(r)}" for r, n in others.items()))
+        contamination = e["contamination"]
+        if contamination["hits"] and contamination["action"] == "warn":
+            self.console.print(
+                f"  [yellow]warning[/]: {contamination['hits']} contamination hits (a training record containing an "
+                "evaluation input), kept because data.decontamination is warn"
+            )
+        for hit in e["contamination_hits"][:3]:
+            self.console.print(f"    {hit['where']} contains {hit['task']}/{hit['sample_id']}: “{_short(hit['matched'])}”")
+        lengths = e["token_lengths"]
+        if lengths:
+            self.console.print(
+                f"  tokens per example: min {lengths['min']} · median {lengths['p50']:.0f} · p90 {lengths['p90']:.0f}"
+                f" · max {lengths['max']}" + (f"; {e['truncated']} truncated" if e["truncated"] else "")
+            )
+        self.console.print(
+            f"  prepared {e['examples']} examples ({e['total_tokens']} tokens, {e['target_tokens']} trained on); "
+            f"report: {e['report']}",
+            highlight=False, soft_wrap=True,
         )
 
     def _on_round_started(self, e: dict) -> None:
@@ -201,9 +245,10 @@ class ConsoleSink:
             self.console.print(f"  {line}", soft_wrap=True, highlight=False)
 
     def _stop_progress(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+        for bar in (self.progress, self.data_progress):
+            if bar is not None:
+                bar.stop()
+        self.progress = self.data_progress = None
 
     def _on_error(self, e: dict) -> None:
         self._stop_progress()
@@ -255,3 +300,60 @@ class ConsoleSink:
         if e["outbox"]:
             self.console.print(f"Kept in {escape(e['outbox'])}; deliver them later with:", soft_wrap=True, highlight=False)
             self.console.print(f"  evaltune sync {escape(str(Path(e['outbox']).parent))}", soft_wrap=True, highlight=False)
+
+def print_data_report(console: Console, report: dict, limit: int = 10) -> None:
+    """The full data report (`DataReport.to_dict()`) for a person: counts per reason, token
+    lengths, duplicate clusters, contamination hits, and the first dropped records."""
+    # Unwrapped lines: paths and record locations stay whole for copying.
+    say = partial(console.print, highlight=False, soft_wrap=True)
+    say(f"[bold]Data check[/]: {report['file']} ({report['format']})")
+    table = Table(show_edge=False, box=None, padding=(0, 2))
+    table.add_column("")
+    table.add_column("records", justify="right")
+    table.add_row("read", str(report["records"]))
+    for reason, n in report["dropped"].items():
+        table.add_row(f"  dropped: {_reason(reason)}", f"[yellow]{n}[/]" if n else "0")
+    table.add_row("examples", f"[bold]{report['examples']}[/]")
+    if report["truncated"]:
+        table.add_row("  of which truncated", str(report["truncated"]))
+    console.print(table)
+
+    lengths = report["token_lengths"]
+    if lengths:
+        say(
+            f"\nTokens per example: min {lengths['min']} · median {lengths['p50']:.0f} · p90 {lengths['p90']:.0f} · "
+            f"p99 {lengths['p99']:.0f} · max {lengths['max']} · mean {lengths['mean']}; "
+            f"{report['total_tokens']} tokens in all, {report['target_tokens']} trained on"
+        )
+
+    clusters = report["duplicate_clusters"]
+    say(f"\nDuplicate clusters: {len(clusters)}")
+    for c in clusters[:limit]:
+        copies = ", ".join(d if isinstance(d, str) else f"{d['where']} ({d['similarity']:.2f})" for d in c["duplicates"][:5])
+        more = f" and {len(c['duplicates']) - 5} more" if len(c["duplicates"]) > 5 else ""
+        say(f"  {c['kind']}: kept {c['kept']}; dropped {copies}{more}")
+    _more(say, len(clusters), limit)
+
+    contamination = report["contamination"]
+    hits = contamination["hits"]
+    too_short = contamination["eval_inputs_too_short"]
+    say(
+        f"\nContamination ({contamination['action']}, {contamination['ngram_words']}-word n-grams, "
+        f"{contamination['eval_inputs']} evaluation inputs" + (f", {too_short} too short to check" if too_short else "")
+        + f"): {len(hits)} hits"
+    )
+    for hit in hits[:limit]:
+        say(f"  {hit['where']} contains {hit['task']}/{hit['sample_id']}: “{_short(hit['matched'])}”")
+    _more(say, len(hits), limit)
+
+    dropped = report["dropped_records"]
+    if dropped:
+        say(f"\nDropped records: {len(dropped)}")
+        for d in dropped[:limit]:
+            say(f"  {d['where']}: {_reason(d['reason'])}: {d['detail']}")
+        _more(say, len(dropped), limit)
+
+
+def _more(say, total: int, shown: int) -> None:
+    if total > shown:
+        say(f"  … and {total - shown} more in the JSON report")
