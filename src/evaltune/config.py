@@ -77,7 +77,11 @@ class Config(_Strict):
     micro_batch_size: int | None = Field(
         None, ge=1, description="Examples per forward pass; smaller than batch_size means gradient accumulation."
     )
-    learning_rate: float = Field(2e-4, gt=0.0, le=1.0, description="AdamW learning rate of round 1.")
+    learning_rate: float | Literal["auto"] = Field(
+        2e-4,
+        description="AdamW learning rate of round 1; `auto`: the recommended LoRA rate for the model family "
+        "(Llama, Qwen) and hidden size.",
+    )
     lr_decay: float = Field(0.6, gt=0.0, le=1.0, description="The learning rate is multiplied by this after a round below the bar.")
     lora_rank: int = Field(16, ge=1, description="LoRA rank r.")
     lora_alpha: float = Field(32.0, gt=0.0, description="LoRA scaling alpha (the update is scaled by alpha / r).")
@@ -114,6 +118,18 @@ class Config(_Strict):
             value = [value]
         if isinstance(value, list):
             return [{"path": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("learning_rate", mode="before")
+    @classmethod
+    def _check_learning_rate(cls, value: Any) -> Any:
+        # One message instead of pydantic's two (one per branch of `float | "auto"`).
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be a number or auto (got {value!r})")
+        if not 0 < value <= 1:
+            raise ValueError(f"must be above 0 and at most 1 (got {value})")
         return value
 
     @model_validator(mode="after")

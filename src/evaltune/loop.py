@@ -20,6 +20,7 @@ from evaltune.engines import create_engine
 from evaltune.errors import UsageError
 from evaltune.evals import build_tasks, evaluate
 from evaltune.graceful_stop import GracefulStop, RunInterrupted
+from evaltune.learning_rate import resolve_learning_rate
 from evaltune.policies import decide
 from evaltune.summary import summarize
 from evaltune.tracking import EventLog, RoundRecord, RunFolder, RunState, Sink, best_round, write_checkpoint
@@ -80,6 +81,7 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
     t0 = time.time()
     engine = create_engine(config)
     events.emit("engine_ready", info=asdict(engine.info), seconds=time.time() - t0)
+    state.learning_rate = resolve_learning_rate(state.learning_rate, engine.info)  # `auto` needs the model
 
     examples, data_report = prepare_training_data(records, engine.tokenizer, config.max_seq_length)
     events.emit("data_prepared", **data_report.to_dict())
