@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from evaltune.engines import check_engine_requirements
 from evaltune.errors import UsageError
 from evaltune.models import BUNDLED_MODEL_NAME
 
@@ -53,7 +54,20 @@ class Config(_Strict):
         BUNDLED_MODEL_NAME,
         description="Bundled model name, a local Hugging Face model folder, or a hub id already in the local cache.",
     )
-    engine: Literal["local"] = Field("local", description="Training backend. `local`: PyTorch + PEFT on CPU or GPU.")
+    engine: Literal["local", "tinker"] = Field(
+        "local",
+        description="Training backend. `local`: PyTorch + PEFT on CPU or GPU. `tinker`: the managed Tinker service "
+        "(`pip install evaltune[tinker]`, key in the TINKER_API_KEY environment variable).",
+    )
+    tinker_base_url: str | None = Field(
+        None, description="Tinker service URL; none means $TINKER_BASE_URL, else the production service."
+    )
+    tinker_tokenizer: str | None = Field(
+        None,
+        description="Tokenizer (local folder or hub id) whose chat template renders examples for the Tinker engine; "
+        "none means the one the service names for base_model, downloaded from the Hugging Face hub. "
+        "When set, `learning_rate: auto` reads the hidden size from its config.json, else from base_model's on the hub.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` uses CUDA when present, else CPU.")
     train_file: Path = Field(description="Training data: JSONL of {instruction, input?, output} or {messages} records.")
     strict: bool = Field(False, description="Reject the run on any invalid training record instead of dropping it.")
@@ -133,6 +147,26 @@ class Config(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _check_engine_keys(self) -> "Config":
+        """Keys the Tinker service has no equivalent for are refused rather than silently ignored."""
+        if self.engine != "tinker":
+            return self
+        local_only = {
+            "device": self.device != "auto",
+            "micro_batch_size": self.micro_batch_size is not None,
+            "lora_alpha": self.lora_alpha != 32.0,
+            "lora_dropout": self.lora_dropout != 0.0,
+            "lora_target_modules": self.lora_target_modules != "all-linear",
+        }
+        refused = [key for key, is_set in local_only.items() if is_set]
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)}: not available with engine: tinker (the service chooses these itself); "
+                "remove them or use engine: local"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_unsupported(self) -> "Config":
         if self.evalops_enabled:
             raise ValueError(
@@ -179,9 +213,10 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
             fix(t) if isinstance(t, str) else ({**t, "path": fix(t["path"])} if isinstance(t, dict) and "path" in t else t)
             for t in tasks
         ]
-    base_model = data.get("base_model")
-    if isinstance(base_model, str) and base_model.startswith((".", "~")):
-        data["base_model"] = fix(base_model)
+    for key in ("base_model", "tinker_tokenizer"):
+        value = data.get(key)
+        if isinstance(value, str) and value.startswith((".", "~")):
+            data[key] = fix(value)
 
 
 def _valid_keys(model: type[BaseModel]) -> list[str]:
@@ -226,6 +261,7 @@ def build_config(data: dict[str, Any], source: str = "config") -> Config:
     except ValidationError as err:
         raise UsageError(_explain(err, source)) from None
     check_files(config, source)
+    check_engine_requirements(config)
     return config
 
 
