@@ -57,7 +57,8 @@ def test_nested_unknown_keys_are_checked_too(files):
     [
         ("eval_threshold: 1.5", "eval_threshold: Input should be less than or equal to 1"),
         ("max_rounds: 0", "max_rounds: Input should be greater than or equal to 1"),
-        ("learning_rate: -1", "learning_rate: Input should be greater than 0"),
+        ("learning_rate: -1", r"learning_rate: must be above 0 and at most 1 \(got -1\)"),
+        ("learning_rate: fast", r"learning_rate: must be a number or auto \(got 'fast'\)"),
         ("batch_size: many", "batch_size: Input should be a valid integer"),
     ],
 )

@@ -22,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def overrides(p: argparse.ArgumentParser) -> None:
         p.add_argument("--base-model", help="override base_model (bundled name, model folder, or hub id)")
+        p.add_argument("--engine", choices=["local", "tinker"], help="override engine (tinker: the managed Tinker service)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override any config key, e.g. --set max_rounds=2 --set generation.max_tokens=16")
         p.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and library logs")
@@ -88,7 +89,7 @@ def _overrides(args: argparse.Namespace) -> dict:
     from evaltune.config import parse_override
 
     overrides = dict(parse_override(s) for s in args.set)
-    for key in ("base_model", "output_dir", "run_name"):
+    for key in ("base_model", "engine", "output_dir", "run_name"):
         value = getattr(args, key, None)
         if value is not None:
             overrides[key] = str(value)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from evaltune.engines import check_engine_requirements
 from evaltune.errors import UsageError
 from evaltune.models import BUNDLED_MODEL_NAME
 
@@ -268,7 +269,20 @@ class Config(_Strict):
         BUNDLED_MODEL_NAME,
         description="Bundled model name, a local Hugging Face model folder, or a hub id already in the local cache.",
     )
-    engine: Literal["local"] = Field("local", description="Training backend. `local`: PyTorch + PEFT on CPU or GPU.")
+    engine: Literal["local", "tinker"] = Field(
+        "local",
+        description="Training backend. `local`: PyTorch + PEFT on CPU or GPU. `tinker`: the managed Tinker service "
+        "(`pip install evaltune[tinker]`, key in the TINKER_API_KEY environment variable).",
+    )
+    tinker_base_url: str | None = Field(
+        None, description="Tinker service URL; none means $TINKER_BASE_URL, else the production service."
+    )
+    tinker_tokenizer: str | None = Field(
+        None,
+        description="Tokenizer (local folder or hub id) whose chat template renders examples for the Tinker engine; "
+        "none means the one the service names for base_model, downloaded from the Hugging Face hub. "
+        "When set, `learning_rate: auto` reads the hidden size from its config.json, else from base_model's on the hub.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` uses CUDA when present, else CPU.")
     train_file: Path = Field(
         description="Training data: JSONL, JSON, CSV or Parquet of {instruction, input?, output}, {prompt, completion} or {messages} records."
@@ -308,7 +322,11 @@ class Config(_Strict):
     micro_batch_size: int | None = Field(
         None, ge=1, description="Examples per forward pass; smaller than batch_size means gradient accumulation."
     )
-    learning_rate: float = Field(2e-4, gt=0.0, le=1.0, description="AdamW learning rate of round 1.")
+    learning_rate: float | Literal["auto"] = Field(
+        2e-4,
+        description="AdamW learning rate of round 1; `auto`: the recommended LoRA rate for the model family "
+        "(Llama, Qwen) and hidden size.",
+    )
     lr_decay: float = Field(0.6, gt=0.0, le=1.0, description="The learning rate is multiplied by this after a round below the bar.")
     lora_rank: int = Field(16, ge=1, description="LoRA rank r.")
     lora_alpha: float = Field(32.0, gt=0.0, description="LoRA scaling alpha (the update is scaled by alpha / r).")
@@ -381,6 +399,38 @@ class Config(_Strict):
         if not value and (info.context or {}).get("need_eval_tasks", True):
             raise ValueError("list at least one evaluation task")
         return value
+
+    @field_validator("learning_rate", mode="before")
+    @classmethod
+    def _check_learning_rate(cls, value: Any) -> Any:
+        # One message instead of pydantic's two (one per branch of `float | "auto"`).
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be a number or auto (got {value!r})")
+        if not 0 < value <= 1:
+            raise ValueError(f"must be above 0 and at most 1 (got {value})")
+        return value
+
+    @model_validator(mode="after")
+    def _check_engine_keys(self) -> "Config":
+        """Keys the Tinker service has no equivalent for are refused rather than silently ignored."""
+        if self.engine != "tinker":
+            return self
+        local_only = {
+            "device": self.device != "auto",
+            "micro_batch_size": self.micro_batch_size is not None,
+            "lora_alpha": self.lora_alpha != 32.0,
+            "lora_dropout": self.lora_dropout != 0.0,
+            "lora_target_modules": self.lora_target_modules != "all-linear",
+        }
+        refused = [key for key, is_set in local_only.items() if is_set]
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)}: not available with engine: tinker (the service chooses these itself); "
+                "remove them or use engine: local"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_tasks(self) -> "Config":
@@ -473,9 +523,10 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
             if isinstance(t, dict) else t
             for t in tasks
         ]
-    base_model = data.get("base_model")
-    if isinstance(base_model, str) and base_model.startswith((".", "~")):
-        data["base_model"] = fix(base_model)
+    for key in ("base_model", "tinker_tokenizer"):
+        value = data.get(key)
+        if isinstance(value, str) and value.startswith((".", "~")):
+            data[key] = fix(value)
 
 
 def _valid_keys(model: type[BaseModel]) -> list[str]:
@@ -540,6 +591,7 @@ def build_config(data: dict[str, Any], source: str = "config", need_eval_tasks: 
     except ValidationError as err:
         raise UsageError(_explain(err, source)) from None
     check_files(config, source)
+    check_engine_requirements(config)
     return config
 
 

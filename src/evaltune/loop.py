@@ -22,6 +22,7 @@ from evaltune.errors import UsageError
 from evaltune.evals import adds_guard, build_tasks
 from evaltune.evaluation import evaluate_and_record, recorded_evaluations
 from evaltune.graceful_stop import GracefulStop, RunInterrupted
+from evaltune.learning_rate import resolve_learning_rate
 from evaltune.policies import check_gate, decide
 from evaltune.summary import summarize
 from evaltune.tracking import EventLog, RoundRecord, RunFolder, RunState, Sink, best_round, write_checkpoint
@@ -89,6 +90,7 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
     t0 = time.time()
     engine = create_engine(config)
     events.emit("engine_ready", info=asdict(engine.info), seconds=time.time() - t0)
+    state.learning_rate = resolve_learning_rate(state.learning_rate, engine.info)  # `auto` needs the model
 
     examples, data_report = prepare_training_data(
         records, engine.tokenizer, config.max_seq_length, config.data, progress=data_progress

@@ -21,7 +21,9 @@ def summarize(
     best = best_round(history)
     baseline = next((r.score for r in history if r.round == 0), None)
     next_steps = []
-    if best is not None:
+    if best is not None and best.adapter.startswith("tinker://"):
+        next_steps.append(f"Download the adapter: tinker checkpoint download {best.adapter}")
+    elif best is not None:
         next_steps.append(
             f"Load the adapter: PeftModel.from_pretrained(base_model, {best.adapter!r})"
         )

@@ -1,12 +1,33 @@
 """Training engines: one interface (the primitives Tinker exposes), several backends."""
 
-from evaltune.engines.base import Completion, EngineInfo, StepMetrics, TrainingEngine
+import importlib.util
 
-__all__ = ["Completion", "EngineInfo", "StepMetrics", "TrainingEngine", "create_engine"]
+from evaltune.engines.base import Completion, EngineInfo, StepMetrics, TrainingEngine
+from evaltune.errors import UsageError
+
+__all__ = ["Completion", "EngineInfo", "StepMetrics", "TrainingEngine", "check_engine_requirements", "create_engine"]
+
+
+def check_engine_requirements(config) -> None:
+    """Fail before any work when the engine named by `config.engine` cannot start.
+
+    `tinker` needs its SDK (the `tinker` extra) and an API key; neither needs the network.
+    """
+    if config.engine == "tinker":
+        if importlib.util.find_spec("tinker") is None:
+            raise UsageError("engine: tinker needs the Tinker SDK; install it with: pip install 'evaltune[tinker]'")
+        from evaltune.engines.tinker import check_api_key
+
+        check_api_key()
 
 
 def create_engine(config) -> TrainingEngine:
-    """Build the engine named by `config.engine`, with the base model loaded."""
+    """Build the engine named by `config.engine`, with the base model loaded (local) or
+    a LoRA training run created on the service (tinker)."""
+    if config.engine == "tinker":
+        from evaltune.engines.tinker import TinkerEngine
+
+        return TinkerEngine.from_config(config)
     from evaltune.engines.local import LocalEngine
 
     return LocalEngine.from_config(config)

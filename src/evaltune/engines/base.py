@@ -31,11 +31,17 @@ class Completion:
 
 @dataclass(frozen=True)
 class EngineInfo:
+    """What the engine trains. Parameter counts are None where a service does not report them;
+    `model_type` (the Hugging Face architecture name) and `hidden_size` are what
+    `learning_rate: auto` needs, None where unknown."""
+
     base_model: str
     device: str
-    total_parameters: int
-    trainable_parameters: int
+    total_parameters: int | None
+    trainable_parameters: int | None
     dtype: str
+    model_type: str | None = None
+    hidden_size: int | None = None
 
 
 class TrainingEngine(Protocol):

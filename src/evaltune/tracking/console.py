@@ -49,6 +49,10 @@ def _changes(t: dict, limit: int = 8) -> str:
     return "; ".join(parts)
 
 
+def _learning_rate(value: float | str) -> str:
+    return "auto, from the model family and size" if value == "auto" else f"{value:g}"
+
+
 class ConsoleSink:
     def __init__(self, console: Console | None = None):
         self.console = console or Console()
@@ -72,16 +76,18 @@ class ConsoleSink:
             f"  Evaluation:      {', '.join(c['eval_tasks'])}\n"
             f"  Max rounds:      {c['max_rounds']} × {c['steps_per_round']} steps of {c['batch_size']} examples\n"
             f"  Bar:             {c['eval_threshold']} (gate on {c['gate_on'].replace('_', ' ')})\n"
-            f"  Learning rate:   {c['learning_rate']:g} (×{c['lr_decay']} after a round below the bar)\n"
+            f"  Learning rate:   {_learning_rate(c['learning_rate'])} (×{c['lr_decay']} after a round below the bar)\n"
             f"  Run folder:      {e['run_dir']}"
         )
 
     def _on_engine_ready(self, e: dict) -> None:
         i = e["info"]
-        self.console.print(
-            f"\nModel loaded in {e['seconds']:.1f} s on {i['device']} ({i['dtype']}): "
-            f"{i['total_parameters'] / 1e6:.1f} M parameters, {i['trainable_parameters'] / 1e6:.2f} M trainable (LoRA)"
+        sizes = (
+            "parameter counts not reported"
+            if i["total_parameters"] is None
+            else f"{i['total_parameters'] / 1e6:.1f} M parameters, {i['trainable_parameters'] / 1e6:.2f} M trainable (LoRA)"
         )
+        self.console.print(f"\nModel loaded in {e['seconds']:.1f} s on {i['device']} ({i['dtype']}): {sizes}")
 
     def _on_data_progress(self, e: dict) -> None:
         # The pipeline reports every 1000 records; a file smaller than that gets no bar.

@@ -1,0 +1,397 @@
+"""The tinker engine against fakes of the service that speak the SDK's real types.
+
+What is asserted is what the engine sends (tokens, weights, Adam parameters, checkpoint
+names, the resume path) and what it makes of the SDK's answers. See tests/fake_tinker.py.
+"""
+
+import importlib.util
+import inspect
+import json
+
+import numpy as np
+import pytest
+import tinker
+import torch
+from tinker import types
+
+from evaltune.cli import main
+from evaltune.config import load_config
+from evaltune.data import render_conversation
+from evaltune.engines import create_engine
+from evaltune.engines.tinker import CHECKPOINT_FILE, TinkerServiceError
+from evaltune.errors import UsageError
+from evaltune.learning_rate import recommended_lora_learning_rate
+from fake_tinker import FakeSamplingClient, FakeServiceClient, FakeTinker, FakeTrainingClient, http_error
+
+API_KEY = "tml-test-key-never-written-anywhere"
+TINKER_MODEL = "meta-llama/Llama-3.2-1B"
+
+
+@pytest.fixture
+def fake(monkeypatch, tmp_path, tiny_model_dir):
+    """The fake service behind `tinker.ServiceClient`, and a well-formed key in the environment."""
+    service = FakeTinker(tiny_model_dir)
+    monkeypatch.setattr(tinker, "ServiceClient", service.service_client)
+    monkeypatch.setenv("TINKER_API_KEY", API_KEY)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no stored `tinker auth login` credentials
+    for name in ("TINKER_BASE_URL", "TINKER_CREDENTIAL_CMD"):
+        monkeypatch.delenv(name, raising=False)
+    return service
+
+
+@pytest.fixture
+def tinker_config(write_run_config, tiny_model_dir):
+    """Write a run config for the tinker engine; keyword arguments override keys."""
+
+    def write(**overrides):
+        keys = {"engine": "tinker", "base_model": TINKER_MODEL, "tinker_tokenizer": str(tiny_model_dir), **overrides}
+        return write_run_config(**keys)
+
+    return write
+
+
+def examples(tokenizer):
+    conversations = [
+        [{"role": "user", "content": "Capital of Valdoria?"}, {"role": "assistant", "content": "Mirenholt."}],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Currency?"},
+         {"role": "assistant", "content": "The crell, since 1822."}],
+    ]
+    return [render_conversation(tokenizer, c, 128) for c in conversations]
+
+
+def adam(learning_rate):
+    """The optimizer parameters expected on the wire: the SDK's Adam defaults at `learning_rate`."""
+    return types.AdamParams(
+        learning_rate=learning_rate, beta1=0.9, beta2=0.95, eps=1e-12, weight_decay=0.0, grad_clip_norm=0.0
+    )
+
+
+# --- training ---------------------------------------------------------------------------
+
+
+def test_each_example_becomes_a_datum_with_shifted_targets_and_assistant_weights(fake, tinker_config, tokenizer):
+    engine = create_engine(load_config(tinker_config()))
+    batch = examples(tokenizer)
+    engine.forward_backward(batch)
+    engine.optim_step(1e-3)
+
+    [(data, loss_fn)] = fake.calls("forward_backward")
+    assert loss_fn == "cross_entropy" and len(data) == len(batch)
+    for datum, example in zip(data, batch):
+        assert datum.model_input.to_ints() == example.input_ids[:-1]
+        assert datum.loss_fn_inputs["target_tokens"].tolist() == example.input_ids[1:]
+        assert datum.loss_fn_inputs["weights"].tolist() == [float(m) for m in example.loss_mask[1:]]
+        # The weights are exactly the assistant tokens: the system and user turns carry none.
+        assistant = tokenizer.decode([t for t, w in zip(example.input_ids[1:], example.loss_mask[1:]) if w])
+        assert assistant.startswith(("Mirenholt.", "The crell, since 1822.")) and "Capital" not in assistant
+
+
+def test_the_loss_is_the_weighted_nll_of_the_logprobs_the_service_returns(fake, tinker_config, tokenizer):
+    engine = create_engine(load_config(tinker_config()))
+    batch = examples(tokenizer)
+    metrics = engine.forward_backward(batch)
+    engine.optim_step(1e-3)
+
+    [(data, _)] = fake.calls("forward_backward")
+    [output] = fake.answers["forward_backward"]
+    expected = -sum(
+        float(np.dot(out["logprobs"].to_numpy(), d.loss_fn_inputs["weights"].to_numpy()))
+        for out, d in zip(output.loss_fn_outputs, data)
+    )
+    assert metrics.loss_sum == pytest.approx(expected) and expected > 0
+    assert metrics.loss_sum == pytest.approx(output.metrics["loss:sum"])  # the service's own sum agrees
+    assert metrics.n_tokens == sum(e.n_target_tokens for e in batch)
+    assert metrics.loss == pytest.approx(expected / metrics.n_tokens)
+
+
+def test_forward_backward_and_optim_step_are_both_submitted_before_either_is_awaited(fake, tinker_config, tokenizer):
+    engine = create_engine(load_config(tinker_config()))
+    fake.log.clear()
+    metrics = engine.forward_backward(examples(tokenizer))
+    engine.optim_step(1e-3)
+    order = [e[0] if e[0] != "wait" else f"wait {e[1]}" for e in fake.log]
+    assert order == ["forward_backward", "optim_step", "wait forward_backward", "wait optim_step"]
+    assert fake.calls("optim_step") == [(adam(1e-3),)]
+    assert metrics.loss > 0  # available once optim_step has returned
+
+
+def test_training_on_the_service_lowers_the_loss_it_reports(fake, tinker_config, tokenizer):
+    engine = create_engine(load_config(tinker_config()))
+    batch = examples(tokenizer)
+    losses = []
+    for _ in range(15):
+        losses.append(engine.forward_backward(batch).loss)
+        engine.optim_step(5e-2)
+    assert losses[-1] < losses[0] * 0.8
+
+
+# --- checkpoints and resume ---------------------------------------------------------------
+
+
+def test_a_checkpoint_is_a_saved_state_named_by_round_with_its_path_in_the_round_folder(
+    fake, tinker_config, tokenizer, tmp_path
+):
+    engine = create_engine(load_config(tinker_config()))
+    engine.forward_backward(examples(tokenizer))
+    engine.optim_step(1e-3)
+    path = engine.save_checkpoint(tmp_path / "rounds" / "2")
+    assert fake.calls("save_state") == [("round-2",)]
+    assert path == "tinker://run-1/weights/round-2"
+    record = json.loads((tmp_path / "rounds" / "2" / CHECKPOINT_FILE).read_text())
+    assert record == {"state_path": path, "base_model": TINKER_MODEL}
+
+
+def test_resume_creates_a_training_client_from_the_saved_state_with_its_optimizer(
+    fake, tinker_config, tokenizer, tmp_path
+):
+    config = load_config(tinker_config())
+    batch = examples(tokenizer)
+    original = create_engine(config)
+    original.forward_backward(batch)
+    original.optim_step(1e-2)
+    path = original.save_checkpoint(tmp_path / "round")
+    original.forward_backward(batch)  # the uninterrupted run takes one more step
+    original.optim_step(1e-2)
+
+    resumed = create_engine(config)
+    resumed.load_checkpoint(tmp_path / "round")
+    assert fake.calls("create_training_client_from_state_with_optimizer") == [(path,)]
+    resumed.forward_backward(batch)
+    resumed.optim_step(1e-2)
+    # The same next step from the restored weights and Adam moments gives the same weights.
+    a = dict(original.training.model.named_parameters())
+    for name, p in resumed.training.model.named_parameters():
+        if p.requires_grad:
+            torch.testing.assert_close(p, a[name], msg=name)
+
+
+def test_resuming_from_a_folder_without_a_tinker_checkpoint_names_the_file(fake, tinker_config, tmp_path):
+    engine = create_engine(load_config(tinker_config()))
+    with pytest.raises(UsageError, match=f"{CHECKPOINT_FILE} does not exist"):
+        engine.load_checkpoint(tmp_path / "nothing-here")
+
+
+# --- sampling ----------------------------------------------------------------------------
+
+
+def prompts(tokenizer, questions):
+    return [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True)["input_ids"]
+            for q in questions]
+
+
+def test_all_prompts_are_in_flight_before_any_answer_is_awaited(fake, tinker_config, tokenizer):
+    engine = create_engine(load_config(tinker_config()))
+    questions = [f"Question {i}?" for i in range(6)]
+    fake.log.clear()
+    out = engine.sample(prompts(tokenizer, questions), max_tokens=5, temperature=0.0, stop=[])
+    kinds = [e[0] if e[0] != "wait" else f"wait {e[1]}" for e in fake.log]
+    assert kinds == (["save_weights_and_get_sampling_client", "wait save_weights_and_get_sampling_client"]
+                     + ["sample"] * 6 + ["wait sample"] * 6)
+    sent = fake.calls("sample")
+    assert [s[0] for s in sent] == prompts(tokenizer, questions)
+    assert all(n == 1 and p == types.SamplingParams(max_tokens=5, temperature=0.0, seed=0) for _, n, p in sent)
+    assert len(out) == 6 and all(c.n_tokens <= 5 for c in out)
+
+
+def test_sampling_uses_the_weights_saved_after_the_last_optimizer_step(fake, tinker_config, tokenizer):
+    engine = create_engine(load_config(tinker_config()))
+    p = prompts(tokenizer, ["Hi?"])
+    engine.sample(p, max_tokens=2, temperature=0.0, stop=[])
+    engine.sample(p, max_tokens=2, temperature=0.0, stop=[])
+    assert len(fake.calls("save_weights_and_get_sampling_client")) == 1  # unchanged weights: same sampler
+    engine.forward_backward(examples(tokenizer))
+    engine.optim_step(1e-3)
+    engine.sample(p, max_tokens=2, temperature=0.0, stop=[])
+    assert len(fake.calls("save_weights_and_get_sampling_client")) == 2
+
+
+def test_sampled_tokens_become_text_cut_at_stop_strings_with_the_stop_reason(fake, tinker_config, tokenizer):
+    engine = create_engine(load_config(tinker_config()))
+    tokens = tokenizer.encode("Mirenholt. Next question", add_special_tokens=False) + [tokenizer.eos_token_id]
+    ended = types.SampledSequence(stop_reason="stop", sequence_id="a", tokens_np=np.array(tokens, dtype=np.int32))
+    cut = types.SampledSequence(stop_reason="length", sequence_id="b", tokens_np=np.array(tokens[:3], dtype=np.int32))
+    assert engine._completion(ended, []).text == "Mirenholt. Next question"  # end-of-turn token dropped
+    assert engine._completion(ended, []).stop_reason == "stop"
+    assert engine._completion(ended, ["."]).text == "Mirenholt"
+    assert engine._completion(cut, []).stop_reason == "max_tokens"
+    assert engine._completion(cut, []).n_tokens == 3
+
+
+# --- the whole loop, with the real Inspect evaluation -------------------------------------
+
+
+def test_a_run_on_the_service_records_tinker_paths_and_the_decayed_adam_steps(fake, tinker_config, capsys):
+    config = tinker_config(max_rounds=3, steps_per_round=2, learning_rate=1e-3, lr_decay=0.6, eval_threshold=1.0)
+    assert main(["run", "--config", str(config)]) == 1  # a tiny random model does not reach the bar
+    run_dir = config.parent / "runs" / "test"
+
+    # Two steps per round; the learning rate decays by 0.6 after each round below the bar.
+    sent = [p for (p,) in fake.calls("optim_step")]
+    assert [p.learning_rate for p in sent] == pytest.approx([1e-3, 1e-3, 6e-4, 6e-4, 3.6e-4, 3.6e-4])
+    assert [p.model_copy(update={"learning_rate": 0.0}) for p in sent] == [adam(0.0)] * 6
+    assert fake.calls("save_state") == [("round-1",), ("round-2",), ("round-3",)]
+    paths = [f"tinker://run-1/weights/round-{n}" for n in (1, 2, 3)]
+
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert [e["path"] for e in events if e["event"] == "checkpoint_saved"] == paths
+    state = json.loads((run_dir / "state.json").read_text())
+    assert [r["adapter"] for r in state["history"] if r["round"] > 0] == paths
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["best_adapter"] in paths and summary["rounds_run"] == 3
+    for n in (1, 2, 3):
+        assert json.loads((run_dir / "rounds" / str(n) / CHECKPOINT_FILE).read_text())["state_path"] == paths[n - 1]
+    # Evaluation went through Inspect and the sampling client: 3 questions, baseline + 3 rounds.
+    for n in (0, 1, 2, 3):
+        assert list((run_dir / "rounds" / str(n) / "eval").glob("*.eval"))
+    assert len(fake.calls("sample")) == 3 * 4
+    assert [e["model_type"] for e in [ev["info"] for ev in events if ev["event"] == "engine_ready"]] == ["llama"]
+
+    out = capsys.readouterr().out
+    assert "checkpoint: tinker://run-1/weights/round-1" in out
+    assert f"Download the adapter: tinker checkpoint download {summary['best_adapter']}" in summary["next_steps"]
+    assert API_KEY not in out
+    for file in run_dir.rglob("*"):
+        if file.is_file():
+            assert API_KEY.encode() not in file.read_bytes(), file
+
+
+def test_learning_rate_auto_is_the_recommended_rate_for_the_model_family(fake, tinker_config):
+    config = tinker_config(learning_rate="auto", max_rounds=1, steps_per_round=1, baseline_eval=False)
+    main(["run", "--config", str(config)])
+    [(sent,)] = fake.calls("optim_step")
+    # The tiny model is a Llama with hidden size 16.
+    assert sent.learning_rate == pytest.approx(5e-4 * (2000 / 16) ** 0.781)
+    assert sent.learning_rate == pytest.approx(recommended_lora_learning_rate("llama", 16))
+
+
+def test_the_engine_flag_selects_the_tinker_engine(fake, write_run_config, tiny_model_dir):
+    config = write_run_config(base_model=TINKER_MODEL, tinker_tokenizer=str(tiny_model_dir),
+                              max_rounds=1, steps_per_round=1, baseline_eval=False)
+    assert main(["run", "--config", str(config), "--engine", "tinker"]) in (0, 1)
+    assert fake.calls("create_lora_training_client") == [(TINKER_MODEL, 16, 0)]
+
+
+# --- bad input and service failures ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (None, "engine: tinker needs an API key: set the environment variable TINKER_API_KEY"),
+        ("sk-not-a-tinker-key", "TINKER_API_KEY is malformed: a Tinker API key starts with 'tml-'"),
+    ],
+)
+def test_a_missing_or_malformed_key_exits_2_before_any_work(fake, tinker_config, monkeypatch, capsys, key, message):
+    if key is None:
+        monkeypatch.delenv("TINKER_API_KEY")
+    else:
+        monkeypatch.setenv("TINKER_API_KEY", key)
+    config = tinker_config()
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert key is None or key not in err
+    assert not (config.parent / "runs").exists() and fake.log == []
+
+
+def test_without_the_sdk_the_message_says_how_to_install_it(tinker_config, monkeypatch, fake):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tinker" else find_spec(name, *a))
+    with pytest.raises(UsageError, match=r"pip install 'evaltune\[tinker\]'"):
+        load_config(tinker_config())
+
+
+def test_keys_the_service_has_no_equivalent_for_are_refused(fake, tinker_config):
+    with pytest.raises(UsageError, match="lora_alpha, lora_dropout: not available with engine: tinker"):
+        load_config(tinker_config(lora_alpha=64, lora_dropout=0.1))
+
+
+def test_a_model_the_service_refuses_exits_2_naming_base_model(fake, tinker_config, capsys):
+    fake.fail("create_lora_training_client", http_error(tinker.BadRequestError, 400, "unknown base model"))
+    assert main(["run", "--config", str(tinker_config())]) == 2
+    err = capsys.readouterr().err
+    assert f"base_model '{TINKER_MODEL}' was refused by the Tinker service" in err and "unknown base model" in err
+
+
+def test_a_rejected_key_exits_2_with_a_clear_message(fake, tinker_config, capsys):
+    fake.fail("create_lora_training_client", http_error(tinker.AuthenticationError, 401, "invalid api key"))
+    assert main(["run", "--config", str(tinker_config())]) == 2
+    err = capsys.readouterr().err
+    assert "refused the request" in err and "HTTP 401" in err and "check TINKER_API_KEY" in err
+
+
+def test_a_service_failure_mid_run_ends_with_the_completed_rounds_saved(fake, tinker_config, capsys):
+    config = tinker_config(max_rounds=3, steps_per_round=2, eval_threshold=1.0)
+    # The SDK has retried and given up: the third optimizer step (round 2) fails.
+    fake.fail("optim_step", http_error(tinker.InternalServerError, 503, "service unavailable"), after=2)
+    assert main(["run", "--config", str(config)]) == 3
+    err = capsys.readouterr().err
+    assert "TinkerServiceError" in err and "after the SDK's retries" in err and "service unavailable" in err
+    run_dir = config.parent / "runs" / "test"
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["last_completed_round"] == 1
+    assert state["history"][-1]["adapter"] == "tinker://run-1/weights/round-1"
+    assert not (run_dir / "summary.json").exists()  # not mistaken for a finished run
+    assert json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])["event"] == "error"
+
+
+def test_a_request_the_service_rejects_as_the_users_error_exits_2(fake, tinker_config, tokenizer):
+    engine = create_engine(load_config(tinker_config()))
+    error = tinker.RequestFailedError("sequence longer than the model's context", "req-1", types.RequestErrorCategory.User)
+    fake.fail("forward_backward", error)
+    engine.forward_backward(examples(tokenizer))
+    with pytest.raises(UsageError, match="rejected a request while training: sequence longer"):
+        engine.optim_step(1e-3)
+
+
+def test_a_missing_checkpoint_on_the_service_is_a_usage_error(fake, tinker_config, tmp_path):
+    engine = create_engine(load_config(tinker_config()))
+    (tmp_path / "round").mkdir()
+    (tmp_path / "round" / CHECKPOINT_FILE).write_text(json.dumps({"state_path": "tinker://gone/weights/round-1"}))
+    with pytest.raises(UsageError, match="tinker://gone/weights/round-1 .* cannot be resumed .*HTTP 404"):
+        engine.load_checkpoint(tmp_path / "round")
+
+
+def test_other_service_errors_are_service_errors(fake, tinker_config, tokenizer):
+    engine = create_engine(load_config(tinker_config()))
+    fake.fail("save_weights_and_get_sampling_client", http_error(tinker.RateLimitError, 429, "slow down"))
+    with pytest.raises(TinkerServiceError, match="while saving the weights for sampling.*RateLimitError: slow down"):
+        engine.sample(prompts(tokenizer, ["Hi?"]), max_tokens=2, temperature=0.0, stop=[])
+
+
+# --- tokenizer ----------------------------------------------------------------------------
+
+
+def test_without_tinker_tokenizer_the_tokenizer_the_service_names_is_used(fake, tinker_config, tokenizer):
+    engine = create_engine(load_config(tinker_config(tinker_tokenizer=None)))
+    assert fake.calls("get_tokenizer") == [()]
+    assert engine.tokenizer.encode("Valdoria") == tokenizer.encode("Valdoria")
+
+
+def test_an_unreachable_tokenizer_says_to_set_tinker_tokenizer(fake, tinker_config):
+    fake.tokenizer_error = OSError("We couldn't connect to 'https://huggingface.co' to load the files")
+    with pytest.raises(UsageError, match=f"tokenizer for '{TINKER_MODEL}' from the Hugging Face hub .*set tinker_tokenizer"):
+        create_engine(load_config(tinker_config(tinker_tokenizer=None)))
+
+
+def test_an_explicit_tokenizer_is_loaded_from_its_folder_not_from_the_service(fake, tinker_config):
+    create_engine(load_config(tinker_config()))
+    assert fake.calls("get_tokenizer") == []
+
+
+# --- the fakes stay true to the SDK --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fake_class", "sdk_class"),
+    [(FakeServiceClient, tinker.ServiceClient), (FakeTrainingClient, tinker.TrainingClient),
+     (FakeSamplingClient, tinker.SamplingClient)],
+)
+def test_the_fake_clients_have_the_sdk_methods_signatures(fake_class, sdk_class):
+    for name, method in inspect.getmembers(fake_class, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        fake_params = list(inspect.signature(method).parameters)
+        sdk_params = list(inspect.signature(getattr(sdk_class, name)).parameters)
+        assert fake_params == sdk_params, f"{fake_class.__name__}.{name}"
+
