@@ -4,9 +4,21 @@
     summary = run(load_config(Path("config.yaml")))
 """
 
-from evaltune.config import Config, load_config
 from evaltune.errors import UsageError
-from evaltune.loop import run
 
 __all__ = ["Config", "UsageError", "load_config", "run"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Loaded on first use, so that importing one part (the engine in a benchmark or on a
+    # GPU worker) does not pull in pydantic and Inspect AI.
+    if name in ("Config", "load_config"):
+        from evaltune import config
+
+        return getattr(config, name)
+    if name == "run":
+        from evaltune.loop import run
+
+        return run
+    raise AttributeError(f"module 'evaltune' has no attribute {name!r}")

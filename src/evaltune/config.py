@@ -11,7 +11,7 @@ import difflib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -77,8 +77,30 @@ class Config(_Strict):
     micro_batch_size: int | None = Field(
         None, ge=1, description="Examples per forward pass; smaller than batch_size means gradient accumulation."
     )
-    learning_rate: float = Field(2e-4, gt=0.0, le=1.0, description="AdamW learning rate of round 1.")
+    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] | Literal["auto"] = Field(
+        2e-4,
+        description="AdamW learning rate of round 1; `auto` picks the recommended LoRA rate for the model's family and width.",
+    )
     lr_decay: float = Field(0.6, gt=0.0, le=1.0, description="The learning rate is multiplied by this after a round below the bar.")
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant", description="Shape of the rate over the run's max_rounds * steps_per_round steps, after warmup."
+    )
+    warmup_steps: int = Field(0, ge=0, description="Steps over which the rate rises linearly to its full value.")
+    max_grad_norm: float = Field(1.0, ge=0.0, description="Clip the gradient's global norm to this before each step; 0 turns clipping off.")
+    adam_beta1: float = Field(0.9, ge=0.0, lt=1.0, description="AdamW beta1.")
+    adam_beta2: float = Field(0.999, ge=0.0, lt=1.0, description="AdamW beta2.")
+    adam_eps: float = Field(1e-8, gt=0.0, description="AdamW epsilon.")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW decoupled weight decay on the LoRA weights.")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto",
+        description="Training precision: `bf16` autocast or `fp32`. `auto`: bf16 on GPU; on CPU the one measured faster (bench/README.md).",
+    )
+    packing: bool = Field(
+        True, description="Pack each micro-batch's examples into one sequence without padding (attention stays within each example)."
+    )
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute activations in the backward pass: less memory for large models, about 30 % more compute."
+    )
     lora_rank: int = Field(16, ge=1, description="LoRA rank r.")
     lora_alpha: float = Field(32.0, gt=0.0, description="LoRA scaling alpha (the update is scaled by alpha / r).")
     lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")

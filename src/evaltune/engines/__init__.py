@@ -1,8 +1,8 @@
 """Training engines: one interface (the primitives Tinker exposes), several backends."""
 
-from evaltune.engines.base import Completion, EngineInfo, StepMetrics, TrainingEngine
+from evaltune.engines.base import AdamWSettings, Completion, EngineInfo, StepMetrics, TrainingEngine
 
-__all__ = ["Completion", "EngineInfo", "StepMetrics", "TrainingEngine", "create_engine"]
+__all__ = ["AdamWSettings", "Completion", "EngineInfo", "StepMetrics", "TrainingEngine", "create_engine"]
 
 
 def create_engine(config) -> TrainingEngine:

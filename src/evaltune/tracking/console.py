@@ -13,6 +13,20 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _rate(value) -> str:
+    return value if isinstance(value, str) else f"{value:g}"
+
+
+def _schedule(c: dict) -> str:
+    warmup = f" after {c['warmup_steps']} warmup steps" if c["warmup_steps"] else ""
+    return f"{c['lr_schedule']} schedule{warmup}"
+
+
+def _processes(info: dict) -> str:
+    n = info["processes"]
+    return f" × {n} data-parallel processes" if n > 1 else ""
+
+
 class ConsoleSink:
     def __init__(self, console: Console | None = None):
         self.console = console or Console()
@@ -34,15 +48,21 @@ class ConsoleSink:
             f"  Evaluation:      {', '.join(c['eval_tasks'])}\n"
             f"  Max rounds:      {c['max_rounds']} × {c['steps_per_round']} steps of {c['batch_size']} examples\n"
             f"  Bar:             {c['eval_threshold']}\n"
-            f"  Learning rate:   {c['learning_rate']:g} (×{c['lr_decay']} after a round below the bar)\n"
+            f"  Learning rate:   {_rate(c['learning_rate'])}, {_schedule(c)} (×{c['lr_decay']} after a round below the bar)\n"
             f"  Run folder:      {e['run_dir']}"
         )
 
     def _on_engine_ready(self, e: dict) -> None:
         i = e["info"]
         self.console.print(
-            f"\nModel loaded in {e['seconds']:.1f} s on {i['device']} ({i['dtype']}): "
+            f"\nModel loaded in {e['seconds']:.1f} s on {i['device']}{_processes(i)} ({i['dtype']}): "
             f"{i['total_parameters'] / 1e6:.1f} M parameters, {i['trainable_parameters'] / 1e6:.2f} M trainable (LoRA)"
+        )
+
+    def _on_learning_rate_chosen(self, e: dict) -> None:
+        self.console.print(
+            f"Learning rate (auto): {e['learning_rate']:.2e}, recommended for LoRA on {e['model_type']} "
+            f"with hidden size {e['hidden_size']}"
         )
 
     def _on_data_prepared(self, e: dict) -> None:
@@ -83,7 +103,7 @@ class ConsoleSink:
         if self.round_losses:
             self.console.print(
                 f"  loss {self.round_losses[0]:.3f} → {self.round_losses[-1]:.3f}, "
-                f"{e['seconds']:.1f} s, {e['tokens_per_second']:.0f} tokens/s"
+                f"{e['seconds']:.1f} s, {e['tokens_per_second']:.0f} tokens/s, {e['pad_fraction']:.0%} padding"
             )
 
     def _on_checkpoint_saved(self, e: dict) -> None:
