@@ -10,9 +10,11 @@ measured peak matmul throughput.
     .venv/bin/python bench/train_throughput.py   # bundled model, CPU
     .venv/bin/python bench/train_throughput.py --model random:llama-3.2-1b --batch-size 32 --turns 8
 
-Variants (`--variants`): `evaltune:fp32`, `evaltune:bf16` (autocast), `evaltune:fp32:padded`
-(packing off), `trl:default` (SFTConfig's defaults: bf16 autocast and gradient
-checkpointing), `trl:fp32` and `trl:bf16` (gradient checkpointing off, as evaltune).
+Variants (`--variants`): `evaltune:fp32`, `evaltune:bf16` (autocast; evaltune's defaults
+otherwise), `evaltune:bf16:padded` (`packing: false`),
+`trl:default` (SFTConfig's defaults: bf16 autocast and gradient checkpointing), `trl:fp32`
+and `trl:bf16` (gradient checkpointing off, as evaltune). Peak matmul throughput is
+measured again next to every measurement, so the MFU compares like with like under load.
 Each variant is measured `--repeats` times, interleaved with the others so that load on
 a shared machine hits all alike; the median is reported. Wall-clock tokens/s is the
 result; tokens per CPU-second is printed beside it as a check that is less sensitive to
@@ -22,6 +24,7 @@ other processes competing for the cores.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -64,7 +67,8 @@ def model_folder(name: str, tokenizer_dir: Path | None, workdir: Path) -> Path:
                          pad_token_id=tokenizer.pad_token_id)
     folder = workdir / name.replace(":", "-")
     torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):  # initialising 1B weights on CPU is slow
+        LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
@@ -121,8 +125,11 @@ class Timer:
         self.step += 1
 
     def result(self) -> dict:
-        return {"tokens": self.tokens, "seconds": self.seconds, "tokens_per_second": self.tokens / self.seconds,
-                "tokens_per_cpu_second": self.tokens / self.cpu_seconds}
+        out = {"tokens": self.tokens, "seconds": self.seconds, "tokens_per_second": self.tokens / self.seconds,
+               "tokens_per_cpu_second": self.tokens / self.cpu_seconds}
+        if self.device.type == "cuda":
+            out["peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9
+        return out
 
 
 def run_evaltune(model_dir, examples, args, device, precision: str, packing: bool) -> tuple[dict, int]:
@@ -164,12 +171,13 @@ def run_trl(model_dir, conversations_, args, device, precision: str, gradient_ch
         "output_dir": str(Path(args.workdir) / "trl"), "per_device_train_batch_size": args.batch_size,
         "max_steps": args.warmup + args.steps, "learning_rate": LEARNING_RATE, "report_to": "none",
         "save_strategy": "no", "logging_steps": 1000, "max_length": args.max_seq_length, "seed": 0,
-        "dataloader_drop_last": True, "use_cpu": device.type == "cpu",
+        "dataloader_drop_last": True, "use_cpu": device.type == "cpu", "disable_tqdm": True,
     }
     if precision != "default":
         config.update(bf16=precision == "bf16", gradient_checkpointing=gradient_checkpointing)
+    copies = -(-(args.warmup + args.steps) * args.batch_size // len(rows)) + 1
     trainer = SFTTrainer(
-        model=model, args=SFTConfig(**config), train_dataset=Dataset.from_list(rows * 50),
+        model=model, args=SFTConfig(**config), train_dataset=Dataset.from_list(rows * copies),
         processing_class=tokenizer, peft_config=LoraConfig(task_type="CAUSAL_LM", **LORA), callbacks=[StepTimes()],
     )
     collate = trainer.data_collator
@@ -188,7 +196,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="SmolLM2-135M-Instruct", help="bundled name, model folder, or random:<shape>")
     parser.add_argument("--tokenizer", type=Path, help="tokenizer folder for random models (default: the bundled model's)")
-    parser.add_argument("--variants", default="evaltune:fp32,evaltune:bf16,trl:default,trl:fp32,trl:bf16")
+    parser.add_argument("--variants", default="evaltune:bf16,evaltune:fp32,trl:default,trl:bf16,trl:fp32")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--turns", type=int, default=1, help="question-answer pairs per example (longer sequences)")
     parser.add_argument("--max-seq-length", type=int, default=2048)
@@ -197,32 +205,42 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--workdir", default=tempfile.mkdtemp(prefix="evaltune-bench-"))
+    parser.add_argument("--workdir", help="where random models and TRL's output go (default: a temporary folder)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="evaltune-bench-") as scratch:
+        args.workdir = args.workdir or scratch
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     import peft
-    import transformers
 
     model_dir = model_folder(args.model, args.tokenizer, Path(args.workdir))
     from transformers import AutoTokenizer
 
     examples, convs = conversations(AutoTokenizer.from_pretrained(model_dir), args.turns, args.max_seq_length)
-    peaks = {"fp32": matmul_peak(device, torch.float32), "bf16": matmul_peak(device, torch.bfloat16)}
     env = {
         "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "python": platform.python_version(),
         "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
         "load_average": os.getloadavg(), "model": args.model, "batch_size": args.batch_size, "turns": args.turns,
         "examples": len(examples), "mean_tokens_per_example": sum(len(e.input_ids) for e in examples) / len(examples),
-        "steps": args.steps, "warmup": args.warmup, "peak_matmul_flops": peaks,
+        "steps": args.steps, "warmup": args.warmup,
     }
     try:
+        import datasets
         import trl
 
+        datasets.disable_progress_bars()
         env["trl"] = trl.__version__
     except ImportError:
         env["trl"] = None
@@ -235,15 +253,21 @@ def main() -> None:
             engine, precision, *rest = variant.split(":")
             if engine == "trl" and env["trl"] is None:
                 continue
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
             if engine == "evaltune":
                 result, n_matmul = run_evaltune(model_dir, examples, args, device, precision, packing=rest != ["padded"])
             else:
                 result, n_matmul = run_trl(model_dir, convs, args, device, precision, gradient_checkpointing=False)
-            peak = peaks["fp32" if precision == "fp32" else "bf16"]
+            result["peak_matmul_flops"] = matmul_peak(device, torch.float32 if precision == "fp32" else torch.bfloat16)
             # Forward 2N and backward to the activations 2N per token through the frozen weights.
-            result["mfu"] = result["tokens_per_second"] * 4 * n_matmul / peak
+            result["model_flops_per_token"] = 4 * n_matmul
+            result["mfu"] = result["tokens_per_second"] * 4 * n_matmul / result["peak_matmul_flops"]
             result["load_average"] = os.getloadavg()[0]
             runs.setdefault(variant, []).append(result)
+            gc.collect()  # the next variant loads its own copy of the model
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
             print(json.dumps({"variant": variant, "repeat": repeat, **result}), flush=True)
 
     summary = {v: {k: statistics.median(r[k] for r in rs) for k in ("tokens_per_second", "tokens_per_cpu_second", "mfu")}

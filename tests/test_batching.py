@@ -27,15 +27,18 @@ def test_collate_pads_right_and_masks_labels():
     assert out["labels"].dtype == torch.long
 
 
-def test_pack_restarts_positions_and_never_trains_across_a_boundary():
-    a = TokenizedExample([1, 2, 3], [0, 1, 1])
-    b = TokenizedExample([4, 5], [1, 1])  # even a first token marked for loss is never a target
-    out = pack([a, b])
-    assert out["input_ids"].tolist() == [[1, 2, 3, 4, 5]]
-    assert out["position_ids"].tolist() == [[0, 1, 2, 0, 1]]
-    assert out["labels"].tolist() == [[IGNORE_INDEX, 2, 3, IGNORE_INDEX, 5]]
+def test_pack_fills_rows_as_long_as_the_longest_example_and_never_trains_across_a_boundary():
+    long = TokenizedExample([1, 2, 3, 4], [0, 0, 1, 1])
+    a = TokenizedExample([5, 6], [0, 1])
+    b = TokenizedExample([7, 8], [1, 1])  # even a first token marked for loss is never a target
+    c = TokenizedExample([9], [1])
+    out = pack([a, long, b, c], pad_token_id=0)
+    assert out["input_ids"].tolist() == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 0, 0, 0]]
+    assert out["position_ids"].tolist() == [[0, 1, 2, 3], [0, 1, 0, 1], [0, 0, 1, 2]]
+    ignore = IGNORE_INDEX
+    assert out["labels"].tolist() == [[ignore, ignore, 3, 4], [ignore, 6, ignore, 8], [ignore] * 4]
     # Exactly the examples' own target tokens are trained on, no more.
-    assert (out["labels"] != IGNORE_INDEX).sum() == a.n_target_tokens + b.n_target_tokens
+    assert (out["labels"] != IGNORE_INDEX).sum() == sum(e.n_target_tokens for e in (long, a, b, c))
 
 
 def example(n):

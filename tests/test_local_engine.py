@@ -57,8 +57,10 @@ def test_gradient_accumulation_matches_one_big_batch(tiny_model_dir, tokenizer, 
     assert_same_gradients(whole, accumulated)
 
 
-def test_packing_gives_the_loss_and_gradients_of_padded_batches_without_pads(tiny_model_dir, tokenizer):
-    batch = examples(tokenizer)
+def test_packing_gives_the_loss_and_gradients_of_padded_batches_with_less_padding(tiny_model_dir, tokenizer):
+    long = render_conversation(tokenizer, [{"role": "user", "content": "Tell it all."},
+                                           {"role": "assistant", "content": "all the details " * 30}], 256)
+    batch = examples(tokenizer) + [long]
     padded = make_engine(tiny_model_dir, packing=False)
     packed = make_engine(tiny_model_dir, packing=True)
     a, b = padded.forward_backward(batch), packed.forward_backward(batch)
@@ -66,7 +68,8 @@ def test_packing_gives_the_loss_and_gradients_of_padded_batches_without_pads(tin
     assert_same_gradients(padded, packed)
     longest = max(len(e.input_ids) for e in batch)
     assert a.n_pad_tokens == sum(longest - len(e.input_ids) for e in batch) > 0
-    assert b.n_pad_tokens == 0 and a.n_input_tokens == b.n_input_tokens == sum(len(e.input_ids) for e in batch)
+    assert b.n_pad_tokens < a.n_pad_tokens  # the short examples share a row
+    assert a.n_input_tokens == b.n_input_tokens == sum(len(e.input_ids) for e in batch)
 
 
 def test_packed_examples_do_not_attend_to_each_other(tiny_model_dir, tokenizer):

@@ -96,7 +96,9 @@ class Config(_Strict):
         description="Training precision: `bf16` autocast or `fp32`. `auto`: bf16 on GPU; on CPU the one measured faster (bench/README.md).",
     )
     packing: bool = Field(
-        True, description="Pack each micro-batch's examples into one sequence without padding (attention stays within each example)."
+        True,
+        description="Pack a micro-batch's examples into rows as long as its longest example, attention staying within "
+        "each example, so short examples share a row instead of being padded. Off: bucket by length and pad.",
     )
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass: less memory for large models, about 30 % more compute."

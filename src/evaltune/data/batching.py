@@ -72,24 +72,39 @@ def collate(examples: list[TokenizedExample], pad_token_id: int) -> dict[str, to
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
-def pack(examples: list[TokenizedExample]) -> dict[str, torch.Tensor]:
-    """Concatenate examples into one row without padding: input_ids, position_ids and labels.
+def pack(examples: list[TokenizedExample], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Pack examples into rows as long as the longest one: input_ids, position_ids and labels.
 
-    Positions restart at 0 for every example; transformers reads those restarts as sequence
-    boundaries and masks attention so no token attends across them. The first token of each
-    example gets IGNORE_INDEX, so the last token of one example is never trained to predict
-    the first token of the next: the loss is exactly the sum of the examples' own losses.
+    Rows are filled first-fit, longest examples first, so short examples share a row and
+    little padding is left (only at the end of a row). Positions restart at 0 for every
+    example (and for a row's padding); transformers reads those restarts as sequence
+    boundaries and masks attention so that no token attends across them. Rows no longer
+    than the longest example keep attention's cost that of padded batches; one row for the
+    whole micro-batch would square it. The first token of each example gets IGNORE_INDEX,
+    so the last token of one example is never trained to predict the first of the next:
+    the loss is exactly the sum of the examples' own losses.
     """
-    input_ids, position_ids, labels = [], [], []
-    for e in examples:
-        ids = torch.tensor(e.input_ids, dtype=torch.long)
-        mask = torch.tensor(e.loss_mask, dtype=torch.bool)
-        mask[0] = False
-        input_ids.append(ids)
-        position_ids.append(torch.arange(len(ids)))
-        labels.append(torch.where(mask, ids, torch.full_like(ids, IGNORE_INDEX)))
-    return {
-        "input_ids": torch.cat(input_ids)[None],
-        "position_ids": torch.cat(position_ids)[None],
-        "labels": torch.cat(labels)[None],
-    }
+    width = max(len(e.input_ids) for e in examples)
+    rows: list[list[TokenizedExample]] = []
+    for e in sorted(examples, key=lambda e: len(e.input_ids), reverse=True):
+        row = next((r for r in rows if sum(len(x.input_ids) for x in r) + len(e.input_ids) <= width), None)
+        if row is None:
+            rows.append([e])
+        else:
+            row.append(e)
+    input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    position_ids = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    for r, row in enumerate(rows):
+        at = 0
+        for e in row:
+            n = len(e.input_ids)
+            ids = torch.tensor(e.input_ids, dtype=torch.long)
+            mask = torch.tensor(e.loss_mask, dtype=torch.bool)
+            mask[0] = False
+            input_ids[r, at : at + n] = ids
+            position_ids[r, at : at + n] = torch.arange(n)
+            labels[r, at : at + n] = torch.where(mask, ids, torch.full_like(ids, IGNORE_INDEX))
+            at += n
+        position_ids[r, at:] = torch.arange(width - at)
+    return {"input_ids": input_ids, "position_ids": position_ids, "labels": labels}
