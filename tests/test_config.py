@@ -57,6 +57,9 @@ def test_nested_unknown_keys_are_checked_too(files):
         ("eval_threshold: 1.5", "eval_threshold: Input should be less than or equal to 1"),
         ("max_rounds: 0", "max_rounds: Input should be greater than or equal to 1"),
         ("learning_rate: -1", "learning_rate: Input should be greater than 0"),
+        ("learning_rate: fast", "learning_rate: Input should be greater than 0 and at most 1, or 'auto' \\(got 'fast'\\)"),
+        ("lr_schedule: step", "lr_schedule: Input should be 'constant', 'linear' or 'cosine'"),
+        ("precision: fp16", "precision: Input should be 'auto', 'bf16' or 'fp32'"),
         ("batch_size: many", "batch_size: Input should be a valid integer"),
     ],
 )

@@ -11,7 +11,7 @@ import difflib
 import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -77,7 +77,7 @@ class Config(_Strict):
     micro_batch_size: int | None = Field(
         None, ge=1, description="Examples per forward pass; smaller than batch_size means gradient accumulation."
     )
-    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] | Literal["auto"] = Field(
+    learning_rate: float | Literal["auto"] = Field(
         2e-4,
         description="AdamW learning rate of round 1; `auto` picks the recommended LoRA rate for the model's family and width.",
     )
@@ -138,6 +138,16 @@ class Config(_Strict):
             value = [value]
         if isinstance(value, list):
             return [{"path": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("learning_rate", mode="before")
+    @classmethod
+    def _rate_or_auto(cls, value: Any) -> Any:
+        # One message for both shapes, instead of one per member of the union.
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise ValueError(f"Input should be greater than 0 and at most 1, or 'auto' (got {value!r})")
         return value
 
     @model_validator(mode="after")
