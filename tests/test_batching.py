@@ -1,7 +1,7 @@
 import torch
 
 from evaltune.data import batch_for_step, collate
-from evaltune.data.batching import IGNORE_INDEX
+from evaltune.data.batching import IGNORE_INDEX, micro_batches, pack
 from evaltune.data.render import TokenizedExample
 
 
@@ -25,3 +25,28 @@ def test_collate_pads_right_and_masks_labels():
     assert out["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert out["labels"].tolist() == [[IGNORE_INDEX, 2, 3], [IGNORE_INDEX, 5, IGNORE_INDEX]]
     assert out["labels"].dtype == torch.long
+
+
+def test_pack_fills_rows_as_long_as_the_longest_example_and_never_trains_across_a_boundary():
+    long = TokenizedExample([1, 2, 3, 4], [0, 0, 1, 1])
+    a = TokenizedExample([5, 6], [0, 1])
+    b = TokenizedExample([7, 8], [1, 1])  # even a first token marked for loss is never a target
+    c = TokenizedExample([9], [1])
+    out = pack([a, long, b, c], pad_token_id=0)
+    assert out["input_ids"].tolist() == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 0, 0, 0]]
+    assert out["position_ids"].tolist() == [[0, 1, 2, 3], [0, 1, 0, 1], [0, 0, 1, 2]]
+    ignore = IGNORE_INDEX
+    assert out["labels"].tolist() == [[ignore, ignore, 3, 4], [ignore, 6, ignore, 8], [ignore] * 4]
+    # Exactly the examples' own target tokens are trained on, no more.
+    assert (out["labels"] != IGNORE_INDEX).sum() == sum(e.n_target_tokens for e in (long, a, b, c))
+
+
+def example(n):
+    return TokenizedExample(list(range(n)), [1] * n)
+
+
+def test_micro_batches_group_similar_lengths_and_share_a_batch_among_processes():
+    batch = [example(n) for n in (9, 2, 7, 4, 5, 3)]
+    assert [[len(e.input_ids) for e in m] for m in micro_batches(batch, 2)] == [[2, 3], [4, 5], [7, 9]]
+    shares = [micro_batches(batch, None, rank, 2) for rank in (0, 1)]
+    assert [[len(e.input_ids) for e in m] for s in shares for m in s] == [[2, 4, 7], [3, 5, 9]]

@@ -59,6 +59,8 @@ def test_nested_unknown_keys_are_checked_too(files):
         ("max_rounds: 0", "max_rounds: Input should be greater than or equal to 1"),
         ("learning_rate: -1", r"learning_rate: must be above 0 and at most 1 \(got -1\)"),
         ("learning_rate: fast", r"learning_rate: must be a number or auto \(got 'fast'\)"),
+        ("lr_schedule: step", "lr_schedule: Input should be 'constant', 'linear' or 'cosine'"),
+        ("precision: fp16", "precision: Input should be 'auto', 'bf16' or 'fp32'"),
         ("batch_size: many", "batch_size: Input should be a valid integer"),
     ],
 )

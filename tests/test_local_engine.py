@@ -1,10 +1,16 @@
+import pytest
 import torch
 
+from evaltune.config import load_config
 from evaltune.data import render_conversation
+from evaltune.engines import AdamWSettings
 from evaltune.engines.local import LocalEngine
+from evaltune.errors import UsageError
 
 
 def make_engine(tiny_model_dir, **kw):
+    # fp32 unless a test says otherwise: the exactness checks compare to tight tolerances.
+    kw = {"precision": "fp32", **kw}
     return LocalEngine(tiny_model_dir, base_model="tiny", lora_rank=4, lora_alpha=8, seed=0, **kw)
 
 
@@ -33,16 +39,110 @@ def test_training_on_a_batch_lowers_its_loss(tiny_model_dir, tokenizer):
     assert first.n_tokens == sum(e.n_target_tokens for e in batch)
 
 
-def test_gradient_accumulation_matches_one_big_batch(tiny_model_dir, tokenizer):
-    batch = examples(tokenizer)  # examples of different lengths: per-token normalisation matters
-    whole = make_engine(tiny_model_dir)
-    whole.forward_backward(batch)
-    accumulated = make_engine(tiny_model_dir, micro_batch_size=1)
-    accumulated.forward_backward(batch)
-    g1, g2 = grads(whole), grads(accumulated)
+def assert_same_gradients(a, b):
+    g1, g2 = grads(a), grads(b)
     assert g1.keys() == g2.keys() and g1
     for name in g1:
-        torch.testing.assert_close(g1[name], g2[name], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(g1[name], g2[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_gradient_accumulation_matches_one_big_batch(tiny_model_dir, tokenizer, packing):
+    batch = examples(tokenizer)  # examples of different lengths: per-token normalisation matters
+    whole = make_engine(tiny_model_dir, packing=packing)
+    one = whole.forward_backward(batch)
+    accumulated = make_engine(tiny_model_dir, micro_batch_size=1, packing=packing)
+    many = accumulated.forward_backward(batch)
+    assert many.loss == pytest.approx(one.loss, rel=1e-5)
+    assert_same_gradients(whole, accumulated)
+
+
+def test_packing_gives_the_loss_and_gradients_of_padded_batches_with_less_padding(tiny_model_dir, tokenizer):
+    long = render_conversation(tokenizer, [{"role": "user", "content": "Tell it all."},
+                                           {"role": "assistant", "content": "all the details " * 30}], 256)
+    batch = examples(tokenizer) + [long]
+    padded = make_engine(tiny_model_dir, packing=False)
+    packed = make_engine(tiny_model_dir, packing=True)
+    a, b = padded.forward_backward(batch), packed.forward_backward(batch)
+    assert b.loss == pytest.approx(a.loss, rel=1e-5) and b.n_tokens == a.n_tokens
+    assert_same_gradients(padded, packed)
+    longest = max(len(e.input_ids) for e in batch)
+    assert a.n_pad_tokens == sum(longest - len(e.input_ids) for e in batch) > 0
+    assert b.n_pad_tokens < a.n_pad_tokens  # the short examples share a row
+    assert a.n_input_tokens == b.n_input_tokens == sum(len(e.input_ids) for e in batch)
+
+
+def test_packed_examples_do_not_attend_to_each_other(tiny_model_dir, tokenizer):
+    engine = make_engine(tiny_model_dir)
+    first, second = examples(tokenizer, 2)
+    model = engine.model.eval()
+    ids = torch.tensor([first.input_ids + second.input_ids])
+    positions = torch.tensor([list(range(len(first.input_ids))) + list(range(len(second.input_ids)))])
+    with torch.no_grad():
+        packed = model(input_ids=ids, position_ids=positions, use_cache=False).logits[0, len(first.input_ids) :]
+        alone = model(input_ids=torch.tensor([second.input_ids]), use_cache=False).logits[0]
+        # Without the position restart the second example would see the first: the check can fail.
+        unpacked = model(input_ids=ids, use_cache=False).logits[0, len(first.input_ids) :]
+    torch.testing.assert_close(packed, alone, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(unpacked, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_model_dir, tokenizer):
+    batch = examples(tokenizer)
+    plain = make_engine(tiny_model_dir)
+    checkpointed = make_engine(tiny_model_dir, gradient_checkpointing=True)
+    plain.forward_backward(batch)
+    checkpointed.forward_backward(batch)
+    assert_same_gradients(plain, checkpointed)
+
+
+def lora_weights(engine):
+    return torch.cat([p.detach().flatten().clone() for p in engine.model.parameters() if p.requires_grad])
+
+
+def test_gradient_clipping_bounds_the_update(tiny_model_dir, tokenizer):
+    # With an epsilon far above the gradient, the first AdamW update is lr * g / eps: its size shows the norm of g.
+    batch, lr, eps, max_norm = examples(tokenizer), 1e3, 1e3, 1e-3
+    updates = {}
+    for clip in (0.0, max_norm):
+        engine = make_engine(tiny_model_dir, adamw=AdamWSettings(eps=eps, max_grad_norm=clip))
+        before = lora_weights(engine)
+        engine.forward_backward(batch)
+        engine.optim_step(lr)
+        updates[clip] = (lora_weights(engine) - before).norm().item()
+    assert updates[max_norm] == pytest.approx(lr * max_norm / eps, rel=1e-3)
+    assert updates[0.0] > 2 * updates[max_norm]
+
+
+def test_bf16_autocast_trains_and_says_so(tiny_model_dir, tokenizer):
+    engine = make_engine(tiny_model_dir, precision="bf16")
+    batch = examples(tokenizer)
+    first = engine.forward_backward(batch)
+    engine.optim_step(5e-2)
+    for _ in range(20):
+        engine.forward_backward(batch)
+        engine.optim_step(5e-2)
+    assert engine.forward_backward(batch).loss < first.loss * 0.8
+    assert engine.info.dtype == "bf16 autocast"
+
+
+def test_the_config_training_keys_reach_the_engine(write_run_config):
+    config = load_config(write_run_config(
+        adam_beta1=0.8, adam_beta2=0.95, adam_eps=1e-6, weight_decay=0.1, lora_dropout=0.1, packing=False,
+        precision="fp32", max_grad_norm=0.5, gradient_checkpointing=True,
+    ))
+    engine = LocalEngine.from_config(config)
+    group = engine.optimizer.param_groups[0]
+    assert (group["betas"], group["eps"], group["weight_decay"]) == ((0.8, 0.95), 1e-6, 0.1)
+    assert engine.adamw.max_grad_norm == 0.5 and not engine.packing and engine.info.dtype == "fp32"
+    assert engine.model.base_model.model.model.gradient_checkpointing
+    assert engine.model.peft_config["default"].lora_dropout == 0.1
+
+
+def test_a_batch_smaller_than_the_process_count_is_a_usage_error(write_run_config, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    with pytest.raises(UsageError, match="batch_size 2 is smaller than the 4 data-parallel processes"):
+        LocalEngine.from_config(load_config(write_run_config(batch_size=2)))
 
 
 def test_a_checkpoint_restores_adapter_and_optimizer(tiny_model_dir, tokenizer, tmp_path):

@@ -5,7 +5,6 @@
     checked = run_eval(load_config(Path("config.yaml")), adapter=Path(summary["best_adapter"]))
 """
 
-from evaltune.config import Config, load_config
 from evaltune.errors import UsageError
 from evaltune.evaluation import run_eval
 from evaltune.loop import run
@@ -13,3 +12,17 @@ from evaltune.tracking.sinks import sync_outbox
 
 __all__ = ["Config", "UsageError", "load_config", "run", "run_eval", "sync_outbox"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Loaded on first use, so that importing one part (the engine in a benchmark or on a
+    # GPU worker) does not pull in pydantic and Inspect AI.
+    if name in ("Config", "load_config"):
+        from evaltune import config
+
+        return getattr(config, name)
+    if name == "run":
+        from evaltune.loop import run
+
+        return run
+    raise AttributeError(f"module 'evaltune' has no attribute {name!r}")

@@ -328,6 +328,27 @@ class Config(_Strict):
         "(Llama, Qwen) and hidden size.",
     )
     lr_decay: float = Field(0.6, gt=0.0, le=1.0, description="The learning rate is multiplied by this after a round below the bar.")
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant", description="Shape of the rate over the run's max_rounds * steps_per_round steps, after warmup."
+    )
+    warmup_steps: int = Field(0, ge=0, description="Steps over which the rate rises linearly to its full value.")
+    max_grad_norm: float = Field(1.0, ge=0.0, description="Clip the gradient's global norm to this before each step; 0 turns clipping off.")
+    adam_beta1: float = Field(0.9, ge=0.0, lt=1.0, description="AdamW beta1.")
+    adam_beta2: float = Field(0.999, ge=0.0, lt=1.0, description="AdamW beta2.")
+    adam_eps: float = Field(1e-8, gt=0.0, description="AdamW epsilon.")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW decoupled weight decay on the LoRA weights.")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto",
+        description="Training precision: `bf16` autocast or `fp32`. `auto`: bf16 on GPU; on CPU the one measured faster (bench/README.md).",
+    )
+    packing: bool = Field(
+        True,
+        description="Pack a micro-batch's examples into rows as long as its longest example, attention staying within "
+        "each example, so short examples share a row instead of being padded. Off: bucket by length and pad.",
+    )
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute activations in the backward pass: less memory for large models, about 30 % more compute."
+    )
     lora_rank: int = Field(16, ge=1, description="LoRA rank r.")
     lora_alpha: float = Field(32.0, gt=0.0, description="LoRA scaling alpha (the update is scaled by alpha / r).")
     lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")

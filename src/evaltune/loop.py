@@ -17,13 +17,16 @@ from pathlib import Path
 
 from evaltune.config import Config
 from evaltune.data import batch_for_step, check_training_records, evaluation_inputs, prepare_training_data
+from evaltune.data.batching import epoch_of_step
 from evaltune.engines import create_engine
+from evaltune.engines.distributed import DataParallel
 from evaltune.errors import UsageError
 from evaltune.evals import adds_guard, build_tasks
 from evaltune.evaluation import evaluate_and_record, recorded_evaluations
 from evaltune.graceful_stop import GracefulStop, RunInterrupted
 from evaltune.learning_rate import resolve_learning_rate
 from evaltune.policies import check_gate, decide
+from evaltune.schedule import schedule_multiplier
 from evaltune.summary import summarize
 from evaltune.tracking import EventLog, RoundRecord, RunFolder, RunState, Sink, best_round, write_checkpoint
 from evaltune.tracking.resume import restore_point
@@ -42,6 +45,13 @@ def run(
     when the bar was met and 1 when it was not. Ctrl-C stops at the next safe point and
     raises RunInterrupted.
     """
+    process = DataParallel.from_env()
+    if process.rank > 0:  # under torchrun, the other processes keep a silent record of their own aside
+        config, sinks = config.model_copy(update={
+            "output_dir": config.output_dir / f".rank-{process.rank}",
+            "mlflow_tracking_uri": None, "evalops_enabled": False, "webhooks": [],  # rank 0 reports for all
+        }), []
+        resume = resume and resume.parent / f".rank-{process.rank}" / resume.name
     delivery = delivery_for(config)  # MLflow, EvalOps, webhooks; a missing secret fails here, before any work
     if resume is None:
         folder, state = RunFolder.create(config.output_dir, config.run_name), RunState(learning_rate=config.learning_rate)
@@ -90,13 +100,17 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
     t0 = time.time()
     engine = create_engine(config)
     events.emit("engine_ready", info=asdict(engine.info), seconds=time.time() - t0)
-    state.learning_rate = resolve_learning_rate(state.learning_rate, engine.info)  # `auto` needs the model
 
     examples, data_report = prepare_training_data(
         records, engine.tokenizer, config.max_seq_length, config.data, progress=data_progress
     )
     write_json_atomic(folder.root / "data_report.json", data_report.to_dict())
     events.emit("data_prepared", report=str(folder.root / "data_report.json"), **data_report.summary())
+
+    if state.learning_rate == "auto":  # a fresh run: the rate depends on the model just loaded
+        state.learning_rate = resolve_learning_rate("auto", engine.info)
+        events.emit("learning_rate_chosen", learning_rate=state.learning_rate,
+                    model_type=engine.info.model_type, hidden_size=engine.info.hidden_size)
 
     if state.checkpoint is not None:
         restore_point(folder, state, events)  # falls back past a torn checkpoint
@@ -170,17 +184,22 @@ def _train_round(engine, examples, config: Config, folder: RunFolder, events: Ev
         "round_started", round=state.round, max_rounds=config.max_rounds, learning_rate=state.learning_rate,
         steps=config.steps_per_round, resumed_at_step=state.step_in_round,
     )
-    t0, tokens = time.time(), 0
+    t0, tokens, pads = time.time(), 0, 0
+    total_steps = config.max_rounds * config.steps_per_round  # the schedule spans every round the run may take
     while state.step_in_round < config.steps_per_round:
         batch = [examples[i] for i in batch_for_step(len(examples), config.batch_size, state.global_step, config.seed)]
+        step_rate = state.learning_rate * schedule_multiplier(
+            state.global_step, schedule=config.lr_schedule, warmup_steps=config.warmup_steps, total_steps=total_steps
+        )
         metrics = engine.forward_backward(batch)
-        engine.optim_step(state.learning_rate)
+        engine.optim_step(step_rate)
         state.global_step += 1
         state.last_loss = metrics.loss
         tokens += sum(len(e.input_ids) for e in batch)
+        pads += metrics.n_pad_tokens
         events.emit(
             "step", round=state.round, step=state.global_step, loss=metrics.loss, target_tokens=metrics.n_tokens,
-            learning_rate=state.learning_rate, epoch=state.global_step * config.batch_size / len(examples),
+            learning_rate=step_rate, epoch=epoch_of_step(len(examples), config.batch_size, state.global_step),
         )
         finished = state.step_in_round >= config.steps_per_round
         periodic = config.save_every_steps and state.step_in_round % config.save_every_steps == 0
@@ -192,7 +211,10 @@ def _train_round(engine, examples, config: Config, folder: RunFolder, events: Ev
             if stop.requested:
                 raise RunInterrupted(f"stopped in round {state.round} after step {state.global_step}")
     seconds = time.time() - t0
-    events.emit("round_trained", round=state.round, seconds=seconds, tokens_per_second=tokens / max(seconds, 1e-9))
+    events.emit(
+        "round_trained", round=state.round, seconds=seconds, tokens_per_second=tokens / max(seconds, 1e-9),
+        pad_fraction=pads / max(tokens + pads, 1),
+    )
 
 
 def brief(config: Config) -> dict:
@@ -210,6 +232,8 @@ def brief(config: Config) -> dict:
         "eval_threshold": config.eval_threshold,
         "learning_rate": config.learning_rate,
         "lr_decay": config.lr_decay,
+        "lr_schedule": config.lr_schedule,
+        "warmup_steps": config.warmup_steps,
     }
 
 

@@ -2,10 +2,10 @@
 
 import importlib.util
 
-from evaltune.engines.base import Completion, EngineInfo, StepMetrics, TrainingEngine
+from evaltune.engines.base import AdamWSettings, Completion, EngineInfo, StepMetrics, TrainingEngine
 from evaltune.errors import UsageError
 
-__all__ = ["Completion", "EngineInfo", "StepMetrics", "TrainingEngine", "check_engine_requirements", "create_engine"]
+__all__ = ["AdamWSettings", "Completion", "EngineInfo", "StepMetrics", "TrainingEngine", "check_engine_requirements", "create_engine"]
 
 
 def check_engine_requirements(config) -> None:

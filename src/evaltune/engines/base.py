@@ -12,10 +12,16 @@ from evaltune.data.render import TokenizedExample
 
 @dataclass(frozen=True)
 class StepMetrics:
-    """Result of one forward_backward: summed loss over target tokens and their count."""
+    """Result of one forward_backward: summed loss over target tokens and their count.
+
+    `n_input_tokens` counts the real (non-pad) tokens the model read and `n_pad_tokens`
+    the padding it computed on besides; both over all processes of a data-parallel run.
+    """
 
     loss_sum: float
     n_tokens: int
+    n_input_tokens: int = 0
+    n_pad_tokens: int = 0
 
     @property
     def loss(self) -> float:
@@ -39,9 +45,24 @@ class EngineInfo:
     device: str
     total_parameters: int | None
     trainable_parameters: int | None
-    dtype: str
-    model_type: str | None = None
+    dtype: str  # training precision, e.g. "fp32" or "bf16 autocast"
+    model_type: str | None = None  # transformers' model_type ("llama", "qwen2", ...): picks `learning_rate: auto`
     hidden_size: int | None = None
+    processes: int = 1  # data-parallel processes training together
+
+
+@dataclass(frozen=True)
+class AdamWSettings:
+    """AdamW and gradient clipping settings, fixed for a run (Tinker's AdamParams, less the rate).
+
+    `max_grad_norm` clips the global gradient norm before each step; 0 turns clipping off.
+    """
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
 
 
 class TrainingEngine(Protocol):

@@ -1,6 +1,8 @@
-"""The `local` engine: PyTorch + PEFT LoRA in this process, on CPU or one GPU.
+"""The `local` engine: PyTorch + PEFT LoRA in this process, on CPU or GPU.
 
-The base weights are loaded once; every round keeps training the same adapter.
+The base weights are loaded once; every round keeps training the same adapter. Started by
+`torchrun` or `accelerate launch`, several such processes train one adapter together
+(data parallel, see engines/distributed.py).
 """
 
 from __future__ import annotations
@@ -8,20 +10,35 @@ from __future__ import annotations
 import random
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 from safetensors.torch import load_file
+from torch.nn.parallel import DistributedDataParallel
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-from evaltune.data.batching import IGNORE_INDEX, collate
+from evaltune.data.batching import IGNORE_INDEX, collate, micro_batches, pack
 from evaltune.data.render import TokenizedExample
-from evaltune.engines.base import Completion, EngineInfo, StepMetrics
+from evaltune.engines.base import AdamWSettings, Completion, EngineInfo, StepMetrics
+from evaltune.engines.distributed import DataParallel
+from evaltune.errors import UsageError
 from evaltune.models import resolve_base_model
 
 TRAINER_STATE_FILE = "trainer_state.pt"
+Precision = Literal["auto", "bf16", "fp32"]
+
+# `precision: auto` on CPU. Measured with bench/train_throughput.py (see bench/README.md):
+# on AVX512-BF16 CPUs bf16 autocast trains faster than fp32.
+CPU_AUTO_PRECISION = "bf16"
+
+
+def _attention_for(device: torch.device) -> str:
+    # On CPU, PyTorch's fused attention with a mask (padding or packing) trained 10 to 40 %
+    # slower than plain matmul attention in bf16 on our benchmark (bench/README.md).
+    return "eager" if device.type == "cpu" else "sdpa"
 
 
 def _pick_device(name: str) -> torch.device:
@@ -43,16 +60,31 @@ class LocalEngine:
         lora_dropout: float = 0.0,
         lora_target_modules: list[str] | str = "all-linear",
         micro_batch_size: int | None = None,
+        packing: bool = True,
+        precision: Precision = "auto",
+        gradient_checkpointing: bool = False,
+        adamw: AdamWSettings = AdamWSettings(),
         device: str = "auto",
         seed: int = 0,
     ):
+        self.data_parallel = DataParallel.from_env()
         self.device = _pick_device(device)
+        if self.data_parallel.enabled:
+            self.device = self.data_parallel.start(self.device)
         self.micro_batch_size = micro_batch_size
+        self.packing = packing
+        self.adamw = adamw
+        self.precision = (CPU_AUTO_PRECISION if self.device.type == "cpu" else "bf16") if precision == "auto" else precision
         torch.manual_seed(seed)  # the adapter's random init depends on it
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(self.device)
+        base = AutoModelForCausalLM.from_pretrained(
+            model_dir, dtype=torch.float32, attn_implementation=_attention_for(self.device)
+        ).to(self.device)
+        if gradient_checkpointing:
+            # Non-reentrant checkpointing needs no grad-requiring inputs, which frozen embeddings lack.
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         lora = LoraConfig(
             r=lora_rank,
             lora_alpha=lora_alpha,
@@ -61,19 +93,39 @@ class LocalEngine:
             task_type="CAUSAL_LM",
         )
         self.model = get_peft_model(base, lora)
+        # Training runs through the DDP wrapper, which sums gradients over processes;
+        # sampling and checkpoints use the PEFT model itself.
+        self.train_model = (
+            DistributedDataParallel(self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
+            if self.data_parallel.enabled
+            else self.model
+        )
         trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(trainable, lr=1e-4, weight_decay=0.0)
+        # The fused kernel updates all LoRA tensors at once: a few ms a step instead of ~15 on CPU.
+        self.optimizer = torch.optim.AdamW(
+            trainable, lr=1e-4, betas=(adamw.beta1, adamw.beta2), eps=adamw.eps, weight_decay=adamw.weight_decay,
+            fused=True,
+        )
         self.info = EngineInfo(
             base_model=base_model,
             device=str(self.device),
             total_parameters=sum(p.numel() for p in self.model.parameters()),
             trainable_parameters=sum(p.numel() for p in trainable),
-            dtype="bf16 autocast" if self.device.type == "cuda" else "fp32",
+            dtype="bf16 autocast" if self.precision == "bf16" else "fp32",
+            model_type=getattr(base.config, "model_type", None),
+            hidden_size=getattr(base.config, "hidden_size", None),
+            processes=self.data_parallel.world_size,
         )
 
     @classmethod
     def from_config(cls, config) -> "LocalEngine":
-        """Resolve `config.base_model` to weights and build the engine from the config's LoRA keys."""
+        """Resolve `config.base_model` to weights and build the engine from the config's training keys."""
+        processes = DataParallel.from_env().world_size
+        if config.batch_size < processes:
+            raise UsageError(
+                f"batch_size {config.batch_size} is smaller than the {processes} data-parallel processes; "
+                f"set batch_size to at least {processes} so every process has an example to train on."
+            )
         return cls(
             resolve_base_model(config.base_model),
             base_model=config.base_model,
@@ -82,42 +134,80 @@ class LocalEngine:
             lora_dropout=config.lora_dropout,
             lora_target_modules=config.lora_target_modules,
             micro_batch_size=config.micro_batch_size,
+            packing=config.packing,
+            precision=config.precision,
+            gradient_checkpointing=config.gradient_checkpointing,
+            adamw=AdamWSettings(
+                beta1=config.adam_beta1,
+                beta2=config.adam_beta2,
+                eps=config.adam_eps,
+                weight_decay=config.weight_decay,
+                max_grad_norm=config.max_grad_norm,
+            ),
             device=config.device,
             seed=config.seed,
         )
 
-    def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+    def _train_autocast(self):
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
     def forward_backward(self, batch: list[TokenizedExample]) -> StepMetrics:
         """Accumulate gradients of the batch's mean loss per target token.
 
-        The batch is split into micro-batches (gradient accumulation); each micro-batch's
-        summed loss is divided by the whole batch's target-token count, so the gradient
-        equals that of one big batch.
+        The batch (the whole step's, the same in every data-parallel process) is shared out
+        among processes and cut into micro-batches (gradient accumulation); each summed
+        micro-batch loss is divided by the whole batch's target-token count, so the gradient
+        equals that of one big batch in one process.
         """
-        self.model.train()
+        self.train_model.train()
         total_tokens = sum(e.n_target_tokens for e in batch)
-        size = self.micro_batch_size or len(batch)
-        loss_sum = 0.0
-        for start in range(0, len(batch), size):
-            tensors = collate(batch[start : start + size], self.tokenizer.pad_token_id)
+        # DDP averages gradients over processes; scaling by their number turns that into the sum.
+        scale = self.data_parallel.world_size / total_tokens
+        parts = micro_batches(batch, self.micro_batch_size, self.data_parallel.rank, self.data_parallel.world_size)
+        loss_sum, n_input, n_pad = 0.0, 0, 0
+        for i, part in enumerate(parts):
+            layout = pack if self.packing else collate
+            tensors = layout(part, self.tokenizer.pad_token_id)
             tensors = {k: v.to(self.device) for k, v in tensors.items()}
-            with self._autocast():
-                logits = self.model(input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"]).logits
-            micro_loss = F.cross_entropy(
-                logits[:, :-1].flatten(0, 1).float(),
-                tensors["labels"][:, 1:].flatten(),
-                ignore_index=IGNORE_INDEX,
-                reduction="sum",
-            )
-            (micro_loss / total_tokens).backward()
+            n_real = sum(len(e.input_ids) for e in part)
+            n_input, n_pad = n_input + n_real, n_pad + tensors["input_ids"].numel() - n_real
+            last = i == len(parts) - 1
+            # Gradients are summed across processes once, on the last micro-batch.
+            sync = nullcontext() if last or not self.data_parallel.enabled else self.train_model.no_sync()
+            with sync:
+                micro_loss = self._summed_loss(tensors)
+                (micro_loss * scale).backward()
             loss_sum += micro_loss.item()
-        return StepMetrics(loss_sum=loss_sum, n_tokens=total_tokens)
+        loss_sum, n_input, n_pad = self.data_parallel.sum([loss_sum, n_input, n_pad], self.device)
+        return StepMetrics(loss_sum=loss_sum, n_tokens=total_tokens, n_input_tokens=int(n_input), n_pad_tokens=int(n_pad))
+
+    def _summed_loss(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy summed over the target tokens of one micro-batch (padded or packed).
+
+        Logits are computed only where the next token is a target: the vocabulary
+        projection and its softmax are a large share of a small model's step, and prompt
+        positions do not need them.
+        """
+        targets = tensors["labels"][:, 1:]
+        predicts = targets != IGNORE_INDEX
+        with self._train_autocast():
+            logits = self.train_model(
+                input_ids=tensors["input_ids"],
+                attention_mask=tensors.get("attention_mask"),
+                position_ids=tensors.get("position_ids"),
+                logits_to_keep=F.pad(predicts, (0, 1), value=False),
+                use_cache=False,
+            ).logits
+        return F.cross_entropy(logits.float(), targets[predicts], reduction="sum")
 
     def optim_step(self, learning_rate: float) -> None:
+        """Clip the gradient norm (when `max_grad_norm` > 0), take an AdamW step, clear gradients."""
+        if self.adamw.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(
+                [p for g in self.optimizer.param_groups for p in g["params"]], self.adamw.max_grad_norm
+            )
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
         self.optimizer.step()
@@ -148,7 +238,11 @@ class LocalEngine:
             pad_token_id=pad,
             eos_token_id=self.tokenizer.eos_token_id,
         )
-        with self._autocast(), (nullcontext() if with_adapter else self.model.disable_adapter()):
+        # On CPU evaluation samples in fp32 whatever the training precision: greedy answers
+        # then match a plain fp32 reload of the adapter, and generation gains little from bf16.
+        on_gpu_bf16 = self.device.type == "cuda" and self.precision == "bf16"
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu_bf16 else nullcontext()
+        with autocast, (nullcontext() if with_adapter else self.model.disable_adapter()):
             out = self.model.generate(
                 input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), generation_config=generation
             )

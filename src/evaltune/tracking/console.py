@@ -49,8 +49,19 @@ def _changes(t: dict, limit: int = 8) -> str:
     return "; ".join(parts)
 
 
-def _learning_rate(value: float | str) -> str:
-    return "auto, from the model family and size" if value == "auto" else f"{value:g}"
+
+def _rate(value) -> str:
+    return value if isinstance(value, str) else f"{value:g}"
+
+
+def _schedule(c: dict) -> str:
+    warmup = f" after {c['warmup_steps']} warmup steps" if c["warmup_steps"] else ""
+    return f"{c['lr_schedule']} schedule{warmup}"
+
+
+def _processes(info: dict) -> str:
+    n = info["processes"]
+    return f" × {n} data-parallel processes" if n > 1 else ""
 
 
 class ConsoleSink:
@@ -76,7 +87,7 @@ class ConsoleSink:
             f"  Evaluation:      {', '.join(c['eval_tasks'])}\n"
             f"  Max rounds:      {c['max_rounds']} × {c['steps_per_round']} steps of {c['batch_size']} examples\n"
             f"  Bar:             {c['eval_threshold']} (gate on {c['gate_on'].replace('_', ' ')})\n"
-            f"  Learning rate:   {_learning_rate(c['learning_rate'])} (×{c['lr_decay']} after a round below the bar)\n"
+            f"  Learning rate:   {_rate(c['learning_rate'])}, {_schedule(c)} (×{c['lr_decay']} after a round below the bar)\n"
             f"  Run folder:      {e['run_dir']}"
         )
 
@@ -104,6 +115,12 @@ class ConsoleSink:
         if e["done"] >= e["total"]:
             self.data_progress.stop()
             self.data_progress = None
+
+    def _on_learning_rate_chosen(self, e: dict) -> None:
+        self.console.print(
+            f"Learning rate (auto): {e['learning_rate']:.2e}, recommended for LoRA on {e['model_type']} "
+            f"with hidden size {e['hidden_size']}"
+        )
 
     def _on_data_prepared(self, e: dict) -> None:
         self.console.print(
@@ -164,7 +181,7 @@ class ConsoleSink:
         if self.round_losses:
             self.console.print(
                 f"  loss {self.round_losses[0]:.3f} → {self.round_losses[-1]:.3f}, "
-                f"{e['seconds']:.1f} s, {e['tokens_per_second']:.0f} tokens/s"
+                f"{e['seconds']:.1f} s, {e['tokens_per_second']:.0f} tokens/s, {e['pad_fraction']:.0%} padding"
             )
 
     def _on_checkpoint_saved(self, e: dict) -> None:
