@@ -1,8 +1,6 @@
-import math
 
 import pytest
 
-from evaltune.errors import UsageError
 from evaltune.schedule import schedule_multiplier
 
 
