@@ -1,4 +1,3 @@
-
 import pytest
 
 from evaltune.schedule import schedule_multiplier
