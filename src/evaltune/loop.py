@@ -79,8 +79,10 @@ def run(
         events.emit("error", message=f"{err.__class__.__name__}: {err}", resume_command=f"evaltune resume {folder.root}")
         raise
     finally:
-        events.close()  # waits at most delivery_flush_seconds; the rest stays in the outbox
-        folder.release()
+        try:
+            events.close()  # waits at most delivery_flush_seconds; the rest stays in the outbox
+        finally:
+            folder.release()  # even when a second Ctrl-C cuts the wait short
 
 
 def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState, stop: GracefulStop) -> dict:
