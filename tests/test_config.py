@@ -62,12 +62,22 @@ def test_nested_unknown_keys_are_checked_too(files):
         ("lr_schedule: step", "lr_schedule: Input should be 'constant', 'linear' or 'cosine'"),
         ("precision: fp16", "precision: Input should be 'auto', 'bf16' or 'fp32'"),
         ("batch_size: many", "batch_size: Input should be a valid integer"),
+        ("data: {near_duplicate_threshold: 0.99}", "data.near_duplicate_threshold: Input should be less than or equal to 0.98"),
+        ("data: {decontamination: maybe}", "data.decontamination: Input should be 'drop', 'warn' or 'off'"),
     ],
 )
 def test_out_of_range_values_are_explained(files, line, message):
     path = write(files / "c.yaml", f"train_file: train.jsonl\neval_tasks: [eval.jsonl]\n{line}\n")
     with pytest.raises(UsageError, match=message):
         load_config(path)
+
+
+def test_a_run_needs_an_evaluation_task_but_checking_data_alone_does_not(files):
+    path = write(files / "c.yaml", "train_file: train.jsonl\neval_tasks: []\n")
+    with pytest.raises(UsageError, match="eval_tasks: list at least one evaluation task"):
+        load_config(path)
+    assert load_config(path, need_eval_tasks=False).eval_tasks == []
+    assert load_config(write(files / "d.yaml", "train_file: train.jsonl\n"), need_eval_tasks=False).eval_tasks == []
 
 
 def test_missing_files_are_reported_before_any_work(files):
