@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from evaltune.engines import check_engine_requirements
 from evaltune.errors import UsageError
 from evaltune.models import BUNDLED_MODEL_NAME
 
@@ -612,6 +611,9 @@ def build_config(data: dict[str, Any], source: str = "config", need_eval_tasks: 
     except ValidationError as err:
         raise UsageError(_explain(err, source)) from None
     check_files(config, source)
+    # Imported here: the engines import the data step, which imports this module.
+    from evaltune.engines import check_engine_requirements
+
     check_engine_requirements(config)
     return config
 
