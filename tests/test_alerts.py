@@ -8,7 +8,8 @@ from evaltune.policies import alerts
 def test_a_rising_gate_score_with_a_flat_confirmation_score_warns_of_fitting_the_gate():
     before = eval_result(task_result("gate", [True, False, False, False]), task_result("c", [True, False], role="confirm"))
     after = eval_result(task_result("gate", [True, True, True, False]), task_result("c", [True, False], role="confirm"))
-    [message] = alerts(after, before, before)
+    [(kind, message)] = alerts(after, before, before)
+    assert kind == "fitting_the_gate"
     assert "may be fitting the gate" in message and "c 0.500 → 0.500" in message
 
 
@@ -21,7 +22,8 @@ def test_a_confirmation_score_that_rises_with_the_gate_score_raises_no_warning()
 def test_a_falling_guard_warns_of_lost_general_ability_naming_the_broken_questions():
     first = eval_result(task_result("gate", [False]), task_result("gk", [True, True, True], role="guard"))
     later = eval_result(task_result("gate", [True]), task_result("gk", [True, False, True], role="guard"))
-    [message] = alerts(later, first, first)
+    [(kind, message)] = alerts(later, first, first)
+    assert kind == "regression_guard_fell"
     assert "regression guard gk fell 1.000 → 0.667" in message and "now wrong: s1" in message
 
 

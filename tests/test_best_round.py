@@ -12,18 +12,22 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from evalresults import eval_result, task_result
+
 from evaltune.config import load_config
-from evaltune.evals import EvalResult
 from evaltune.loop import run
 from evaltune.tracking import RoundRecord, best_round
 
 
 def scripted_scores(monkeypatch, scores: dict[int, float]):
+    """Each round's evaluation scores `scores[round]`: ten samples, that fraction of them right."""
+
     def fake_evaluate(engine, tasks, config, log_dir, label):
         round_no = int(label.rsplit("-", 1)[1])
-        return EvalResult(score=scores[round_no], tasks=[])
+        right = round(scores[round_no] * 10)
+        return eval_result(task_result("eval", [i < right for i in range(10)]))
 
-    monkeypatch.setattr("evaltune.loop.evaluate", fake_evaluate)
+    monkeypatch.setattr("evaltune.evaluation.evaluate", fake_evaluate)
 
 
 def test_the_best_round_is_the_highest_score_and_the_earlier_on_a_tie():

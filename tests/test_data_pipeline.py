@@ -10,7 +10,7 @@ from evaltune.config import DataConfig, EvalTaskConfig, GenerationConfig
 from evaltune.data import check_training_records, evaluation_inputs
 from evaltune.data.decontamination import ContaminationIndex, EvalInput
 from evaltune.data.normalize import normalize_conversation
-from evaltune.evals import build_tasks
+from evaltune.evals.qa import qa
 
 DEMO = Path(__file__).parents[1] / "src" / "evaltune" / "demo"
 PASSAGE = (
@@ -21,7 +21,7 @@ LONG_DOC = " ".join(f"Sentence number {i} of a long training document talks abou
 
 
 def demo_tasks():
-    return build_tasks([EvalTaskConfig(path=DEMO / "eval.jsonl", name="valdoria_facts")], GenerationConfig())
+    return [qa(path=str(DEMO / "eval.jsonl"), name="valdoria_facts")]
 
 
 def write(tmp_path, records, name="train.jsonl"):

@@ -44,8 +44,8 @@ def evaluate_and_record(
     previous = earlier.get(previous_round) if previous_round is not None else None
     mark_changes(result, previous, previous_round)
     events.emit("eval_result", round=round_no, seconds=time.time() - t0, **result.to_dict())
-    for message in alerts(result, previous, earlier[min(earlier)] if earlier else None):
-        events.emit("alert", round=round_no, message=message)
+    for kind, message in alerts(result, previous, earlier[min(earlier)] if earlier else None):
+        events.emit("alert", alert=kind, round=round_no, message=message)
     earlier[round_no] = result
     write_json_atomic(folder.root / SAMPLE_HISTORY_FILE, sample_history(earlier))
     return result

@@ -247,13 +247,23 @@ class TinkerEngine:
                 future.result()
             step.result()
 
-    def sample(self, prompts: list[list[int]], max_tokens: int, temperature: float, stop: list[str]) -> list[Completion]:
+    def sample(
+        self, prompts: list[list[int]], max_tokens: int, temperature: float, stop: list[str],
+        *, with_adapter: bool = True,
+    ) -> list[Completion]:
         """One completion per prompt with the current weights; all requests in flight together.
+
+        `with_adapter=False` (the local-base-model judge) is refused: on the service the base
+        model is another sampling client, which this engine does not hold; name a judge model.
 
         The service stops at the model's end-of-turn token; `stop` strings are cut from the
         text here, as the local engine does, because a list of stop strings sent to the
         service would replace that implicit stop.
         """
+        if not with_adapter:
+            raise UsageError(
+                "engine: tinker cannot judge with the base model; set `judge` of the model_graded scorer to an Inspect model."
+            )
         sampler = self._current_sampler()
         params = types.SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=self.seed)
         with _service_call("sampling for evaluation"):

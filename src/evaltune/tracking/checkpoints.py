@@ -35,8 +35,11 @@ def write_checkpoint(engine, directory: Path) -> str:
     or a service URI). An existing `directory` is replaced only once the new one is sealed.
     """
     directory = Path(directory)
-    tmp = directory.with_name(f".tmp-{directory.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    # The engine writes into a folder of the final name (a service names its checkpoint after
+    # it), inside a staging folder that a crash leaves behind without harm.
+    staging = directory.with_name(f".tmp-{directory.name}")
+    shutil.rmtree(staging, ignore_errors=True)
+    tmp = staging / directory.name
     tmp.mkdir(parents=True)
     address = engine.save_checkpoint(tmp)
     files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
@@ -50,6 +53,7 @@ def write_checkpoint(engine, directory: Path) -> str:
         shutil.rmtree(old)
     else:
         tmp.rename(directory)
+    shutil.rmtree(staging)
     return checkpoint_address(directory)
 
 

@@ -230,7 +230,9 @@ class ConsoleSink:
             self.console.print(f"    … {len(samples) - len(shown)} more not shown (see events.jsonl)")
 
     def _on_alert(self, e: dict) -> None:
-        self.console.print(f"  [bold yellow]⚠ {escape(e['message'])}[/]", highlight=False)
+        # bar_not_met and run_crashed only repeat what the end of the run prints anyway.
+        if e["alert"] not in ("bar_not_met", "run_crashed"):
+            self.console.print(f"  [bold yellow]⚠ {escape(e['message'])}[/]", highlight=False)
 
     def _on_decision(self, e: dict) -> None:
         color = "green" if e["bar_met"] else ("red" if e["stop"] else "yellow")
@@ -241,11 +243,6 @@ class ConsoleSink:
             self.console.print(
                 f"  [yellow]below the best round ({e['rollback_to']}): rolling back to its adapter and optimizer state[/]"
             )
-
-    def _on_alert(self, e: dict) -> None:
-        # bar_not_met and run_crashed only repeat what the end of the run prints anyway.
-        if e["alert"] == "round_below_best":
-            self.console.print(f"  [yellow]{escape(e['message'])}[/]")
 
     def _on_eval_started(self, e: dict) -> None:
         what = f"adapter {e['adapter']}" if e["adapter"] else "the base model (no adapter)"
