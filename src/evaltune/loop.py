@@ -23,7 +23,9 @@ from evaltune.graceful_stop import GracefulStop, RunInterrupted
 from evaltune.learning_rate import resolve_learning_rate
 from evaltune.policies import decide
 from evaltune.summary import summarize
-from evaltune.tracking import EventLog, RoundRecord, RunFolder, RunState, Sink, best_round, write_checkpoint
+from evaltune.tracking import (
+    EventLog, RoundRecord, RunFolder, RunState, Sink, best_round, checkpoint_address, write_checkpoint,
+)
 from evaltune.tracking.resume import restore_point
 
 
@@ -117,7 +119,7 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
         )
         state.history.append(
             RoundRecord(round_no, state.learning_rate, state.last_loss, result.score,
-                        adapter=str(folder.round_dir(round_no) / "adapter"),
+                        adapter=checkpoint_address(folder.round_dir(round_no)),  # a path, or tinker://...
                         checkpoint=str(folder.round_dir(round_no)), global_step=state.global_step)
         )
         best = best_round(state.history)
