@@ -129,17 +129,17 @@ def test_training_on_the_service_lowers_the_loss_it_reports(fake, tinker_config,
 # --- checkpoints and resume ---------------------------------------------------------------
 
 
-def test_a_checkpoint_is_a_saved_state_named_by_round_with_its_path_in_the_round_folder(
+def test_a_checkpoint_is_a_saved_state_named_by_step_with_its_path_in_the_folder(
     fake, tinker_config, tokenizer, tmp_path
 ):
     engine = create_engine(load_config(tinker_config()))
     engine.forward_backward(examples(tokenizer))
     engine.optim_step(1e-3)
     path = engine.save_checkpoint(tmp_path / "rounds" / "2")
-    assert fake.calls("save_state") == [("round-2",)]
-    assert path == "tinker://run-1/weights/round-2"
+    assert fake.calls("save_state") == [("step-1",)]
+    assert path == "tinker://run-1/weights/step-1"
     record = json.loads((tmp_path / "rounds" / "2" / CHECKPOINT_FILE).read_text())
-    assert record == {"state_path": path, "base_model": TINKER_MODEL}
+    assert record == {"state_path": path, "step": 1, "base_model": TINKER_MODEL}
 
 
 def test_resume_creates_a_training_client_from_the_saved_state_with_its_optimizer(
@@ -230,8 +230,8 @@ def test_a_run_on_the_service_records_tinker_paths_and_the_decayed_adam_steps(fa
     sent = [p for (p,) in fake.calls("optim_step")]
     assert [p.learning_rate for p in sent] == pytest.approx([1e-3, 1e-3, 6e-4, 6e-4, 3.6e-4, 3.6e-4])
     assert [p.model_copy(update={"learning_rate": 0.0}) for p in sent] == [adam(0.0)] * 6
-    assert fake.calls("save_state") == [("round-1",), ("round-2",), ("round-3",)]
-    paths = [f"tinker://run-1/weights/round-{n}" for n in (1, 2, 3)]
+    assert fake.calls("save_state") == [("step-2",), ("step-4",), ("step-6",)]
+    paths = [f"tinker://run-1/weights/step-{n}" for n in (2, 4, 6)]
 
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert [e["path"] for e in events if e["event"] == "checkpoint_saved"] == paths
@@ -248,7 +248,7 @@ def test_a_run_on_the_service_records_tinker_paths_and_the_decayed_adam_steps(fa
     assert [e["model_type"] for e in [ev["info"] for ev in events if ev["event"] == "engine_ready"]] == ["llama"]
 
     out = capsys.readouterr().out
-    assert "checkpoint: tinker://run-1/weights/round-1" in out
+    assert "checkpoint: tinker://run-1/weights/step-2" in out
     assert f"Download the adapter: tinker checkpoint download {summary['best_adapter']}" in summary["next_steps"]
     assert API_KEY not in out
     for file in run_dir.rglob("*"):
@@ -321,7 +321,9 @@ def test_a_rejected_key_exits_2_with_a_clear_message(fake, tinker_config, capsys
     assert "refused the request" in err and "HTTP 401" in err and "check TINKER_API_KEY" in err
 
 
-def test_a_service_failure_mid_run_ends_with_the_completed_rounds_saved(fake, tinker_config, capsys):
+def test_a_service_failure_mid_run_ends_resumably_and_resume_continues_from_the_saved_state(
+    fake, tinker_config, capsys
+):
     config = tinker_config(max_rounds=3, steps_per_round=2, eval_threshold=1.0)
     # The SDK has retried and given up: the third optimizer step (round 2) fails.
     fake.fail("optim_step", http_error(tinker.InternalServerError, 503, "service unavailable"), after=2)
@@ -330,10 +332,20 @@ def test_a_service_failure_mid_run_ends_with_the_completed_rounds_saved(fake, ti
     assert "TinkerServiceError" in err and "after the SDK's retries" in err and "service unavailable" in err
     run_dir = config.parent / "runs" / "test"
     state = json.loads((run_dir / "state.json").read_text())
-    assert state["round"] == 2 and [r["round"] for r in state["history"]] == [0, 1]
-    assert state["history"][-1]["adapter"] == "tinker://run-1/weights/round-1"
+    assert (state["round"], state["phase"]) == (2, "training")
+    assert state["history"][-1]["adapter"] == "tinker://run-1/weights/step-2"
     assert not (run_dir / "summary.json").exists()  # not mistaken for a finished run
-    assert json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])["event"] == "error"
+
+    assert main(["resume", str(run_dir)]) == 1
+    # A new training client from round 1's state and optimizer; rounds 2 and 3 train on it.
+    assert fake.calls("create_training_client_from_state_with_optimizer") == [("tinker://run-1/weights/step-2",)]
+    assert fake.calls("save_state")[-2:] == [("step-4",), ("step-6",)]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    first, *resumed = [r["adapter"] for r in summary["rounds"] if r["round"] > 0]
+    assert first == "tinker://run-1/weights/step-2"
+    # Saved by the training client created from that state: a new training run on the service.
+    assert [a.rsplit("/", 1)[1] for a in resumed] == ["step-4", "step-6"]
+    assert len({a.split("/")[2] for a in resumed}) == 1 and "run-1" not in resumed[0]
 
 
 def test_a_request_the_service_rejects_as_the_users_error_exits_2(fake, tinker_config, tokenizer):

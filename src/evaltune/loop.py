@@ -28,8 +28,9 @@ from evaltune.learning_rate import resolve_learning_rate
 from evaltune.policies import check_gate, decide
 from evaltune.schedule import schedule_multiplier
 from evaltune.summary import summarize
-from evaltune.tracking import EventLog, RoundRecord, RunFolder, RunState, Sink, best_round, write_checkpoint
-from evaltune.tracking.checkpoints import checkpoint_address
+from evaltune.tracking import (
+    EventLog, RoundRecord, RunFolder, RunState, Sink, best_round, checkpoint_address, write_checkpoint,
+)
 from evaltune.tracking.resume import restore_point
 from evaltune.tracking.sinks import delivery_for
 from evaltune.tracking.run_folder import write_json_atomic
@@ -145,7 +146,7 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
         decision = decide(verdict, round_no, state.learning_rate, lr_decay=config.lr_decay, max_rounds=config.max_rounds)
         state.history.append(
             RoundRecord(round_no, state.learning_rate, state.last_loss, result.score,
-                        adapter=checkpoint_address(folder.round_dir(round_no)),
+                        adapter=checkpoint_address(folder.round_dir(round_no)),  # a path, or tinker://...
                         checkpoint=str(folder.round_dir(round_no)), global_step=state.global_step,
                         bar_met=verdict.passed)
         )

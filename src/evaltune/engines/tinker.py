@@ -7,8 +7,9 @@ The loop's primitives map onto the `tinker` SDK one to one:
   forward_backward only submits its request; optim_step submits its own and then waits for
   both, so the service receives them together (the SDK's recommended pipelining: waiting
   in between would cost a service clock cycle per step).
-- save_checkpoint: `save_state` (weights and optimizer); the round folder keeps the returned
-  tinker:// path. load_checkpoint: a new training client from that state, optimizer included.
+- save_checkpoint: `save_state` (weights and optimizer) named by the optimizer step; the
+  checkpoint folder keeps the returned tinker:// path. load_checkpoint: a new training client
+  from that state, optimizer included.
 - sample: a SamplingClient on the current weights (`save_weights_and_get_sampling_client`,
   taken once per change of the weights), one request per prompt, all in flight at once.
 
@@ -200,6 +201,7 @@ class TinkerEngine:
         self.tokenizer = tokenizer
         self.info = info
         self.seed = seed
+        self.steps = 0  # optimizer steps taken, carried through checkpoints; names the saved states
         self._submitted: list[tinker.APIFuture] = []  # forward_backward results not yet awaited
         self._sampler: tinker.SamplingClient | None = None  # None: the weights changed since
         self._sampler_lock = threading.Lock()  # evaluation calls sample() from worker threads
@@ -242,6 +244,7 @@ class TinkerEngine:
         step = self.training.optim_step(types.AdamParams(learning_rate=learning_rate))
         submitted, self._submitted = self._submitted, []
         self._sampler = None
+        self.steps += 1
         with _service_call("training"):
             for future in submitted:
                 future.result()
@@ -287,15 +290,18 @@ class TinkerEngine:
         return Completion(text=text.strip(), n_tokens=len(sequence.tokens), stop_reason=stop_reason)
 
     def save_checkpoint(self, directory: Path) -> str:
-        """Save weights and optimizer state on the service as `round-<folder name>`.
+        """Save weights and optimizer state on the service as `step-<optimizer steps>`.
 
-        Writes the returned tinker:// path to `directory/tinker_checkpoint.json` and returns it.
+        Each save gets a new name, so a checkpoint folder that a crash left behind never
+        points at a state saved after it. Writes the returned tinker:// path to
+        `directory/tinker_checkpoint.json` and returns it.
         """
         directory = Path(directory)
-        with _service_call(f"saving the state of round {directory.name}"):
-            path = self.training.save_state(f"round-{directory.name}").result().path
+        with _service_call(f"saving the training state after step {self.steps}"):
+            path = self.training.save_state(f"step-{self.steps}").result().path
         directory.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(directory / CHECKPOINT_FILE, {"state_path": path, "base_model": self.info.base_model})
+        record = {"state_path": path, "step": self.steps, "base_model": self.info.base_model}
+        write_json_atomic(directory / CHECKPOINT_FILE, record)
         return path
 
     def load_checkpoint(self, directory: Path) -> None:
@@ -304,7 +310,8 @@ class TinkerEngine:
         record = Path(directory) / CHECKPOINT_FILE
         if not record.is_file():
             raise UsageError(f"{record} does not exist: {directory} holds no checkpoint of the tinker engine.")
-        path = json.loads(record.read_text())["state_path"]
+        saved = json.loads(record.read_text())
+        path = saved["state_path"]
         with _service_call(f"resuming from {path}", refused=f"the checkpoint {path} (from {record}) cannot be resumed"):
             self.training = self.service.create_training_client_from_state_with_optimizer(path).result()
-        self._submitted, self._sampler = [], None
+        self.steps, self._submitted, self._sampler = saved["step"], [], None

@@ -1,6 +1,6 @@
 """Recording: every step and round is an event; sinks (run folder, console, ...) consume them."""
 
-from evaltune.tracking.checkpoints import verify_checkpoint, write_checkpoint
+from evaltune.tracking.checkpoints import checkpoint_address, verify_checkpoint, write_checkpoint
 from evaltune.tracking.events import EventLog, Sink
 from evaltune.tracking.run_folder import RunFolder
 from evaltune.tracking.run_state import RoundRecord, RunState, best_round
@@ -12,6 +12,7 @@ __all__ = [
     "RunState",
     "Sink",
     "best_round",
+    "checkpoint_address",
     "verify_checkpoint",
     "write_checkpoint",
 ]
