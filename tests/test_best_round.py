@@ -21,9 +21,10 @@ from evaltune.tracking import RoundRecord, best_round
 def scripted_scores(monkeypatch, scores: dict[int, float]):
     def fake_evaluate(engine, tasks, config, log_dir, label):
         round_no = int(label.rsplit("-", 1)[1])
-        return EvalResult(score=scores[round_no], tasks=[])
+        s = scores[round_no]
+        return EvalResult(score=s, stderr=None, ci_low=s, ci_high=s, confidence=0.95, n_samples=0, tasks=[])
 
-    monkeypatch.setattr("evaltune.loop.evaluate", fake_evaluate)
+    monkeypatch.setattr("evaltune.evaluation.evaluate", fake_evaluate)
 
 
 def test_the_best_round_is_the_highest_score_and_the_earlier_on_a_tie():
