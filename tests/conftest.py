@@ -61,7 +61,8 @@ FACTS = [
 def write_run_config(tmp_path, tiny_model_dir):
     """Write a small train file, eval file and config; return the config path.
 
-    Keyword arguments override config keys.
+    Keyword arguments override config keys. The regression guard is off unless asked for:
+    its 20 questions would only add time to tests about other things.
     """
 
     def write(**overrides) -> Path:
@@ -83,6 +84,7 @@ def write_run_config(tmp_path, tiny_model_dir):
             "run_name": "test",
             # These runs train on the evaluation questions themselves, on purpose.
             "data": {"decontamination": "warn"},
+            "regression_guard": False,
             **overrides,
         }
         path = tmp_path / "config.yaml"

@@ -95,7 +95,7 @@ def test_a_task_below_its_own_bar_holds_the_run_back_and_the_decision_says_which
 
 
 def test_every_round_records_which_samples_it_fixed_and_broke(write_run_config, capsys):
-    config = write_run_config(eval_threshold=1.0)
+    config = write_run_config(eval_threshold=1.0, regression_guard=True)
     main(["run", "--config", str(config)])
     run_dir = config.parent / "runs" / "test"
     evals = {e["round"]: e for e in read_events(run_dir) if e["event"] == "eval_result"}

@@ -73,14 +73,16 @@ def test_every_kind_of_task_runs_with_its_role_weight_limit_and_pinned_settings(
 
 
 def test_the_regression_guard_runs_by_default_and_can_be_switched_off(write_run_config):
-    on = build_tasks(config_with(write_run_config, ["eval.jsonl"]))
+    path = write_run_config(eval_tasks=["eval.jsonl"])
+    path.write_text("\n".join(line for line in path.read_text().splitlines() if "regression_guard" not in line))
+    on = build_tasks(load_config(path))
     assert [(t.name, t.role, t.weight) for t in on][-1] == ("general_knowledge", "guard", 0.0)
     off = build_tasks(config_with(write_run_config, ["eval.jsonl"], regression_guard=False))
     assert [t.name for t in off] == ["eval"]
 
 
 def test_the_original_demos_simple_qa_is_the_packaged_general_knowledge_task(write_run_config):
-    tasks = build_tasks(config_with(write_run_config, ["simple_qa"]))
+    tasks = build_tasks(config_with(write_run_config, ["simple_qa"], regression_guard=True))
     assert [(t.name, t.role) for t in tasks] == [("simple_qa", "gate")]  # and no second copy as the guard
     assert len(tasks[0].task.dataset) == 20
 
