@@ -42,6 +42,6 @@ def test_auto_learning_rate_is_chosen_for_the_model_and_printed(write_run_config
 def test_each_round_reports_its_share_of_padding(write_run_config, capsys):
     config = write_run_config(max_rounds=1, eval_threshold=0.0, baseline_eval=False, packing=False)
     assert main(["run", "--config", str(config)]) == 0
-    saved = next(e for e in events_of(config) if e["event"] == "checkpoint_saved")
+    saved = next(e for e in events_of(config) if e["event"] == "round_trained")
     assert 0 < saved["pad_fraction"] < 1  # the three facts differ in length, so padding them shows
     assert f"{saved['pad_fraction']:.0%} padding" in capsys.readouterr().out
