@@ -166,9 +166,9 @@ class LocalEngine:
         # DDP averages gradients over processes; scaling by their number turns that into the sum.
         scale = self.data_parallel.world_size / total_tokens
         parts = micro_batches(batch, self.micro_batch_size, self.data_parallel.rank, self.data_parallel.world_size)
+        layout = pack if self.packing else collate
         loss_sum, n_input, n_pad = 0.0, 0, 0
         for i, part in enumerate(parts):
-            layout = pack if self.packing else collate
             tensors = layout(part, self.tokenizer.pad_token_id)
             tensors = {k: v.to(self.device) for k, v in tensors.items()}
             n_real = sum(len(e.input_ids) for e in part)
@@ -238,8 +238,8 @@ class LocalEngine:
             pad_token_id=pad,
             eos_token_id=self.tokenizer.eos_token_id,
         )
-        # On CPU evaluation samples in fp32 whatever the training precision: greedy answers
-        # then match a plain fp32 reload of the adapter, and generation gains little from bf16.
+        # On CPU evaluation samples in fp32 whatever the training precision, so that greedy
+        # answers match those of the adapter reloaded in fp32 by PEFT.
         on_gpu_bf16 = self.device.type == "cuda" and self.precision == "bf16"
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu_bf16 else nullcontext()
         with autocast, (nullcontext() if with_adapter else self.model.disable_adapter()):
