@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from evaltune.config import load_config, parse_override
+from evaltune.config import changed_keys, load_config, parse_override
 from evaltune.errors import UsageError
 
 
@@ -140,3 +140,9 @@ def test_bad_task_entries_are_explained_with_their_key(files, entry, message):
 def test_two_tasks_cannot_share_a_name(files):
     with pytest.raises(UsageError, match="eval appears twice"):
         load_config(write(files / "c.yaml", "train_file: train.jsonl\neval_tasks: [eval.jsonl, eval.jsonl]\n"))
+
+
+def test_changed_keys_names_nested_differences_and_ignores_where_the_run_goes():
+    old = {"learning_rate": 1e-4, "output_dir": "a", "run_name": "x", "generation": {"max_tokens": 32}}
+    new = {"learning_rate": 2e-4, "output_dir": "b", "run_name": "y", "generation": {"max_tokens": 64}}
+    assert changed_keys(old, new) == ["generation.max_tokens", "learning_rate"]
