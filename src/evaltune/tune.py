@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 import yaml
 
 from evaltune.config import Config, apply_overrides, build_config
@@ -31,6 +33,7 @@ from evaltune.loop import run
 TUNED_KEYS = ("learning_rate", "lora_rank", "steps_per_round")
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 HEARTBEAT_SECONDS = 60
+SCHEMA_ATTEMPTS = 3
 
 
 @dataclass
@@ -56,14 +59,23 @@ def open_study(config: Config, folder: Path) -> optuna.Study:
     url = config.tune.storage or f"sqlite:///{(folder / 'study.db').resolve()}"
     # SQLite serialises writers with a file lock: wait for it instead of failing at once.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    storage = optuna.storages.RDBStorage(
-        url,
-        engine_kwargs=engine_kwargs,
-        # A worker killed mid-trial stops beating; its trial is then marked failed and retried once.
-        heartbeat_interval=HEARTBEAT_SECONDS,
-        grace_period=2 * HEARTBEAT_SECONDS,
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
-    )
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            storage = optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                # A worker killed mid-trial stops beating; its trial is then marked failed and retried once.
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=2 * HEARTBEAT_SECONDS,
+                failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+            )
+            break
+        except sqlalchemy.exc.DBAPIError:
+            # Workers started together race to create the empty database's tables; the loser
+            # finds them made by the winner when it tries again.
+            if attempt == SCHEMA_ATTEMPTS - 1:
+                raise
+            time.sleep(1 + attempt)
     study = optuna.create_study(
         study_name=config.tune.study_name or folder.name, storage=storage, direction="maximize", load_if_exists=True,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=config.tune.prune_after_trials),
