@@ -1,9 +1,10 @@
 import pytest
 from evalresults import eval_result, task_result
 
-from evaltune.policies import check_gate, decide
+from evaltune.policies import Hyperparameters, PolicyRules, adjust, check_gate, decide
 
-RULES = dict(lr_decay=0.6, max_rounds=3)
+NOW = Hyperparameters(learning_rate=1e-3, steps_per_round=10, lora_rank=8)
+RULES = dict(max_rounds=3, rules=PolicyRules(lr_decay=0.6))
 
 
 def verdict(n_right: int, n: int = 4):
@@ -12,17 +13,69 @@ def verdict(n_right: int, n: int = 4):
 
 
 def test_meeting_the_bar_stops_with_success():
-    d = decide(verdict(3), 1, 1e-3, **RULES)
-    assert d.stop and d.bar_met and "bar met" in d.reason
+    d = decide(verdict(3), 1, NOW, [0.0], **RULES)
+    assert d.stop and d.bar_met and d.rule == "bar_met" and "bar met" in d.reason
 
 
 def test_below_the_bar_decays_the_learning_rate_and_continues():
-    d = decide(verdict(2), 1, 1e-3, **RULES)
-    assert not d.stop and not d.bar_met
+    d = decide(verdict(2), 1, NOW, [0.0], **RULES)
+    assert not d.stop and not d.bar_met and d.rule == "lr_decay/decay"
     assert d.next_learning_rate == pytest.approx(6e-4)
+    assert (d.next_steps_per_round, d.next_lora_rank) == (10, 8)
     assert "6.00e-04" in d.reason and "score 0.500 < bar 0.750" in d.reason
 
 
 def test_below_the_bar_on_the_last_round_stops_without_success():
-    d = decide(verdict(2), 3, 1e-3, **RULES)
-    assert d.stop and not d.bar_met and "last round" in d.reason
+    d = decide(verdict(2), 3, NOW, [0.0, 0.5], **RULES)
+    assert d.stop and not d.bar_met and d.rule == "last_round" and "last round" in d.reason
+
+
+def rules(policy, **kw):
+    return PolicyRules(policy=policy, lr_decay=0.5, min_delta=0.05, **kw)
+
+
+@pytest.mark.parametrize(
+    "score, earlier, rule, lr",
+    [
+        (0.50, [0.0, 0.30], "plateau/keep", 1e-3),  # +0.20 over the best: keep going
+        (0.32, [0.0, 0.30], "plateau/decay", 5e-4),  # +0.02 < min_delta: decay
+        (0.40, [0.0, 0.60], "plateau/decay", 5e-4),  # worse than the best earlier round
+        (0.10, [], "plateau/keep", 1e-3),  # nothing to compare with
+    ],
+)
+def test_plateau_decays_only_when_the_score_did_not_beat_the_best_by_min_delta(score, earlier, rule, lr):
+    step = adjust(NOW, score, earlier, rules("plateau"))
+    assert step.rule == rule
+    assert step.next.learning_rate == pytest.approx(lr)
+    assert "min_delta 0.05" in step.reason or not earlier
+
+
+def test_more_steps_raises_steps_while_the_score_rises_and_decays_once_it_stops():
+    rising = adjust(NOW, 0.5, [0.0, 0.3], rules("more_steps"))
+    assert rising.rule == "more_steps/raise" and rising.next.steps_per_round == 15
+    assert rising.next.learning_rate == NOW.learning_rate and "10 → 15" in rising.reason
+    capped = adjust(NOW, 0.5, [0.3], rules("more_steps", max_steps_per_round=12))
+    assert capped.next.steps_per_round == 12
+    at_cap = adjust(Hyperparameters(1e-3, 12, 8), 0.5, [0.3], rules("more_steps", max_steps_per_round=12))
+    assert at_cap.rule == "more_steps/at_cap" and at_cap.next.steps_per_round == 12
+    # "Rising" is measured against the previous evaluation, not the best one.
+    flat = adjust(NOW, 0.5, [0.6, 0.49], rules("more_steps"))
+    assert flat.rule == "more_steps/decay" and flat.next.learning_rate == pytest.approx(5e-4)
+
+
+def test_grow_rank_grows_a_saturated_adapter_up_to_its_cap_then_decays():
+    improving = adjust(NOW, 0.5, [0.0, 0.3], rules("grow_rank"))
+    assert improving.rule == "grow_rank/keep" and improving.next == NOW
+    stalled = adjust(NOW, 0.31, [0.0, 0.3], rules("grow_rank", rank_growth=2, max_lora_rank=12))
+    assert stalled.rule == "grow_rank/grow" and stalled.next.lora_rank == 12 and "8 → 12" in stalled.reason
+    at_cap = adjust(Hyperparameters(1e-3, 10, 12), 0.31, [0.3], rules("grow_rank", max_lora_rank=12))
+    assert at_cap.rule == "grow_rank/decay" and at_cap.next.lora_rank == 12
+    assert at_cap.next.learning_rate == pytest.approx(5e-4)
+
+
+def test_each_decision_line_names_its_rule_and_the_numbers_behind_it():
+    d = decide(verdict(1), 1, NOW, [0.3], max_rounds=3, rules=rules("plateau"))
+    assert d.reason == (
+        "score 0.250 < bar 0.750; plateau/decay: -0.050 over the best earlier score (< min_delta 0.05): "
+        "learning rate 1.00e-03 → 5.00e-04 (×0.5)"
+    )

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from evaltune.config import SCORER_MODELS, Config, DataConfig, EvalTaskConfig, GenerationConfig
+from evaltune.config import SCORER_MODELS, Config, DataConfig, EvalTaskConfig, GenerationConfig, TuneConfig
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
 
@@ -11,6 +11,7 @@ def test_every_configuration_key_is_documented_in_the_readme():
     keys += [f"data.{k}" for k in DataConfig.model_fields]
     keys += [f"eval_tasks[].{k}" for k in EvalTaskConfig.model_fields]
     keys += [f"eval_tasks[].scorer.{k}" for m in SCORER_MODELS.values() for k in m.model_fields if k != "name"]
+    keys += [f"tune.{k}" for k in TuneConfig.model_fields]
     missing = [k for k in keys if f"| `{k}` |" not in README]
     assert not missing, f"document these keys in README.md: {missing}"
 

@@ -120,6 +120,38 @@ def test_a_run_killed_at_any_point_resumes_to_the_same_result(tmp_path, tiny_mod
     assert_same(outcome(run_dir), reference)
 
 
+ADAPTING = dict(policy="grow_rank", lora_rank=2, candidate_file="pool.jsonl", select_per_round=2, upweight_repeats=1)
+
+
+def _pool(root: Path) -> None:
+    (root / "pool.jsonl").write_text(
+        "".join(json.dumps({"instruction": f"Tell me about question {i}.", "output": f"It is answered by number {i}."})
+                + "\n" for i in range(4))
+    )
+
+
+def test_a_run_that_adds_data_and_grows_its_adapter_resumes_to_the_same_result(tmp_path, tiny_model_dir):
+    reference_root, killed_root = tmp_path / "reference", tmp_path / "killed"
+    outcomes = []
+    for root in (reference_root, killed_root):
+        root.mkdir()
+        _pool(root)
+        config = _config(root, tiny_model_dir, **ADAPTING)
+        proc = start(["run", "--config", str(config)], root)
+        if root == killed_root:  # killed in round 2, after data was added and the adapter grew
+            wait_for_event(proc, root / "runs" / "test", KILL_POINTS["mid_training"][0])
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            proc = start(["resume", str(root / "runs" / "test")], root)
+        assert proc.wait(timeout=300) == 1, proc.stdout.read()
+        outcomes.append(outcome(root / "runs" / "test"))
+    assert_same(*outcomes)
+    evs = events(killed_root / "runs" / "test")
+    assert [e["lora_rank"] for e in evs if e["event"] == "adapter_grown"][-1] == 8  # 2 → 4 → 8
+    added = [e["where"] for e in evs if e["event"] == "data_added"]
+    assert added and added == [e["where"] for e in events(reference_root / "runs" / "test") if e["event"] == "data_added"]
+
+
 def test_a_damaged_checkpoint_is_detected_and_the_previous_good_one_used(tmp_path, tiny_model_dir, reference):
     config = _config(tmp_path, tiny_model_dir)
     run_dir = tmp_path / "runs" / "test"

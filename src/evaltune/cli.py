@@ -47,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--force", action="store_true", help="accept overrides that change the configuration")
     overrides(resume)
 
+    tune = sub.add_parser("tune", help="search learning rate, LoRA rank and steps per round with Optuna")
+    tune.add_argument("config", type=Path, metavar="CONFIG", help="config file (.json, .yaml or .toml)")
+    tune.add_argument("--trials", type=int, required=True, metavar="N",
+                      help="finished trials the study should hold; trials already in it count, so a rerun resumes")
+    tune.add_argument("--storage", metavar="URL",
+                      help="override tune.storage: an Optuna database URL shared by workers on several machines")
+    tune.add_argument("--study-name", help="override tune.study_name")
+    overrides(tune)
+    placement(tune)
+
     export = sub.add_parser("export", help="export a round's adapter, or merge it into the base model")
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     which = export.add_mutually_exclusive_group()
@@ -93,6 +103,10 @@ def _overrides(args: argparse.Namespace) -> dict:
         value = getattr(args, key, None)
         if value is not None:
             overrides[key] = str(value)
+    for key in ("storage", "study_name"):
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides[f"tune.{key}"] = value
     return overrides
 
 
@@ -149,6 +163,34 @@ def _train(args: argparse.Namespace, console: Console) -> int:
     except RunInterrupted:
         return EXIT_INTERRUPTED
     return summary["exit_code"]
+
+
+def _tune(args: argparse.Namespace, console: Console) -> int:
+    from evaltune.config import load_config
+    from evaltune.graceful_stop import RunInterrupted
+    from evaltune.tune import TUNED_KEYS, tune, tune_folder
+
+    if args.trials < 1:
+        raise UsageError(f"--trials {args.trials}: give the number of trials, at least 1.")
+    config = load_config(args.config, _overrides(args))
+    if not args.verbose:
+        _quiet_libraries()
+    folder = tune_folder(config, args.config)
+    try:
+        outcome = tune(config, folder, args.trials, say=lambda line: console.print(line, highlight=False))
+    except RunInterrupted:
+        console.print(f"Interrupted. Continue the search with the same command (the study is kept in {folder}).")
+        return EXIT_INTERRUPTED
+    if outcome.best_params is None:
+        console.print(f"No trial completed ({outcome.finished_trials} pruned); see {folder / 'trials'}.")
+        return 1
+    settings = ", ".join(f"{k} = {outcome.best_params[k]:.3g}" for k in TUNED_KEYS)
+    verdict = "bar met" if outcome.bar_met else "bar not met"
+    console.print(f"\nBest of {outcome.finished_trials} trials: trial {outcome.best_trial}, score "
+                  f"{outcome.best_score:.3f} ({verdict}): {settings}", highlight=False)
+    console.print(f"Config with these settings: {outcome.best_config}", soft_wrap=True, highlight=False)
+    console.print(f"Next: evaltune run --config {outcome.best_config}", soft_wrap=True, highlight=False)
+    return 0 if outcome.bar_met else 1
 
 
 def _export(args: argparse.Namespace, console: Console) -> int:
@@ -256,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     try:
-        commands = {"export": _export, "sync": _sync, "eval": _eval, "data": _data_check}
+        commands = {"export": _export, "sync": _sync, "eval": _eval, "data": _data_check, "tune": _tune}
         return commands.get(args.command, _train)(args, console)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)

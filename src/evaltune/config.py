@@ -260,6 +260,42 @@ class DataConfig(_Strict):
     )
 
 
+class TuneConfig(_Strict):
+    """`evaltune tune`: the search space and the study. Each trial is a short run of the config."""
+
+    learning_rate: tuple[float, float] = Field(
+        (1e-4, 3e-3), description="Lowest and highest starting learning rate tried (sampled on a log scale)."
+    )
+    lora_rank: list[int] = Field([4, 8, 16, 32], min_length=1, description="LoRA ranks tried.")
+    steps_per_round: tuple[int, int] = Field((4, 24), description="Fewest and most steps per round tried.")
+    max_rounds: int = Field(2, ge=1, description="Rounds in each trial (a short loop).")
+    random_trials: int = Field(4, ge=1, description="Trials sampled at random before TPE models the results.")
+    prune_after_trials: int = Field(
+        2, ge=0, description="Trials that finish before any is pruned; later ones stop early when below the median."
+    )
+    storage: str | None = Field(
+        None,
+        description="Optuna storage URL shared by every worker, e.g. postgresql://user:pass@host/db; "
+        "none: a SQLite file study.db in the tune folder.",
+    )
+    study_name: str | None = Field(None, description="The study's name in the storage; defaults to the tune folder's name.")
+
+    @field_validator("learning_rate", "steps_per_round")
+    @classmethod
+    def _ordered(cls, value: tuple) -> tuple:
+        low, high = value
+        if not 0 < low <= high:
+            raise ValueError(f"give [low, high] with 0 < low <= high (got [{low}, {high}])")
+        return value
+
+    @field_validator("lora_rank")
+    @classmethod
+    def _positive_ranks(cls, value: list[int]) -> list[int]:
+        if any(r < 1 for r in value):
+            raise ValueError("LoRA ranks must be at least 1")
+        return value
+
+
 class Config(_Strict):
     """Everything a run needs. Defaults are stated with each key."""
 
@@ -355,6 +391,36 @@ class Config(_Strict):
         "all-linear", description="Modules that get adapters: `all-linear` or a list of module names."
     )
     seed: int = Field(0, description="Seeds adapter init, data order and sampling; a CPU run is deterministic.")
+
+    # How the next round's hyperparameters follow from the scores (policies/hyperparameters.py).
+    policy: Literal["lr_decay", "plateau", "more_steps", "grow_rank"] = Field(
+        "lr_decay",
+        description="`lr_decay`: decay the learning rate after every round below the bar; `plateau`: only when "
+        "the score did not beat the best by min_delta; `more_steps`: raise steps_per_round while the score rises; "
+        "`grow_rank`: grow the LoRA rank when the score stalls.",
+    )
+    min_delta: float = Field(0.01, ge=0.0, le=1.0, description="The smallest score gain that counts as improving.")
+    steps_growth: float = Field(1.5, gt=1.0, description="`more_steps`: steps per round are multiplied by this.")
+    max_steps_per_round: int | None = Field(None, ge=1, description="`more_steps`: the most steps per round; none: no cap.")
+    rank_growth: int = Field(2, ge=2, description="`grow_rank`: the LoRA rank is multiplied by this.")
+    max_lora_rank: int = Field(64, ge=1, description="`grow_rank`: the largest LoRA rank.")
+
+    # Failure-driven data selection (policies/selection.py).
+    candidate_file: Path | None = Field(
+        None,
+        description="Candidate pool (training records): after a round below the bar, records relevant to the "
+        "failed gate questions are added from it. None: no selection.",
+    )
+    select_per_round: int = Field(8, ge=0, description="The most candidate records added after one evaluation.")
+    retrieval: Literal["bm25", "embedding"] = Field(
+        "bm25", description="How candidates are matched to failed questions: `bm25` (lexical) or `embedding` (MiniLM)."
+    )
+    upweight_repeats: int = Field(
+        0, ge=0, description="Repeat the training record that best covers each failed question this many extra times; 0: off."
+    )
+
+    # Hyperparameter search (`evaltune tune`).
+    tune: TuneConfig = Field(default_factory=TuneConfig, description="Search space and study of `evaltune tune`.")
 
     # Checkpoints, resume and rollback.
     save_every_steps: int | None = Field(
@@ -453,6 +519,19 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _check_policy(self) -> "Config":
+        if self.policy != "grow_rank":
+            return self
+        if self.engine != "local":
+            raise ValueError("policy: grow_rank needs engine: local (the adapter is widened in this process)")
+        if self.on_regression == "rollback":
+            # A rollback would load a smaller adapter than the grown one; adapters only grow.
+            raise ValueError("policy: grow_rank cannot be combined with on_regression: rollback; choose one")
+        if self.max_lora_rank < self.lora_rank:
+            raise ValueError(f"max_lora_rank ({self.max_lora_rank}) is below lora_rank ({self.lora_rank}); raise it")
+        return self
+
+    @model_validator(mode="after")
     def _check_tasks(self) -> "Config":
         # No tasks at all is the `evaltune data check` case, judged by _at_least_one_task.
         if self.eval_tasks and not any(t.role == "gate" for t in self.eval_tasks):
@@ -527,7 +606,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         file, at, name = spec.partition("@")
         return fix(file) + at + name if at or file.endswith(".py") else spec
 
-    for key in ("train_file", "output_dir", "secrets_file"):
+    for key in ("train_file", "output_dir", "secrets_file", "candidate_file"):
         if key in data:
             data[key] = fix(data[key])
     uri = data.get("mlflow_tracking_uri")
@@ -565,7 +644,8 @@ def _where(loc: tuple) -> tuple[str, type[BaseModel]]:
             owner = SCORER_MODELS[parts.pop(0)]  # pydantic puts the union's tag in the path; users never wrote it
         else:
             field = owner.model_fields.get(str(part))
-            nested = {"generation": GenerationConfig, "data": DataConfig, "eval_tasks": EvalTaskConfig}.get(str(part))
+            nested = {"generation": GenerationConfig, "data": DataConfig, "eval_tasks": EvalTaskConfig,
+                      "tune": TuneConfig}.get(str(part))
             if field is not None and nested is not None and parts:
                 text, owner = (f"{text}.{part}" if text else str(part)), nested
                 continue
@@ -622,6 +702,8 @@ def check_files(config: Config, source: str) -> None:
     """Fail before any work when a file the run needs is missing."""
     if not config.train_file.is_file():
         raise UsageError(f"{source}: train_file {config.train_file} does not exist.")
+    if config.candidate_file is not None and not config.candidate_file.is_file():
+        raise UsageError(f"{source}: candidate_file {config.candidate_file} does not exist.")
     for i, task in enumerate(config.eval_tasks):
         file = task.path if task.path is not None else _task_file(task.task or "")
         if file is not None and not file.is_file():

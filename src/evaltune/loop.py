@@ -25,7 +25,9 @@ from evaltune.evals import adds_guard, build_tasks
 from evaltune.evaluation import evaluate_and_record, recorded_evaluations
 from evaltune.graceful_stop import GracefulStop, RunInterrupted
 from evaltune.learning_rate import resolve_learning_rate
-from evaltune.policies import check_gate, decide
+from evaltune.policies import Hyperparameters, PolicyRules, check_gate, decide
+from evaltune.policies.selection import DataAddition
+from evaltune.policies.selector import DataSelector, addition_examples
 from evaltune.schedule import schedule_multiplier
 from evaltune.summary import summarize
 from evaltune.tracking import (
@@ -55,12 +57,13 @@ def run(
         }), []
         resume = resume and resume.parent / f".rank-{process.rank}" / resume.name
     delivery = delivery_for(config)  # MLflow, EvalOps, webhooks; a missing secret fails here, before any work
+    first = RunState(learning_rate=config.learning_rate, steps_per_round=config.steps_per_round, lora_rank=config.lora_rank)
     if resume is None:
-        folder, state = RunFolder.create(config.output_dir, config.run_name), RunState(learning_rate=config.learning_rate)
+        folder, state = RunFolder.create(config.output_dir, config.run_name), first
         folder.write_config(config.model_dump(mode="json"))
     else:
         folder = RunFolder.open(resume)
-        state = folder.read_state() or RunState(learning_rate=config.learning_rate)
+        state = folder.read_state() or first
         if state.phase == "finished":
             raise UsageError(f"{folder.root} has already finished (see summary.json); there is nothing to resume.")
     folder.acquire()
@@ -97,19 +100,27 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
     # Everything that can fail on bad input is checked before the model loads.
     tasks = build_tasks(config)
     data_progress = partial(events.emit, "data_progress")
-    records = check_training_records(
-        config.train_file, config.data, evaluation_inputs([t.task for t in tasks]), config.strict, progress=data_progress
-    )
+    eval_inputs = evaluation_inputs([t.task for t in tasks])
+    records = check_training_records(config.train_file, config.data, eval_inputs, config.strict, progress=data_progress)
+    selector = DataSelector.from_config(config, records, tasks, eval_inputs)
+    if selector and selector.pool_report:
+        events.emit("candidates_checked", **selector.pool_report)
 
     t0 = time.time()
     engine = create_engine(config)
     events.emit("engine_ready", info=asdict(engine.info), seconds=time.time() - t0)
 
-    examples, data_report = prepare_training_data(
+    file_examples, data_report = prepare_training_data(
         records, engine.tokenizer, config.max_seq_length, config.data, progress=data_progress
     )
     write_json_atomic(folder.root / "data_report.json", data_report.to_dict())
     events.emit("data_prepared", report=str(folder.root / "data_report.json"), **data_report.summary())
+
+    def training_examples() -> list:  # the file's examples, then the records data selection added
+        additions = [DataAddition.from_dict(a) for a in state.data_additions]
+        return file_examples + addition_examples(additions, engine.tokenizer, config)
+
+    examples = training_examples()
 
     if state.learning_rate == "auto":  # a fresh run: the rate depends on the model just loaded
         state.learning_rate = resolve_learning_rate("auto", engine.info)
@@ -133,6 +144,10 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
     while state.phase != "finished":
         round_no = state.round
         if state.phase == "training":
+            if config.policy == "grow_rank" and state.lora_rank > engine.lora_rank:  # decided after the last round
+                engine.grow_lora_rank(state.lora_rank)
+                events.emit("adapter_grown", round=round_no, lora_rank=state.lora_rank,
+                            trainable_parameters=engine.info.trainable_parameters)
             _train_round(engine, examples, config, folder, events, state, stop, save_state)
             checkpoint_dir = folder.round_dir(round_no)
             adapter = write_checkpoint(engine, checkpoint_dir)
@@ -143,7 +158,10 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
 
         result = evaluate_and_record(round_no, engine, tasks, config, folder, events, evaluations)
         verdict = check_gate(result, threshold=config.eval_threshold, gate_on=config.gate_on)
-        decision = decide(verdict, round_no, state.learning_rate, lr_decay=config.lr_decay, max_rounds=config.max_rounds)
+        decision = decide(
+            verdict, round_no, Hyperparameters(state.learning_rate, state.steps_per_round, state.lora_rank),
+            [r.score for r in state.history], max_rounds=config.max_rounds, rules=PolicyRules.from_config(config),
+        )
         state.history.append(
             RoundRecord(round_no, state.learning_rate, state.last_loss, result.score,
                         adapter=checkpoint_address(folder.round_dir(round_no)),  # a path, or tinker://...
@@ -167,7 +185,11 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
         else:
             state.round, state.phase = round_no + 1, "training"
             state.learning_rate, state.round_start_step = decision.next_learning_rate, state.global_step
+            state.steps_per_round, state.lora_rank = decision.next_steps_per_round, decision.next_lora_rank
             state.round_start_checkpoint = state.checkpoint
+            if selector:
+                _select_data(selector, result, round_no, state, events)
+                examples = training_examples()
         save_state()
         if stop.requested and not decision.stop:
             raise RunInterrupted(f"stopped after round {round_no}")
@@ -186,11 +208,12 @@ def _train_round(engine, examples, config: Config, folder: RunFolder, events: Ev
     """Run the remaining optimizer steps of the round in progress, saving on request."""
     events.emit(
         "round_started", round=state.round, max_rounds=config.max_rounds, learning_rate=state.learning_rate,
-        steps=config.steps_per_round, resumed_at_step=state.step_in_round,
+        steps=state.steps_per_round, lora_rank=state.lora_rank, examples=len(examples),
+        resumed_at_step=state.step_in_round,
     )
     t0, tokens, pads = time.time(), 0, 0
     total_steps = config.max_rounds * config.steps_per_round  # the schedule spans every round the run may take
-    while state.step_in_round < config.steps_per_round:
+    while state.step_in_round < state.steps_per_round:
         batch = [examples[i] for i in batch_for_step(len(examples), config.batch_size, state.global_step, config.seed)]
         step_rate = state.learning_rate * schedule_multiplier(
             state.global_step, schedule=config.lr_schedule, warmup_steps=config.warmup_steps, total_steps=total_steps
@@ -205,7 +228,7 @@ def _train_round(engine, examples, config: Config, folder: RunFolder, events: Ev
             "step", round=state.round, step=state.global_step, loss=metrics.loss, target_tokens=metrics.n_tokens,
             learning_rate=step_rate, epoch=epoch_of_step(len(examples), config.batch_size, state.global_step),
         )
-        finished = state.step_in_round >= config.steps_per_round
+        finished = state.step_in_round >= state.steps_per_round
         periodic = config.save_every_steps and state.step_in_round % config.save_every_steps == 0
         if not finished and (periodic or stop.requested):
             write_checkpoint(engine, folder.partial_dir)
@@ -219,6 +242,15 @@ def _train_round(engine, examples, config: Config, folder: RunFolder, events: Ev
         "round_trained", round=state.round, seconds=seconds, tokens_per_second=tokens / max(seconds, 1e-9),
         pad_fraction=pads / max(tokens + pads, 1),
     )
+
+
+def _select_data(selector: DataSelector, result, round_no: int, state: RunState, events: EventLog) -> None:
+    """Add training data aimed at the failed gate samples of round `round_no`; recorded in `state`."""
+    chosen = selector.choose(result, round_no, [DataAddition.from_dict(a) for a in state.data_additions])
+    events.emit("data_selected", round=round_no, **chosen.summary())
+    for addition in chosen.additions:
+        events.emit("data_added", **addition.to_dict())
+    state.data_additions += [a.to_dict() for a in chosen.additions]
 
 
 def brief(config: Config) -> dict:
@@ -238,6 +270,8 @@ def brief(config: Config) -> dict:
         "lr_decay": config.lr_decay,
         "lr_schedule": config.lr_schedule,
         "warmup_steps": config.warmup_steps,
+        "policy": config.policy,
+        "candidate_file": str(config.candidate_file) if config.candidate_file else None,
     }
 
 

@@ -95,3 +95,7 @@ class TrainingEngine(Protocol):
 
     def load_adapter(self, adapter_dir: Path) -> None:
         """Load the weights of a saved PEFT adapter (same rank and modules) for evaluation."""
+
+    def grow_lora_rank(self, rank: int) -> None:
+        """Widen the adapter to LoRA rank `rank` without changing the model's outputs (policy
+        `grow_rank`; the local engine only); deterministic, so a resumed run grows the same adapter."""

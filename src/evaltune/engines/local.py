@@ -7,8 +7,10 @@ The base weights are loaded once; every round keeps training the same adapter. S
 
 from __future__ import annotations
 
+import json
 import random
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+from peft.tuners.lora import LoraLayer
 from safetensors.torch import load_file
 from torch.nn.parallel import DistributedDataParallel
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
@@ -72,6 +75,7 @@ class LocalEngine:
         if self.data_parallel.enabled:
             self.device = self.data_parallel.start(self.device)
         self.micro_batch_size = micro_batch_size
+        self.seed = seed
         self.packing = packing
         self.adamw = adamw
         self.precision = (CPU_AUTO_PRECISION if self.device.type == "cpu" else "bf16") if precision == "auto" else precision
@@ -93,6 +97,20 @@ class LocalEngine:
             task_type="CAUSAL_LM",
         )
         self.model = get_peft_model(base, lora)
+        self._wrap_for_training()
+        self.info = EngineInfo(
+            base_model=base_model,
+            device=str(self.device),
+            total_parameters=sum(p.numel() for p in self.model.parameters()),
+            trainable_parameters=self._trainable_parameters(),
+            dtype="bf16 autocast" if self.precision == "bf16" else "fp32",
+            model_type=getattr(base.config, "model_type", None),
+            hidden_size=getattr(base.config, "hidden_size", None),
+            processes=self.data_parallel.world_size,
+        )
+
+    def _wrap_for_training(self) -> None:
+        """Build the training wrapper and the optimizer over the adapter's current weights."""
         # Training runs through the DDP wrapper, which sums gradients over processes;
         # sampling and checkpoints use the PEFT model itself.
         self.train_model = (
@@ -101,21 +119,52 @@ class LocalEngine:
             else self.model
         )
         trainable = [p for p in self.model.parameters() if p.requires_grad]
+        adamw = self.adamw
         # The fused kernel updates all LoRA tensors at once: a few ms a step instead of ~15 on CPU.
         self.optimizer = torch.optim.AdamW(
             trainable, lr=1e-4, betas=(adamw.beta1, adamw.beta2), eps=adamw.eps, weight_decay=adamw.weight_decay,
             fused=True,
         )
-        self.info = EngineInfo(
-            base_model=base_model,
-            device=str(self.device),
-            total_parameters=sum(p.numel() for p in self.model.parameters()),
-            trainable_parameters=sum(p.numel() for p in trainable),
-            dtype="bf16 autocast" if self.precision == "bf16" else "fp32",
-            model_type=getattr(base.config, "model_type", None),
-            hidden_size=getattr(base.config, "hidden_size", None),
-            processes=self.data_parallel.world_size,
-        )
+
+    def _trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    @property
+    def lora_rank(self) -> int:
+        return self.model.peft_config["default"].r
+
+    def grow_lora_rank(self, rank: int) -> None:
+        """Widen every LoRA adapter from its rank r to `rank`, leaving the model's outputs unchanged.
+
+        How the adapter grows: each adapted layer computes x·Aᵀ·Bᵀ·(alpha / r). A (r × in)
+        gets `rank - r` new rows, initialised as PEFT initialises A (Kaiming-uniform), and B
+        (out × r) gets `rank - r` zero columns, so B·A is unchanged and the new directions
+        start at zero and learn from the next step on (exactly how a fresh LoRA starts).
+        alpha is multiplied by rank / r, so the scaling alpha / r stays the same. AdamW's
+        moments restart for every adapter weight: the old ones no longer match the shapes.
+        The new rows come from a generator seeded by the engine's seed and `rank`, never
+        from the global random state, so a resumed run grows the same adapter. The saved
+        adapter_config.json carries the new r and lora_alpha, so PEFT loads the grown adapter.
+        """
+        config = self.model.peft_config["default"]
+        old_rank = config.r
+        if rank <= old_rank:
+            raise ValueError(f"the LoRA rank can only grow: it is {old_rank}, asked for {rank}")
+        config.lora_alpha = config.lora_alpha * rank / old_rank
+        config.r = rank
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed((self.seed * 1_000_003 + rank) % 2**63)
+            for layer in self.model.modules():
+                if not isinstance(layer, LoraLayer):
+                    continue
+                old_a = layer.lora_A["default"].weight.detach().clone()
+                old_b = layer.lora_B["default"].weight.detach().clone()
+                layer.update_layer("default", rank, config.lora_alpha, config)  # PEFT's own init: A random, B zero
+                with torch.no_grad():
+                    layer.lora_A["default"].weight[:old_rank] = old_a
+                    layer.lora_B["default"].weight[:, :old_rank] = old_b
+        self._wrap_for_training()
+        self.info = replace(self.info, trainable_parameters=self._trainable_parameters())
 
     @classmethod
     def from_config(cls, config) -> "LocalEngine":
@@ -284,7 +333,16 @@ class LocalEngine:
             raise ValueError(f"adapter {adapter_dir} does not fit this model: unexpected {result.unexpected_keys[:3]}")
 
     def load_checkpoint(self, directory: Path) -> None:
+        """Restore a checkpoint; an adapter saved after growing its rank grows this one first."""
         directory = Path(directory)
+        saved_rank = json.loads((directory / "adapter" / "adapter_config.json").read_text())["r"]
+        if saved_rank > self.lora_rank:
+            self.grow_lora_rank(saved_rank)
+        elif saved_rank < self.lora_rank:
+            raise ValueError(
+                f"{directory} holds a rank-{saved_rank} adapter, smaller than this rank-{self.lora_rank} one; "
+                "adapters only grow"
+            )
         self.load_adapter(directory / "adapter")
         state = torch.load(directory / "trainer" / TRAINER_STATE_FILE, weights_only=False)
         self.optimizer.load_state_dict(state["optimizer"])

@@ -53,14 +53,18 @@ def _non_empty(samples: list[Sample], path: Path) -> list[Sample]:
 
 
 def load_qa_samples(path: Path) -> list[Sample]:
-    """QA records `{question, answer, aliases?, id?}` -> Samples whose targets are the answer and aliases."""
+    """QA records `{question, answer, aliases?, id?, category?, tags?}` -> Samples whose targets are
+    the answer and aliases; `category` and `tags` go into the sample's metadata (data selection
+    reports failures by them)."""
     samples = []
     for where, line_no, record in _records(path):
         question, answer = _text(record, "question", where), _text(record, "answer", where)
         aliases = record.get("aliases", [])
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise UsageError(f"{where}: 'aliases' must be a list of strings.")
-        samples.append(Sample(id=str(record.get("id", line_no)), input=question, target=[answer, *aliases]))
+        metadata = {k: record[k] for k in ("category", "tags") if k in record}
+        samples.append(Sample(id=str(record.get("id", line_no)), input=question, target=[answer, *aliases],
+                              metadata=metadata or None))
     return _non_empty(samples, path)
 
 

@@ -90,6 +90,10 @@ class ConsoleSink:
             f"  Learning rate:   {_rate(c['learning_rate'])}, {_schedule(c)} (×{c['lr_decay']} after a round below the bar)\n"
             f"  Run folder:      {e['run_dir']}"
         )
+        if c.get("policy", "lr_decay") != "lr_decay":
+            self.console.print(f"  Policy:          {c['policy']} (decides each next round's hyperparameters)")
+        if c.get("candidate_file"):
+            self.console.print(f"  Candidate pool:  {c['candidate_file']} (records added for failed questions)")
 
     def _on_engine_ready(self, e: dict) -> None:
         i = e["info"]
@@ -263,6 +267,32 @@ class ConsoleSink:
         self.console.print(f"Run folder:   {e['run_dir']}", soft_wrap=True, highlight=False)
         for line in e["next_steps"]:
             self.console.print(f"  {line}", soft_wrap=True, highlight=False)
+
+    def _on_data_selected(self, e: dict) -> None:
+        repeated = f", {e['repeated']} repeated" if e["repeated"] else ""
+        self.console.print(
+            f"  [bold]Data selection[/] after round {e['round']}: {e['failed']} failed questions → "
+            f"{e['added']} records added{repeated}"
+        )
+        for category, what in e["by_category"].items():
+            repeated = f", {len(what['repeated'])} repeated" if what["repeated"] else ""
+            self.console.print(
+                f"    {escape(category)}: {len(what['failed'])} failed, {len(what['added'])} added{repeated}",
+                highlight=False,
+            )
+
+    def _on_data_added(self, e: dict) -> None:
+        mark = "+" if e["action"] == "added" else "×"
+        self.console.print(
+            f"    {mark} {escape(e['where'])} for {escape(e['task'])}/{escape(e['sample_id'])} "
+            f"({escape(_short(e['question'], 40))}), {e['retrieval']} {e['score']:.2f}",
+            highlight=False,
+        )
+
+    def _on_adapter_grown(self, e: dict) -> None:
+        self.console.print(
+            f"  LoRA rank grown to {e['lora_rank']} ({e['trainable_parameters'] / 1e6:.2f} M trainable parameters)"
+        )
 
     def _stop_progress(self) -> None:
         for bar in (self.progress, self.data_progress):

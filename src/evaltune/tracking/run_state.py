@@ -27,6 +27,8 @@ class RunState:
     round: int = 1  # the round in progress, or the next to start
     phase: Literal["training", "evaluating", "finished"] = "training"
     learning_rate: float = 0.0  # of the round in progress
+    steps_per_round: int = 0  # of the round in progress (policy `more_steps` raises it)
+    lora_rank: int = 0  # of the round in progress (policy `grow_rank` raises it)
     global_step: int = 0  # optimizer steps completed in the whole run
     round_start_step: int = 0  # global_step when the round in progress began
     last_loss: float | None = None
@@ -35,6 +37,9 @@ class RunState:
     baseline_done: bool = False
     elapsed_seconds: float = 0.0  # wall time of the run, across resumes
     history: list[RoundRecord] = field(default_factory=list)
+    # Records added to the training data by failure-driven selection, in order
+    # (DataAddition.to_dict()); the training examples are the file's plus these.
+    data_additions: list[dict] = field(default_factory=list)
 
     @property
     def step_in_round(self) -> int:

@@ -1,0 +1,156 @@
+"""Adapting between rounds, in the loop on the tiny model: policies that change the next round's
+steps and LoRA rank, and failure-driven data selection. Training, checkpoints and (for
+selection) evaluation are real; the policy tests script the scores so the rules fire on cue."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+from evalresults import eval_result, task_result
+
+from evaltune.cli import main
+from evaltune.config import load_config
+from evaltune.loop import run
+
+
+def scripted_scores(monkeypatch, scores: dict[int, float]):
+    """Each round's evaluation scores `scores[round]`: ten samples, that fraction of them right."""
+
+    def fake_evaluate(engine, tasks, config, log_dir, label):
+        right = round(scores[int(label.rsplit("-", 1)[1])] * 10)
+        return eval_result(task_result("eval", [i < right for i in range(10)]))
+
+    monkeypatch.setattr("evaltune.evaluation.evaluate", fake_evaluate)
+
+
+def read_events(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+def test_more_steps_trains_longer_rounds_while_the_score_rises(monkeypatch, write_run_config, tmp_path):
+    scripted_scores(monkeypatch, {0: 0.0, 1: 0.3, 2: 0.6, 3: 0.6})
+    run(load_config(write_run_config(max_rounds=3, eval_threshold=0.9, policy="more_steps", steps_per_round=2)))
+    events = read_events(tmp_path / "runs" / "test")
+    steps = Counter(e["round"] for e in events if e["event"] == "step")
+    assert steps == {1: 2, 2: 3, 3: 5}  # ×1.5 after each rise, rounded up
+    decisions = {e["round"]: e for e in events if e["event"] == "decision"}
+    assert decisions[1]["rule"] == "more_steps/raise" and "steps per round 2 → 3" in decisions[1]["reason"]
+
+
+def test_grow_rank_widens_a_saturated_adapter_which_peft_then_loads(monkeypatch, write_run_config, tmp_path, tiny_model_dir):
+    scripted_scores(monkeypatch, {0: 0.0, 1: 0.3, 2: 0.3, 3: 0.3})
+    run(load_config(write_run_config(max_rounds=3, eval_threshold=0.9, policy="grow_rank", lora_rank=4)))
+    run_dir = tmp_path / "runs" / "test"
+    events = read_events(run_dir)
+    decisions = {e["round"]: e for e in events if e["event"] == "decision"}
+    assert decisions[1]["rule"] == "grow_rank/keep"  # rose from the baseline
+    assert decisions[2]["rule"] == "grow_rank/grow" and "LoRA rank 4 → 8" in decisions[2]["reason"]
+    assert [e["lora_rank"] for e in events if e["event"] == "adapter_grown"] == [8]
+
+    def adapter_config(n):
+        return json.loads((run_dir / "rounds" / str(n) / "adapter" / "adapter_config.json").read_text())
+
+    assert (adapter_config(2)["r"], adapter_config(2)["lora_alpha"]) == (4, 32)
+    assert (adapter_config(3)["r"], adapter_config(3)["lora_alpha"]) == (8, 64)  # alpha / r kept at 8
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), run_dir / "rounds" / "3" / "adapter")
+    assert model.peft_config["default"].r == 8
+
+
+def test_growing_the_rank_keeps_the_models_outputs_and_the_global_random_state(tiny_model_dir, tokenizer):
+    from evaltune.data import render_conversation
+    from evaltune.engines.local import LocalEngine
+
+    engine = LocalEngine(tiny_model_dir, base_model="tiny", lora_rank=4, seed=0)
+    example = render_conversation(tokenizer, [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}], 64)
+    for _ in range(2):
+        engine.forward_backward([example])
+        engine.optim_step(1e-2)
+    ids = torch.tensor([example.input_ids])
+    engine.model.eval()
+    with torch.no_grad():
+        before = engine.model(input_ids=ids).logits
+    rng = torch.get_rng_state()
+    trainable = engine.info.trainable_parameters
+    engine.grow_lora_rank(8)
+    assert torch.equal(torch.get_rng_state(), rng)
+    with torch.no_grad():
+        torch.testing.assert_close(engine.model(input_ids=ids).logits, before, rtol=0, atol=0)
+    assert engine.lora_rank == 8 and engine.info.trainable_parameters == 2 * trainable
+    engine.forward_backward([example])
+    engine.optim_step(1e-2)
+    with torch.no_grad():
+        assert not torch.equal(engine.model(input_ids=ids).logits, before)  # the grown adapter trains
+    with pytest.raises(ValueError, match="only grow"):
+        engine.grow_lora_rank(8)
+
+
+POOL = [
+    {"instruction": "Name the capital city of Valdoria.", "output": "Mirenholt is the capital city of Valdoria."},
+    {"instruction": "Which currency is legal tender in Valdoria?", "output": "In Valdoria people pay with the crell."},
+    {"instruction": "How do you bake sourdough bread?", "output": "Feed a starter, knead, proof overnight, bake hot."},
+    {"instruction": "What is the boiling point of water at sea level?", "output": "100 degrees Celsius."},
+    {"instruction": "Recommend a good hiking boot brand.", "output": "Many hikers like sturdy leather boots."},
+    # An evaluation question word for word: decontamination keeps it out of the pool.
+    {"instruction": "What is the capital of Valdoria?", "output": "Mirenholt."},
+]
+
+
+def test_selection_adds_pool_records_for_the_failed_questions_and_records_why(write_run_config, tmp_path, capsys):
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in POOL))
+    # The eval file asks the three FACTS questions; the tiny random model fails them all.
+    config = write_run_config(candidate_file="pool.jsonl", select_per_round=2, upweight_repeats=2,
+                              max_rounds=2, eval_threshold=1.0)
+    evals = [json.loads(line) for line in (tmp_path / "eval.jsonl").read_text().splitlines()]
+    for record, category in zip(evals, ["geography", "economy", None]):
+        record.update({"category": category} if category else {})
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in evals))
+    assert main(["run", "--config", str(config)]) == 1
+    run_dir = tmp_path / "runs" / "test"
+    events = read_events(run_dir)
+    [selected] = [e for e in events if e["event"] == "data_selected"]  # after round 1, not after the last
+    assert selected["round"] == 1 and selected["failed"] == 3 and selected["added"] == 2
+    assert selected["by_category"] == {
+        "(no category)": {"failed": ["eval/3"], "added": [], "repeated": ["train.jsonl:3"]},  # the founder question
+        "economy": {"failed": ["eval/2"], "added": ["pool.jsonl:2"], "repeated": ["train.jsonl:2"]},
+        "geography": {"failed": ["eval/1"], "added": ["pool.jsonl:1"], "repeated": ["train.jsonl:1"]},
+    }
+    added = [e for e in events if e["event"] == "data_added"]
+    picked = {e["where"]: e for e in added if e["action"] == "added"}
+    assert set(picked) == {"pool.jsonl:1", "pool.jsonl:2"}  # the Valdoria records, never bread or boots
+    [checked] = [e for e in events if e["event"] == "candidates_checked"]
+    assert checked["dropped"]["contaminated"] == 1  # pool.jsonl:6: never a candidate, however close a match
+    assert picked["pool.jsonl:2"]["sample_id"] == "2"  # the currency question
+    assert all(e["score"] > 0 and e["task"] == "eval" and "score" in e["reason"] for e in added)
+    repeated = [e for e in added if e["action"] == "repeated"]
+    assert repeated and all(e["where"].startswith("train.jsonl:") and e["copies"] == 2 for e in repeated)
+
+    state = json.loads((run_dir / "state.json").read_text())
+    assert [a["where"] for a in state["data_additions"]] == [e["where"] for e in added]
+    examples = {e["round"]: e["examples"] for e in events if e["event"] == "round_started"}
+    assert examples == {1: 3, 2: 3 + 2 + 2 * len(repeated)}
+    out = capsys.readouterr().out
+    assert "Data selection after round 1: 3 failed questions → 2 records added" in out
+    assert "+ pool.jsonl:2 for eval/2" in out and "economy: 1 failed, 1 added, 1 repeated" in out
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["--set", "policy=grow_rank", "--set", "on_regression=rollback"], "cannot be combined with on_regression"),
+        (["--set", "policy=grow_rank", "--set", "max_lora_rank=8"], "max_lora_rank (8) is below lora_rank (16)"),
+        (["--set", "candidate_file=missing.jsonl"], "candidate_file"),
+        (["--set", "policy=shrink"], "policy: Input should be 'lr_decay', 'plateau', 'more_steps' or 'grow_rank'"),
+        (["--set", "tune={learning_rates: [0.1, 0.2]}"], "did you mean 'learning_rate'"),
+        (["--set", "tune.steps_per_round=[10, 2]"], "0 < low <= high"),
+    ],
+)
+def test_bad_policy_selection_and_tune_keys_exit_2_with_one_clear_message(write_run_config, capsys, overrides, message):
+    assert main(["run", "--config", str(write_run_config()), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

