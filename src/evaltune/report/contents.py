@@ -1,0 +1,161 @@
+"""What a run's report shows, read from its folder into plain data (no rendering here).
+
+Everything comes from the run folder: config.json, events.jsonl, state.json and, once the run
+has finished, summary.json. A running or crashed run has no summary; the report then shows
+what exists. Events from newer versions carry fields this module does not know: they are
+kept and shown as they are, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from evaltune.report.runs import RunRow, run_row
+from evaltune.tracking import RunFolder
+
+# Events that the report shows in their own sections; every other kind is listed under
+# "Other events" so that nothing a run recorded goes unseen.
+SHOWN_ELSEWHERE = {
+    "step", "eval_result", "decision", "round_started", "round_trained", "checkpoint_saved",
+    "partial_checkpoint_saved", "data_prepared", "engine_ready", "run_finished", "report_written",
+}
+Z_95 = 1.959964  # two-sided 95 % quantile of the normal distribution
+
+
+@dataclass
+class RoundRow:
+    round: int  # 0 is the untrained baseline
+    score: float | None  # None: trained, not evaluated yet
+    low: float | None  # 95 % interval of the score, when the tasks report a standard error
+    high: float | None
+    tasks: list[dict]  # name, score, stderr, n_correct, n_samples of each task
+    learning_rate: float | None
+    final_loss: float | None
+    eval_seconds: float | None
+    decision: dict | None  # the decision event of the round, when it was decided
+    best: bool = False
+
+
+@dataclass
+class SampleCell:
+    correct: bool
+    answer: str
+    change: str | None  # "fixed" (wrong in the round before, right now) or "broke" (the reverse)
+
+
+@dataclass
+class SampleRow:
+    task: str
+    id: str
+    question: str
+    expected: str
+    cells: dict[int, SampleCell] = field(default_factory=dict)  # by round
+
+
+@dataclass
+class ReportContents:
+    run: RunRow  # status, scores, best round and adapter, wall time: as `evaltune runs` shows them
+    generated: str  # ISO time the report was made
+    config: dict
+    summary: dict | None
+    engine: dict | None  # the engine_ready event's info: device, dtype, parameter counts
+    threshold: float | None
+    rounds: list[RoundRow]
+    steps: list[dict]  # one per optimizer step: step, round, loss, learning_rate (a replayed step once)
+    samples: list[SampleRow]
+    data: dict | None  # the data_prepared event's fields
+    invalid_by_reason: dict[str, int]
+    decisions: list[dict]
+    other_events: list[dict]
+
+
+def read_report_contents(run_dir: Path) -> ReportContents:
+    """Read the run folder at `run_dir` into ReportContents; UsageError when it is not a run folder."""
+    folder = RunFolder.open(run_dir)
+    events = folder.read_events()
+    state = folder.read_state()
+    summary_path = folder.root / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+    config = folder.read_config()
+    run = run_row(folder, events, state)
+
+    evals = _last_by_round(events, "eval_result")
+    decisions = _last_by_round(events, "decision")
+    steps = _steps(events)
+    history = {r.round: r for r in (state.history if state else [])}
+    rounds = []
+    for n in sorted(set(evals) | set(history) | {s["round"] for s in steps}):
+        ev, rec = evals.get(n, {}), history.get(n)
+        tasks = [{k: v for k, v in t.items() if k != "samples"} for t in ev.get("tasks", [])]
+        score = rec.score if rec is not None else ev.get("score")
+        low, high = _interval(score, tasks)
+        round_steps = [s for s in steps if s["round"] == n]
+        rounds.append(RoundRow(
+            round=n, score=score, low=low, high=high, tasks=tasks,
+            learning_rate=rec.learning_rate if rec else (round_steps[-1]["learning_rate"] if round_steps else None),
+            final_loss=rec.final_loss if rec else (round_steps[-1]["loss"] if round_steps else None),
+            eval_seconds=ev.get("seconds"), decision=decisions.get(n), best=n == run.best_round,
+        ))
+
+    data = _last(events, "data_prepared")
+    engine = _last(events, "engine_ready")
+    return ReportContents(
+        run=run, generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        config=config, summary=summary, engine=engine.get("info") if engine else None,
+        threshold=(summary or config).get("threshold", config.get("eval_threshold")),
+        rounds=rounds, steps=steps, samples=_samples(evals),
+        data=_fields(data) if data else None,
+        invalid_by_reason=dict(Counter(d.get("reason", "?") for d in (data or {}).get("invalid", []))),
+        decisions=[decisions[n] for n in sorted(decisions)],
+        other_events=[e for e in events if e.get("event") not in SHOWN_ELSEWHERE],
+    )
+
+
+def _fields(event: dict) -> dict:
+    return {k: v for k, v in event.items() if k not in ("event", "seq", "time")}
+
+
+def _last(events: list[dict], kind: str) -> dict | None:
+    return next((e for e in reversed(events) if e.get("event") == kind), None)
+
+
+def _last_by_round(events: list[dict], kind: str) -> dict[int, dict]:
+    # A round evaluated again after a resume counts with its last result.
+    return {e["round"]: e for e in events if e.get("event") == kind and "round" in e}
+
+
+def _steps(events: list[dict]) -> list[dict]:
+    # A step replayed after a resume is recorded twice; the later one is the one that counts.
+    by_step = {e["step"]: e for e in events if e.get("event") == "step" and "step" in e}
+    return [
+        {"step": s, "round": e.get("round"), "loss": e.get("loss"), "learning_rate": e.get("learning_rate")}
+        for s, e in sorted(by_step.items())
+    ]
+
+
+def _interval(score: float | None, tasks: list[dict]) -> tuple[float | None, float | None]:
+    """A 95 % normal interval of the mean of task scores from Inspect's per-task standard errors."""
+    errors = [t.get("stderr") for t in tasks]
+    if score is None or not errors or any(e is None for e in errors):
+        return None, None
+    se = math.sqrt(sum(e * e for e in errors)) / len(errors)  # tasks are independent samples
+    return max(0.0, score - Z_95 * se), min(1.0, score + Z_95 * se)
+
+
+def _samples(evals: dict[int, dict]) -> list[SampleRow]:
+    """Every evaluation sample with its result in each round; a change from the round before is marked."""
+    rows: dict[tuple[str, str], SampleRow] = {}
+    for n in sorted(evals):
+        for task in evals[n].get("tasks", []):
+            for s in task.get("samples", []):
+                key = (task["name"], str(s["id"]))
+                row = rows.setdefault(key, SampleRow(task["name"], str(s["id"]), s.get("question", ""), s.get("expected", "")))
+                before = row.cells[max(row.cells)].correct if row.cells else None
+                change = None if before is None or before == s["correct"] else ("fixed" if s["correct"] else "broke")
+                row.cells[n] = SampleCell(bool(s["correct"]), s.get("answer", ""), change)
+    return list(rows.values())
