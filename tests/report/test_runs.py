@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from evaltune.cli import main
+from evaltune.report.contents import read_report_contents
 
 TRAINS_UNTIL_STOPPED = dict(max_rounds=1, steps_per_round=1_000_000, eval_threshold=1.0)
 
@@ -79,6 +80,8 @@ def test_a_run_killed_mid_round_goes_from_running_to_crashed_and_resumes_to_fini
     assert main(["resume", str(run_dir), "--set", "steps_per_round=2", "--force"]) == 1
     row = listed(parent, capsys)["killed"]
     assert row["status"] == "finished" and row["rounds"] == 1 and row["bar_met"] is False
+    # The resumed round trained steps 1-2 again; the killed session's later steps do not count.
+    assert [s["step"] for s in read_report_contents(run_dir).steps] == [1, 2]
 
 
 def test_ctrl_c_mid_round_leaves_a_report_and_the_run_is_listed_as_interrupted(run_config_writer, tmp_path, capsys):

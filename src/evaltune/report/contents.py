@@ -24,6 +24,9 @@ SHOWN_ELSEWHERE = {
     "step", "eval_result", "decision", "round_started", "round_trained", "checkpoint_saved",
     "partial_checkpoint_saved", "data_prepared", "engine_ready", "run_finished", "report_written",
 }
+# Tasks besides the gating ones: a confirmation task is reported and never gates; the
+# regression guard watches what the base model knew before training.
+ROLE_LABEL = {"confirm": "confirmation", "guard": "regression guard"}
 Z_95 = 1.959964  # two-sided 95 % quantile of the normal distribution
 
 
@@ -36,7 +39,6 @@ class RoundRow:
     tasks: list[dict]  # name, score, stderr, n_correct, n_samples of each task
     learning_rate: float | None
     final_loss: float | None
-    eval_seconds: float | None
     decision: dict | None  # the decision event of the round, when it was decided
     best: bool = False
 
@@ -66,10 +68,13 @@ class ReportContents:
     engine: dict | None  # the engine_ready event's info: device, dtype, parameter counts
     threshold: float | None
     rounds: list[RoundRow]
-    steps: list[dict]  # one per optimizer step: step, round, loss, learning_rate (a replayed step once)
+    intervals_recorded: bool  # the evaluations recorded their intervals (else they come from standard errors)
+    steps: list[dict]  # one per optimizer step that counts: step, round, loss, learning_rate
     samples: list[SampleRow]
-    data: dict | None  # the data_prepared event's fields
-    invalid_by_reason: dict[str, int]
+    data: dict | None  # the data report: data_report.json when the run saved one, else the data_prepared event
+    dropped: dict[str, int]  # records dropped, by reason (only reasons that dropped any)
+    contamination_hits: list[dict]  # training records that matched an evaluation sample
+    duplicate_clusters: list[dict]
     decisions: list[dict]
     other_events: list[dict]
 
@@ -89,31 +94,55 @@ def read_report_contents(run_dir: Path) -> ReportContents:
     steps = _steps(events)
     history = {r.round: r for r in (state.history if state else [])}
     rounds = []
-    for n in sorted(set(evals) | set(history) | {s["round"] for s in steps}):
+    for n in sorted(set(evals) | set(history) | {s["round"] for s in steps if s["round"] is not None}):
         ev, rec = evals.get(n, {}), history.get(n)
         tasks = [{k: v for k, v in t.items() if k != "samples"} for t in ev.get("tasks", [])]
         score = rec.score if rec is not None else ev.get("score")
-        low, high = _interval(score, tasks)
+        low, high = (ev["ci_low"], ev["ci_high"]) if ev.get("ci_low") is not None else _interval(score, tasks)
         round_steps = [s for s in steps if s["round"] == n]
         rounds.append(RoundRow(
             round=n, score=score, low=low, high=high, tasks=tasks,
             learning_rate=rec.learning_rate if rec else (round_steps[-1]["learning_rate"] if round_steps else None),
             final_loss=rec.final_loss if rec else (round_steps[-1]["loss"] if round_steps else None),
-            eval_seconds=ev.get("seconds"), decision=decisions.get(n), best=n == run.best_round,
+            decision=decisions.get(n), best=n == run.best_round,
         ))
 
-    data = _last(events, "data_prepared")
     engine = _last(events, "engine_ready")
     return ReportContents(
         run=run, generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         config=config, summary=summary, engine=engine.get("info") if engine else None,
         threshold=(summary or config).get("threshold", config.get("eval_threshold")),
-        rounds=rounds, steps=steps, samples=_samples(evals),
-        data=_fields(data) if data else None,
-        invalid_by_reason=dict(Counter(d.get("reason", "?") for d in (data or {}).get("invalid", []))),
+        rounds=rounds, intervals_recorded=any(e.get("ci_low") is not None for e in evals.values()),
+        steps=steps, samples=_samples(evals),
+        **_data_report(folder, _last(events, "data_prepared")),
         decisions=[decisions[n] for n in sorted(decisions)],
         other_events=[e for e in events if e.get("event") not in SHOWN_ELSEWHERE],
     )
+
+
+def _data_report(folder: RunFolder, event: dict | None) -> dict:
+    """The data report's fields of ReportContents from the data_prepared event, or from the full
+    report file the event points to when there is one."""
+    if event is None:
+        return {"data": None, "dropped": {}, "contamination_hits": [], "duplicate_clusters": []}
+    data = _fields(event)
+    saved = folder.root / Path(str(data.get("report", ""))).name if data.get("report") else None
+    if saved is not None and saved.is_file():
+        data = json.loads(saved.read_text())
+    if isinstance(data.get("dropped"), dict):
+        dropped = {reason: n for reason, n in data["dropped"].items() if n}
+    else:  # older runs list each invalid record with its reason
+        dropped = dict(Counter(d.get("reason", "?") for d in data.get("invalid", [])))
+        if data.get("dropped_too_long"):
+            dropped["nothing left to train on after cutting to max_seq_length"] = data["dropped_too_long"]
+    contamination = data.get("contamination")
+    hits = contamination.get("hits") if isinstance(contamination, dict) else None
+    return {
+        "data": data,
+        "dropped": dropped,
+        "contamination_hits": hits if isinstance(hits, list) else data.get("contamination_hits", []),
+        "duplicate_clusters": data["duplicate_clusters"] if isinstance(data.get("duplicate_clusters"), list) else [],
+    }
 
 
 def _fields(event: dict) -> dict:
@@ -130,16 +159,23 @@ def _last_by_round(events: list[dict], kind: str) -> dict[int, dict]:
 
 
 def _steps(events: list[dict]) -> list[dict]:
-    # A step replayed after a resume is recorded twice; the later one is the one that counts.
-    by_step = {e["step"]: e for e in events if e.get("event") == "step" and "step" in e}
-    return [
-        {"step": s, "round": e.get("round"), "loss": e.get("loss"), "learning_rate": e.get("learning_rate")}
-        for s, e in sorted(by_step.items())
-    ]
+    """The steps that count, in order. A resumed run goes back to its last durable point and
+    trains again from there: the steps a stopped session had recorded past that point were
+    lost with it, and the replayed ones replace them."""
+    steps: list[dict] = []
+    for e in events:
+        if e.get("event") != "step" or not isinstance(e.get("step"), int):
+            continue
+        while steps and steps[-1]["step"] >= e["step"]:
+            steps.pop()
+        steps.append({"step": e["step"], "round": e.get("round"), "loss": e.get("loss"),
+                      "learning_rate": e.get("learning_rate")})
+    return steps
 
 
 def _interval(score: float | None, tasks: list[dict]) -> tuple[float | None, float | None]:
-    """A 95 % normal interval of the mean of task scores from Inspect's per-task standard errors."""
+    """For runs whose evaluations recorded no interval: a 95 % normal interval of the mean of
+    task scores from Inspect's per-task standard errors."""
     errors = [t.get("stderr") for t in tasks]
     if score is None or not errors or any(e is None for e in errors):
         return None, None
@@ -148,14 +184,23 @@ def _interval(score: float | None, tasks: list[dict]) -> tuple[float | None, flo
 
 
 def _samples(evals: dict[int, dict]) -> list[SampleRow]:
-    """Every evaluation sample with its result in each round; a change from the round before is marked."""
+    """Every evaluation sample with its result in each round, and its change since the evaluation before."""
     rows: dict[tuple[str, str], SampleRow] = {}
     for n in sorted(evals):
         for task in evals[n].get("tasks", []):
+            recorded = "fixed" in task  # evaluations that record their own fixed/broke lists
+            fixed, broke = set(map(str, task.get("fixed", []))), set(map(str, task.get("broke", [])))
             for s in task.get("samples", []):
-                key = (task["name"], str(s["id"]))
-                row = rows.setdefault(key, SampleRow(task["name"], str(s["id"]), s.get("question", ""), s.get("expected", "")))
-                before = row.cells[max(row.cells)].correct if row.cells else None
-                change = None if before is None or before == s["correct"] else ("fixed" if s["correct"] else "broke")
+                sample_id = str(s["id"])
+                row = rows.setdefault(
+                    (task["name"], sample_id),
+                    SampleRow(task["name"], sample_id, s.get("question", ""), s.get("expected", "")),
+                )
+                if recorded:
+                    change = "fixed" if sample_id in fixed else ("broke" if sample_id in broke else None)
+                else:
+                    before = row.cells[max(row.cells)].correct if row.cells else None
+                    change = None if before is None or before == s["correct"] else ("fixed" if s["correct"] else "broke")
                 row.cells[n] = SampleCell(bool(s["correct"]), s.get("answer", ""), change)
-    return list(rows.values())
+    task_order = {task: i for i, task in enumerate(dict.fromkeys(task for task, _ in rows))}
+    return sorted(rows.values(), key=lambda row: task_order[row.task])  # stable: samples keep their order

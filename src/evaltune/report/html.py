@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from evaltune.report.contents import ReportContents, read_report_contents
+from evaltune.report.contents import ROLE_LABEL, ReportContents, read_report_contents
 from evaltune.report.plots import plot_scores, plot_training
 from evaltune.report.runs import format_duration, format_score
 
@@ -51,7 +51,7 @@ def render_html(contents: ReportContents, charts: dict[str, str]) -> str:
         trim_blocks=True, lstrip_blocks=True,
     )
     env.filters.update(score=format_score, number=_number, duration=format_duration)
-    return env.get_template("template.html.j2").render(c=contents, charts=charts)
+    return env.get_template("template.html.j2").render(c=contents, charts=charts, roles=ROLE_LABEL)
 
 
 def _number(value) -> str:

@@ -14,9 +14,10 @@ from pathlib import Path
 from matplotlib.figure import Figure  # the object API: no pyplot, no global state, no display needed
 from matplotlib.ticker import MaxNLocator
 
-from evaltune.report.contents import ReportContents
+from evaltune.report.contents import ROLE_LABEL, ReportContents
 
 SCORE_COLOR, BAR_COLOR, LOSS_COLOR, LR_COLOR = "#1f6feb", "#cf222e", "#8250df", "#9a6700"
+ROLE_STYLE = {"gate": ":", "confirm": "--", "guard": "-."}
 
 
 def plot_scores(contents: ReportContents, path: Path) -> Path | None:
@@ -24,18 +25,21 @@ def plot_scores(contents: ReportContents, path: Path) -> Path | None:
     rounds = [r for r in contents.rounds if r.score is not None]
     if not rounds:
         return None
-    fig = Figure(figsize=(8, 3.6), dpi=110, layout="constrained")
+    fig = Figure(figsize=(9, 3.8), dpi=110, layout="constrained")
     ax = fig.add_subplot()
     xs, ys = [r.round for r in rounds], [r.score for r in rounds]
     banded = [r for r in rounds if r.low is not None]
     if banded:
         ax.fill_between([r.round for r in banded], [r.low for r in banded], [r.high for r in banded],
                         color=SCORE_COLOR, alpha=0.15, linewidth=0, label="95 % interval")
-    task_names = sorted({t["name"] for r in rounds for t in r.tasks})
-    if len(task_names) > 1:  # with one task its score is the gate score
-        for name in task_names:
-            points = [(r.round, t["score"]) for r in rounds for t in r.tasks if t["name"] == name]
-            ax.plot(*zip(*points), linewidth=1, alpha=0.6, linestyle=":", marker=".", label=name)
+    roles = {t["name"]: t.get("role", "gate") for r in rounds for t in r.tasks}
+    gating = [name for name, role in roles.items() if role == "gate"]
+    for name, role in roles.items():
+        if role == "gate" and len(gating) == 1:
+            continue  # the one gating task's score is the gate score
+        points = [(r.round, t["score"]) for r in rounds for t in r.tasks if t["name"] == name]
+        ax.plot(*zip(*points), linewidth=1.2, alpha=0.8, marker=".", linestyle=ROLE_STYLE.get(role, ":"),
+                label=name if role == "gate" else f"{name} ({ROLE_LABEL.get(role, role)})")
     ax.plot(xs, ys, color=SCORE_COLOR, linewidth=2, marker="o", label="score")
     for x, y in zip(xs, ys):
         ax.annotate(f"{y:.3f}", (x, y), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
@@ -61,7 +65,7 @@ def plot_training(contents: ReportContents, path: Path) -> Path | None:
     steps = [s for s in contents.steps if s["loss"] is not None]
     if not steps:
         return None
-    fig = Figure(figsize=(8, 3.6), dpi=110, layout="constrained")
+    fig = Figure(figsize=(9, 3.8), dpi=110, layout="constrained")
     ax = fig.add_subplot()
     xs = [s["step"] for s in steps]
     ax.plot(xs, [s["loss"] for s in steps], color=LOSS_COLOR, linewidth=1.5, marker="." if len(xs) < 80 else None,

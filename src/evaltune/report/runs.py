@@ -64,7 +64,7 @@ def run_status(folder: RunFolder, events: list[dict], state: RunState | None) ->
     """Classify a run folder as finished, running, interrupted or crashed (see the module doc)."""
     if (folder.root / "summary.json").is_file():
         return RunStatus("finished", "finished", resumable=False)
-    where = _where(state)
+    where = _where(state, events)
     pid = folder.running_pid()
     if pid:
         return RunStatus("running", f"running (process {pid}), {where}", resumable=False)
@@ -80,9 +80,10 @@ def run_status(folder: RunFolder, events: list[dict], state: RunState | None) ->
     return RunStatus("crashed", f"stopped without a word {where} (killed?)", True, resume)
 
 
-def _where(state: RunState | None) -> str:
-    if state is None:
-        return "before the baseline evaluation"
+def _where(state: RunState | None, events: list[dict]) -> str:
+    if state is None:  # killed before the baseline was recorded, or written by an older version
+        rounds = [e["round"] for e in events if isinstance(e.get("round"), int)]
+        return f"in round {rounds[-1]}" if rounds else "before the baseline evaluation"
     if state.phase == "evaluating":
         return f"evaluating round {state.round}"
     return f"training round {state.round} (step {state.step_in_round})"
