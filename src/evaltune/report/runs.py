@@ -162,10 +162,11 @@ def print_runs(rows: list[RunRow], parent: Path, console: Console) -> None:
     if not rows:
         console.print(f"No runs in {parent} (a run folder holds config.json).")
         return
-    table = Table(show_edge=False)
-    for col, justify in (("run", "left"), ("status", "left"), ("rounds", "right"), ("baseline", "right"),
-                         ("best (round)", "right"), ("bar met", "left"), ("wall time", "right"), ("started", "left")):
-        table.add_column(col, justify=justify)
+    table = Table(box=None, pad_edge=False, header_style="bold")  # fits 80 columns for run names up to ~15 characters
+    table.add_column("run", overflow="fold", min_width=min(max(len(r.name) for r in rows), 20))
+    for col, justify in (("status", "left"), ("rounds", "right"), ("baseline", "right"), ("best", "right"),
+                         ("bar met", "left"), ("wall time", "right"), ("started", "left")):
+        table.add_column(col, justify=justify, no_wrap=True)
     for r in rows:
         best = "–" if r.best_score is None else f"{format_score(r.best_score)} ({r.best_round})"
         table.add_row(
@@ -180,12 +181,12 @@ def print_runs(rows: list[RunRow], parent: Path, console: Console) -> None:
 
 
 def format_duration(seconds: float | None) -> str:
-    """`92` -> "1 min 32 s"; None -> "–"."""
+    """`92` -> "1m32s", `4080` -> "1h08m", `7` -> "7s"; None -> "–"."""
     if seconds is None:
         return "–"
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else (f"{minutes} min {secs} s" if minutes else f"{secs} s")
+    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
 
 
 def format_score(value: float | None) -> str:
@@ -196,4 +197,4 @@ def format_score(value: float | None) -> str:
 def _local_time(iso: str | None) -> str:
     if iso is None:
         return "–"
-    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    return datetime.fromisoformat(iso).astimezone().strftime("%m-%d %H:%M")
