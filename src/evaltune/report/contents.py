@@ -18,8 +18,8 @@ from pathlib import Path
 from evaltune.report.runs import RunRow, run_row
 from evaltune.tracking import RunFolder
 
-# Events that the report shows in their own sections; every other kind is listed under
-# "Other events" so that nothing a run recorded goes unseen.
+# Events that the report shows in their own sections; every other kind (but progress ticks)
+# is listed under "Run events" so that nothing a run recorded goes unseen.
 SHOWN_ELSEWHERE = {
     "step", "eval_result", "decision", "round_started", "round_trained", "checkpoint_saved",
     "partial_checkpoint_saved", "data_prepared", "engine_ready", "run_finished", "report_written",
@@ -40,6 +40,7 @@ class RoundRow:
     learning_rate: float | None
     final_loss: float | None
     decision: dict | None  # the decision event of the round, when it was decided
+    trained: dict | None  # the round_trained event: seconds, tokens_per_second, pad_fraction (newer runs)
     best: bool = False
 
 
@@ -91,6 +92,7 @@ def read_report_contents(run_dir: Path) -> ReportContents:
 
     evals = _last_by_round(events, "eval_result")
     decisions = _last_by_round(events, "decision")
+    trained = _last_by_round(events, "round_trained")
     steps = _steps(events)
     history = {r.round: r for r in (state.history if state else [])}
     rounds = []
@@ -104,7 +106,7 @@ def read_report_contents(run_dir: Path) -> ReportContents:
             round=n, score=score, low=low, high=high, tasks=tasks,
             learning_rate=rec.learning_rate if rec else (round_steps[-1]["learning_rate"] if round_steps else None),
             final_loss=rec.final_loss if rec else (round_steps[-1]["loss"] if round_steps else None),
-            decision=decisions.get(n), best=n == run.best_round,
+            decision=decisions.get(n), trained=trained.get(n), best=n == run.best_round,
         ))
 
     engine = _last(events, "engine_ready")
@@ -116,8 +118,12 @@ def read_report_contents(run_dir: Path) -> ReportContents:
         steps=steps, samples=_samples(evals),
         **_data_report(folder, _last(events, "data_prepared")),
         decisions=[decisions[n] for n in sorted(decisions)],
-        other_events=[e for e in events if e.get("event") not in SHOWN_ELSEWHERE],
+        other_events=[e for e in events if not _shown_elsewhere(str(e.get("event")))],
     )
+
+
+def _shown_elsewhere(kind: str) -> bool:
+    return kind in SHOWN_ELSEWHERE or kind.endswith("_progress")  # progress ticks are for the console
 
 
 def _data_report(folder: RunFolder, event: dict | None) -> dict:
