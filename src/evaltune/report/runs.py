@@ -54,7 +54,7 @@ class RunRow:
         return asdict(self)
 
 
-def last_session(events: list[dict]) -> list[dict]:
+def _last_session(events: list[dict]) -> list[dict]:
     """The events since the last `run_started` (a resume starts a new session)."""
     starts = [i for i, e in enumerate(events) if e.get("event") == "run_started"]
     return events[starts[-1]:] if starts else events
@@ -72,7 +72,7 @@ def run_status(folder: RunFolder, events: list[dict], state: RunState | None) ->
         # Decided its last round, then died before summary.json was written.
         return RunStatus("crashed", "stopped after its last decision, before writing summary.json", resumable=False)
     resume = f"evaltune resume {folder.root}"
-    closing = next((e for e in reversed(last_session(events)) if e.get("event") in CLOSING_EVENTS), None)
+    closing = next((e for e in reversed(_last_session(events)) if e.get("event") in CLOSING_EVENTS), None)
     if closing is not None and closing["event"] == "interrupted":
         return RunStatus("interrupted", f"interrupted {where}: {closing.get('message', '')}", True, resume)
     if closing is not None and closing["event"] == "error":
@@ -89,7 +89,7 @@ def _where(state: RunState | None, events: list[dict]) -> str:
     return f"training round {state.round} (step {state.step_in_round})"
 
 
-def wall_seconds(events: list[dict], now: datetime | None = None) -> float | None:
+def _wall_seconds(events: list[dict], now: datetime | None = None) -> float | None:
     """Wall time across sessions: from each run_started to that session's last event (or `now`)."""
     total, start, last = 0.0, None, None
     for e in events:
@@ -141,7 +141,7 @@ def run_row(folder: RunFolder, events: list[dict], state: RunState | None) -> Ru
         **common, rounds=sum(1 for r in history if r.round > 0),
         baseline_score=next((r.score for r in history if r.round == 0), None),
         best_score=best.score if best else None, best_round=best.round if best else None,
-        best_adapter=best.adapter if best else None, bar_met=None, wall_seconds=wall_seconds(events, now),
+        best_adapter=best.adapter if best else None, bar_met=None, wall_seconds=_wall_seconds(events, now),
     )
 
 
