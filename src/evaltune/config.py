@@ -634,6 +634,10 @@ def _task_file(spec: str) -> Path | None:
     return Path(file) if at or file.endswith(".py") else None
 
 
+# Keys that only say where a new run goes; they may differ when a run is resumed.
+_PLACEMENT_KEYS = {"output_dir", "run_name"}
+
+
 def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted names of the keys whose values differ between two dumped configs."""
     changed = []
