@@ -41,7 +41,7 @@ def test_a_run_writes_its_report_and_plots_when_it_ends_and_prints_the_path(fini
     report = run_dir / "report.html"
     assert report.is_file() and (run_dir / "plots" / "scores.png").is_file() and (run_dir / "plots" / "training.png").is_file()
     kinds = [e["event"] for e in events_of(run_dir)]
-    assert kinds[-2:] == ["run_finished", "report_written"]
+    assert kinds[-1] == "report_written" and "run_finished" in kinds  # the report is the last thing a run does
     assert f"Report: {report}" in output
     assert "Bar not met" in output  # the summary before it is unchanged
 

@@ -27,6 +27,7 @@ SHOWN_ELSEWHERE = {
 # Tasks besides the gating ones: a confirmation task is reported and never gates; the
 # regression guard watches what the base model knew before training.
 ROLE_LABEL = {"confirm": "confirmation", "guard": "regression guard"}
+ENVELOPE = ("event", "seq", "time", "id", "run_id")
 Z_95 = 1.959964  # two-sided 95 % quantile of the normal distribution
 
 
@@ -77,7 +78,7 @@ class ReportContents:
     contamination_hits: list[dict]  # training records that matched an evaluation sample
     duplicate_clusters: list[dict]
     decisions: list[dict]
-    other_events: list[dict]
+    other_events: list[dict]  # time, event, details
 
 
 def read_report_contents(run_dir: Path) -> ReportContents:
@@ -118,7 +119,11 @@ def read_report_contents(run_dir: Path) -> ReportContents:
         steps=steps, samples=_samples(evals),
         **_data_report(folder, _last(events, "data_prepared")),
         decisions=[decisions[n] for n in sorted(decisions)],
-        other_events=[e for e in events if not _shown_elsewhere(str(e.get("event")))],
+        other_events=[
+            {"time": e.get("time", ""), "event": e.get("event"),
+             "details": {k: v for k, v in _fields(e).items() if k != "config"}}  # run_started's config: below
+            for e in events if not _shown_elsewhere(str(e.get("event")))
+        ],
     )
 
 
@@ -152,7 +157,8 @@ def _data_report(folder: RunFolder, event: dict | None) -> dict:
 
 
 def _fields(event: dict) -> dict:
-    return {k: v for k, v in event.items() if k not in ("event", "seq", "time")}
+    """What the event says, without its envelope (kind, sequence number, time, ids)."""
+    return {k: v for k, v in event.items() if k not in ENVELOPE}
 
 
 def _last(events: list[dict], kind: str) -> dict | None:

@@ -322,11 +322,11 @@ class ConsoleSink:
             self.console.print(f"  evaltune sync {escape(str(Path(e['outbox']).parent))}", soft_wrap=True, highlight=False)
 
     def _on_report_written(self, e: dict) -> None:
-        self.console.print(f"\nReport: {e['path']} (open it in a browser)", soft_wrap=True, highlight=False)
+        self.console.print(f"\nReport: {escape(e['path'])} (open it in a browser)", soft_wrap=True, highlight=False)
 
     def _on_report_failed(self, e: dict) -> None:
-        self.console.print(f"\n[yellow]The report could not be written[/] ({e['message']}); try: {e['command']}",
-                           soft_wrap=True, highlight=False)
+        self.console.print(f"\n[yellow]The report could not be written[/] ({escape(e['message'])}); "
+                           f"try: {escape(e['command'])}", soft_wrap=True, highlight=False)
 
 
 def print_data_report(console: Console, report: dict, limit: int = 10) -> None:
