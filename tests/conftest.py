@@ -57,18 +57,19 @@ FACTS = [
 ]
 
 
-@pytest.fixture
-def write_run_config(tmp_path, tiny_model_dir):
-    """Write a small train file, eval file and config; return the config path.
+@pytest.fixture(scope="session")
+def run_config_writer(tiny_model_dir):
+    """`write(folder, **overrides)`: a small train file, eval file and config in `folder`; returns the config path.
 
-    Keyword arguments override config keys. The regression guard is off unless asked for:
-    its 20 questions would only add time to tests about other things.
+    For fixtures wider than one test; tests use `write_run_config`. Keyword arguments override
+    config keys. The regression guard is off unless asked for: its 20 questions would only add
+    time to tests about other things.
     """
 
-    def write(**overrides) -> Path:
-        train = tmp_path / "train.jsonl"
+    def write(folder: Path, **overrides) -> Path:
+        train = folder / "train.jsonl"
         train.write_text("".join(json.dumps({"instruction": q, "output": a}) + "\n" for q, a, _ in FACTS))
-        evals = tmp_path / "eval.jsonl"
+        evals = folder / "eval.jsonl"
         evals.write_text("".join(json.dumps({"question": q, "answer": x}) + "\n" for q, _, x in FACTS))
         config = {
             "base_model": str(tiny_model_dir),
@@ -87,8 +88,17 @@ def write_run_config(tmp_path, tiny_model_dir):
             "regression_guard": False,
             **overrides,
         }
-        path = tmp_path / "config.yaml"
+        path = folder / "config.yaml"
         path.write_text(yaml.safe_dump(config))
         return path
 
     return write
+
+
+@pytest.fixture
+def write_run_config(tmp_path, run_config_writer):
+    """Write a small train file, eval file and config; return the config path.
+
+    Keyword arguments override config keys.
+    """
+    return lambda **overrides: run_config_writer(tmp_path, **overrides)

@@ -22,7 +22,7 @@ def test_bar_met_exits_0_and_writes_a_complete_run_folder(write_run_config, caps
     assert list((run_dir / "rounds" / "1" / "eval").glob("*.eval"))
     assert (run_dir / "rounds" / "1" / "trainer" / "trainer_state.pt").is_file()
     events = [json.loads(line)["event"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    assert events[0] == "run_started" and events[-1] == "run_finished"
+    assert events[0] == "run_started" and "run_finished" in events and events[-1] == "report_written"
     assert events.count("step") == 2 and "decision" in events
     out = capsys.readouterr().out
     assert "=== Training round 1/2 ===" in out and "Bar met" in out

@@ -10,7 +10,7 @@ from evaltune.evaluation import run_eval
 from evaltune.loop import run
 from evaltune.tracking.sinks import sync_outbox
 
-__all__ = ["Config", "UsageError", "load_config", "run", "run_eval", "sync_outbox"]
+__all__ = ["Config", "UsageError", "list_runs", "load_config", "run", "run_eval", "sync_outbox", "write_report"]
 __version__ = "0.1.0"
 
 
@@ -25,4 +25,8 @@ def __getattr__(name: str):
         from evaltune.loop import run
 
         return run
+    if name in ("list_runs", "write_report"):
+        from evaltune import report
+
+        return getattr(report, name)
     raise AttributeError(f"module 'evaltune' has no attribute {name!r}")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import traceback
 from pathlib import Path
@@ -92,6 +93,16 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--output", type=Path, default=Path("data_report.json"), help="where the JSON report is written")
     check.add_argument("--strict", action="store_true", help="exit 1 when any record was dropped")
     overrides(check)
+
+    report = sub.add_parser("report", help="write a run's HTML report and plots into its folder")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
+
+    runs = sub.add_parser("runs", help="list the runs in a folder: status, rounds, scores")
+    runs.add_argument("dir", type=Path, nargs="?", default=Path("runs"), metavar="DIR",
+                      help="the folder holding run folders (default: runs)")
+    runs.add_argument("--json", action="store_true", help="print the list as JSON, for scripts")
+    runs.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -249,8 +260,6 @@ def _eval(args: argparse.Namespace, console: Console) -> int:
 def _data_check(args: argparse.Namespace, console: Console) -> int:
     """`evaltune data check`: the run's data step alone, with the full report. Exit 0, or 1
     under --strict when any record was dropped; 2 when nothing usable is left."""
-    import json
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from transformers import AutoTokenizer
 
@@ -294,11 +303,34 @@ def _data_check(args: argparse.Namespace, console: Console) -> int:
     return 1 if args.strict and report.dropped_total else 0
 
 
+def _report(args: argparse.Namespace, console: Console) -> int:
+    from evaltune.report import write_report
+
+    path = write_report(args.run_dir)
+    console.print(f"Report written to {path} (charts also in {path.parent / 'plots'})", soft_wrap=True, highlight=False)
+    return 0
+
+
+def _runs(args: argparse.Namespace, console: Console) -> int:
+    from evaltune.report import list_runs
+    from evaltune.report.runs import print_runs
+
+    rows = list_runs(args.dir)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+    else:
+        print_runs(rows, args.dir, console)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     try:
-        commands = {"export": _export, "sync": _sync, "eval": _eval, "data": _data_check, "tune": _tune}
+        commands = {
+            "export": _export, "sync": _sync, "eval": _eval, "data": _data_check, "tune": _tune,
+            "report": _report, "runs": _runs,
+        }
         return commands.get(args.command, _train)(args, console)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -28,6 +28,7 @@ from evaltune.learning_rate import resolve_learning_rate
 from evaltune.policies import Hyperparameters, PolicyRules, check_gate, decide
 from evaltune.policies.selection import DataAddition
 from evaltune.policies.selector import DataSelector, addition_examples
+from evaltune.report import write_report
 from evaltune.schedule import schedule_multiplier
 from evaltune.summary import summarize
 from evaltune.tracking import (
@@ -88,6 +89,17 @@ def run(
             events.close()  # waits at most delivery_flush_seconds; the rest stays in the outbox
         finally:
             folder.release()  # even when a second Ctrl-C cuts the wait short
+        _write_report(folder, events)  # after the release: the report sees a run that has stopped
+
+
+def _write_report(folder: RunFolder, events: EventLog) -> None:
+    """Every run leaves its HTML report when it ends, finished or not."""
+    try:
+        path = write_report(folder.root)
+    except Exception as err:  # a report that cannot be drawn must not change the run's outcome
+        events.emit("report_failed", message=f"{err.__class__.__name__}: {err}", command=f"evaltune report {folder.root}")
+    else:
+        events.emit("report_written", path=str(path))
 
 
 def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState, stop: GracefulStop) -> dict:

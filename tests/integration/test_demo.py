@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import sys
@@ -129,3 +130,20 @@ def test_the_run_folder_keeps_every_samples_history(demo):
         for t in e["tasks"]:
             for s in t["samples"]:
                 assert history[t["name"]][s["id"]]["rounds"][str(round_no)] == s["correct"]
+
+
+def test_the_demo_ends_by_printing_its_report_which_shows_the_run(demo):
+    proc, summary, events = demo
+    report = Path(summary["run_dir"]) / "report.html"
+    assert proc.stdout.rstrip().splitlines()[-1] == f"Report: {report} (open it in a browser)"
+    text = html.unescape(report.read_text())
+    assert f'id="best-score">{summary["best_score"]:.3f}<' in text and f'id="best-round">{summary["best_round"]}<' in text
+    assert 'id="chart-scores"' in text and 'id="chart-training"' in text
+    samples = [s for t in evals_by_round(events)[0]["tasks"] for s in t["samples"]]
+    assert text.count("<tr data-task=") == len(samples)  # the sample matrix: every question of every task
+    data = next(e for e in events if e["event"] == "data_prepared")
+    assert f"dropped: invalid</td><td class=\"num\">−{data['dropped']['invalid']}<" in text  # counts per reason
+    for name in ("valdoria_confirm (confirmation)", "general_knowledge (regression guard)"):
+        assert name in text  # the confirmation and guard scores, round by round
+    for decision in (e for e in events if e["event"] == "decision"):
+        assert decision["reason"] in text

@@ -351,6 +351,14 @@ class ConsoleSink:
             self.console.print(f"Kept in {escape(e['outbox'])}; deliver them later with:", soft_wrap=True, highlight=False)
             self.console.print(f"  evaltune sync {escape(str(Path(e['outbox']).parent))}", soft_wrap=True, highlight=False)
 
+    def _on_report_written(self, e: dict) -> None:
+        self.console.print(f"\nReport: {escape(e['path'])} (open it in a browser)", soft_wrap=True, highlight=False)
+
+    def _on_report_failed(self, e: dict) -> None:
+        self.console.print(f"\n[yellow]The report could not be written[/] ({escape(e['message'])}); "
+                           f"try: {escape(e['command'])}", soft_wrap=True, highlight=False)
+
+
 def print_data_report(console: Console, report: dict, limit: int = 10) -> None:
     """The full data report (`DataReport.to_dict()`) for a person: counts per reason, token
     lengths, duplicate clusters, contamination hits, and the first dropped records."""

@@ -111,12 +111,19 @@ class RunFolder:
     def lock_path(self) -> Path:
         return self.root / "run.lock"
 
+    def running_pid(self) -> int | None:
+        """The process id in run.lock when that process is alive (the run is going on), else None."""
+        try:
+            pid = int(self.lock_path.read_text().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if pid and _alive(pid) else None
+
     def acquire(self) -> None:
         """Mark the folder as being worked on by this process; refuse if another live one is."""
-        if self.lock_path.is_file():
-            pid = int(self.lock_path.read_text().strip() or 0)
-            if pid and pid != os.getpid() and _alive(pid):
-                raise UsageError(f"{self.root} is being run by process {pid}; wait for it or stop it first.")
+        pid = self.running_pid()
+        if pid and pid != os.getpid():
+            raise UsageError(f"{self.root} is being run by process {pid}; wait for it or stop it first.")
         self.lock_path.write_text(str(os.getpid()))
 
     def release(self) -> None:

@@ -1,0 +1,77 @@
+"""Reports opened the way a person opens them: in a real browser (headless Chromium).
+
+`make test` installs Debian's chromium and chromium-driver (`make browser`).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+
+class ReportPage:
+    """A report loaded in the browser, with what the browser's console said while loading it."""
+
+    def __init__(self, driver, path: Path):
+        self.driver = driver
+        driver.get_log("browser")  # forget what earlier pages logged
+        driver.get(path.resolve().as_uri())
+        self.console_errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+    def text(self, css: str) -> str:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.CSS_SELECTOR, css).text
+
+    def elements(self, css: str) -> list:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def js(self, script: str):
+        return self.driver.execute_script(script)
+
+    def image_of(self, css: str) -> Image.Image:
+        """A screenshot of the element as the browser drew it."""
+        element = self.elements(css)[0]
+        self.js(f"document.querySelector({css!r}).scrollIntoView()")
+        return Image.open(io.BytesIO(element.screenshot_as_png)).convert("RGB")
+
+    def screenshot(self, path: Path) -> Image.Image:
+        """The whole page, top to bottom, saved to `path`."""
+        height = self.js("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(1280, min(height + 40, 8000))
+        self.driver.save_screenshot(str(path))
+        return Image.open(path).convert("RGB")
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.fail("the report tests need Chromium and ChromeDriver: run `make browser` "
+                    "(apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    # As root and with no network: no sandbox, and none of Chromium's own background traffic.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,1600", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def open_report(browser):
+    """`open_report(path)`: load a report file in the browser; returns a ReportPage."""
+    return lambda path: ReportPage(browser, path)
