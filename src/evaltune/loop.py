@@ -67,6 +67,8 @@ def run(
         state = folder.read_state() or first
         if state.phase == "finished":
             raise UsageError(f"{folder.root} has already finished (see summary.json); there is nothing to resume.")
+        if "steps_per_round" in changed_keys:  # a forced new round length applies from the round in progress
+            state.steps_per_round = config.steps_per_round
     folder.acquire()
     events = EventLog(folder, [*(sinks or []), delivery.start(folder)])
     events.emit("run_started", run_dir=str(folder.root), config=brief(config), resumed=resume is not None)
