@@ -17,6 +17,7 @@ from evalresults import eval_result, task_result
 from evaltune.cli import main
 from evaltune.config import load_config
 from evaltune.loop import run
+from evaltune.report.contents import read_report_contents
 
 
 def scripted_scores(monkeypatch, scores: dict[int, float]):
@@ -134,6 +135,10 @@ def test_selection_adds_pool_records_for_the_failed_questions_and_records_why(wr
     assert [a["where"] for a in state["data_additions"]] == [e["where"] for e in added]
     examples = {e["round"]: e["examples"] for e in events if e["event"] == "round_started"}
     assert examples == {1: 3, 2: 3 + 2 + 2 * len(repeated)}
+    # The run's report lists each addition with the failure it targets.
+    assert [a["where"] for a in read_report_contents(run_dir).additions] == [e["where"] for e in added]
+    page = (run_dir / "report.html").read_text()
+    assert "Data added from failures (%d)" % len(added) in page and "eval/2: What currency" in page
     out = capsys.readouterr().out
     assert "Data selection after round 1: 3 failed questions → 2 records added" in out
     assert "+ pool.jsonl:2 for eval/2" in out and "economy: 1 failed, 1 added, 1 repeated" in out

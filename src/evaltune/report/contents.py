@@ -22,7 +22,7 @@ from evaltune.tracking import RunFolder
 # is listed under "Run events" so that nothing a run recorded goes unseen.
 SHOWN_ELSEWHERE = {
     "step", "eval_result", "decision", "round_started", "round_trained", "checkpoint_saved",
-    "partial_checkpoint_saved", "data_prepared", "engine_ready", "run_finished", "report_written",
+    "partial_checkpoint_saved", "data_prepared", "engine_ready", "run_finished", "report_written", "data_added",
 }
 # Tasks besides the gating ones: a confirmation task is reported and never gates; the
 # regression guard watches what the base model knew before training.
@@ -78,6 +78,7 @@ class ReportContents:
     contamination_hits: list[dict]  # training records that matched an evaluation sample
     duplicate_clusters: list[dict]
     decisions: list[dict]
+    additions: list[dict]  # training records data selection added or repeated: round, where, task, sample_id, reason
     other_events: list[dict]  # time, event, details
 
 
@@ -119,6 +120,7 @@ def read_report_contents(run_dir: Path) -> ReportContents:
         steps=steps, samples=_samples(evals),
         **_data_report(folder, _last(events, "data_prepared")),
         decisions=[decisions[n] for n in sorted(decisions)],
+        additions=[_fields(e) for e in events if e.get("event") == "data_added"],
         other_events=[
             {"time": e.get("time", ""), "event": e.get("event"),
              "details": {k: v for k, v in _fields(e).items() if k != "config"}}  # run_started's config: below
