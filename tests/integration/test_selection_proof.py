@@ -112,12 +112,12 @@ def write_proof(root: Path, **overrides) -> Path:
 
 
 def target_where(root: Path) -> dict[str, set[str]]:
-    """The pool positions (`pool.jsonl#N`) of each target fact's records."""
+    """The pool positions (`pool.jsonl:N`, as data selection cites them) of each target fact's records."""
     lines = (root / "pool.jsonl").read_text().splitlines()
     where = {}
     for fact, pair in TARGETS.items():
         questions = {q for q, _ in pair}
-        where[fact] = {f"pool.jsonl#{n}" for n, line in enumerate(lines, 1) if json.loads(line)["instruction"] in questions}
+        where[fact] = {f"pool.jsonl:{n}" for n, line in enumerate(lines, 1) if json.loads(line)["instruction"] in questions}
     return where
 
 
