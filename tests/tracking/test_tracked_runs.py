@@ -65,6 +65,11 @@ def trained_round_ids(events: list[dict]) -> list[str]:
     return [e["id"] for e in events if e["event"] == "eval_result" and e["round"] > 0]
 
 
+def delivery_report(events: list[dict]) -> dict:
+    """The last session's account of its deliveries (local events such as report_written may follow it)."""
+    return next(e for e in reversed(events) if e["event"] == "delivery_report")
+
+
 def assert_each_received_exactly_once(receiver, events: list[dict]) -> None:
     assert receiver.rejections == [] and receiver.replays == 0
     assert receiver.keys("/api/v1/test-runs/") == trained_round_ids(events)
@@ -93,8 +98,8 @@ def test_a_run_with_all_three_sinks_delivers_every_event_to_each(write_run_confi
     assert main(["run", "--config", str(config)]) == 1
     run_dir = config.parent / "runs" / "test"
     events = read_events(run_dir)
-    report = events[-1]
-    assert report["event"] == "delivery_report" and report["outbox"] is None, report
+    report = delivery_report(events)
+    assert report["outbox"] is None, report
     assert {d["name"]: d["undelivered"] for d in report["destinations"]} == {"mlflow": 0, "evalops": 0, "webhook:TEAM_HOOK": 0}
     assert Outbox(run_dir / "outbox.jsonl").pending() == []
 
@@ -162,7 +167,7 @@ def test_a_receiver_down_for_the_first_rounds_gets_every_event_exactly_once(writ
     submitted = [datetime.fromisoformat(e["time"]).timestamp() for e in events if e["event"] == "eval_result" and e["round"] in (1, 2)]
     assert max(submitted) < came_back[0]
     assert_each_received_exactly_once(receiver, events)
-    assert events[-1]["outbox"] is None and Outbox(run_dir / "outbox.jsonl").pending() == []
+    assert delivery_report(events)["outbox"] is None and Outbox(run_dir / "outbox.jsonl").pending() == []
 
 
 def test_what_is_undelivered_at_the_end_waits_in_the_outbox_for_sync(write_run_config, sinks_on, receiver, capsys):
@@ -213,7 +218,7 @@ def test_a_run_killed_while_receivers_are_down_delivers_everything_once_when_res
     events = read_events(run_dir)
     assert sum(e["event"] == "run_started" for e in events) == 2
     assert_each_received_exactly_once(receiver, events)
-    assert events[-1]["outbox"] is None
+    assert delivery_report(events)["outbox"] is None
     # MLflow kept one run across the kill, with one loss point per step event.
     client = MlflowClient(mlflow_server)
     [run] = client.search_runs([client.get_experiment_by_name("killed").experiment_id])
@@ -282,7 +287,7 @@ def test_mlflow_can_track_into_a_local_folder(write_run_config):
     config = write_run_config(mlflow_tracking_uri="mlruns", delivery_flush_seconds=180)  # relative to the config file
     main(["run", "--config", str(config)])
     events = read_events(config.parent / "runs" / "test")
-    assert events[-1]["outbox"] is None, events[-1]
+    assert delivery_report(events)["outbox"] is None, delivery_report(events)
     client = MlflowClient(f"sqlite:///{config.parent / 'mlruns' / 'mlflow.db'}")
     [run] = client.search_runs([client.get_experiment_by_name("evaltune").experiment_id])
     assert run.data.tags["evaltune.run_id"] == events[0]["run_id"] and run.info.status == "FINISHED"
