@@ -384,6 +384,11 @@ class Config(_Strict):
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass: less memory for large models, about 30 % more compute."
     )
+    distributed: Literal["ddp", "fsdp"] = Field(
+        "ddp",
+        description="Under torchrun or accelerate launch: `ddp` gives every process a full copy of the model; `fsdp` "
+        "shards the base weights and the adapter over the processes (PyTorch FSDP2), for models that do not fit one GPU.",
+    )
     lora_rank: int = Field(16, ge=1, description="LoRA rank r.")
     lora_alpha: float = Field(32.0, gt=0.0, description="LoRA scaling alpha (the update is scaled by alpha / r).")
     lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
@@ -509,6 +514,7 @@ class Config(_Strict):
             "lora_alpha": self.lora_alpha != 32.0,
             "lora_dropout": self.lora_dropout != 0.0,
             "lora_target_modules": self.lora_target_modules != "all-linear",
+            "distributed": self.distributed != "ddp",
         }
         refused = [key for key, is_set in local_only.items() if is_set]
         if refused:
@@ -524,6 +530,9 @@ class Config(_Strict):
             return self
         if self.engine != "local":
             raise ValueError("policy: grow_rank needs engine: local (the adapter is widened in this process)")
+        if self.distributed == "fsdp":
+            # Widening replaces the adapter's tensors, which FSDP holds sharded; it would need a re-shard.
+            raise ValueError("policy: grow_rank cannot be combined with distributed: fsdp; use distributed: ddp")
         if self.on_regression == "rollback":
             # A rollback would load a smaller adapter than the grown one; adapters only grow.
             raise ValueError("policy: grow_rank cannot be combined with on_regression: rollback; choose one")

@@ -49,6 +49,7 @@ class EngineInfo:
     model_type: str | None = None  # transformers' model_type ("llama", "qwen2", ...): picks `learning_rate: auto`
     hidden_size: int | None = None
     processes: int = 1  # data-parallel processes training together
+    sharded: bool = False  # FSDP: each process holds a shard of the weights, not a copy
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,10 @@ class TrainingEngine(Protocol):
         """Write adapter + optimizer + RNG state into the empty folder `directory` (the run
         folder seals and renames it); return the checkpoint's address: the adapter's path
         inside `directory`, or a service URI."""
+
+    def end_sampling(self) -> None:
+        """Called by each evaluation when it has sampled all it needs (a sharded local engine
+        keeps taking part in the other processes' generation until they are done too)."""
 
     def load_checkpoint(self, directory: Path) -> None:
         """Restore what save_checkpoint wrote."""

@@ -2,7 +2,7 @@
 
 The base weights are loaded once; every round keeps training the same adapter. Started by
 `torchrun` or `accelerate launch`, several such processes train one adapter together
-(data parallel, see engines/distributed.py).
+(data parallel, each with a full copy of the model or a shard of it; see engines/distributed.py).
 """
 
 from __future__ import annotations
@@ -20,18 +20,28 @@ import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 from peft.tuners.lora import LoraLayer
 from safetensors.torch import load_file
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_optimizer_state_dict,
+)
 from torch.nn.parallel import DistributedDataParallel
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from evaltune.data.batching import IGNORE_INDEX, collate, micro_batches, pack
 from evaltune.data.render import TokenizedExample
 from evaltune.engines.base import AdamWSettings, Completion, EngineInfo, StepMetrics
-from evaltune.engines.distributed import DataParallel
+from evaltune.engines.distributed import DataParallel, Lockstep, shard
 from evaltune.errors import UsageError
 from evaltune.models import resolve_base_model
 
 TRAINER_STATE_FILE = "trainer_state.pt"
 Precision = Literal["auto", "bf16", "fp32"]
+Distributed = Literal["ddp", "fsdp"]
+# Under FSDP the adapter and its optimizer state are gathered whole for a checkpoint (they
+# are small); the frozen base weights are left out and never gathered.
+FULL_ADAPTER = StateDictOptions(full_state_dict=True, ignore_frozen_params=True)
 
 # `precision: auto` on CPU. Measured with bench/train_throughput.py (see bench/README.md):
 # on AVX512-BF16 CPUs bf16 autocast trains faster than fp32.
@@ -66,6 +76,7 @@ class LocalEngine:
         packing: bool = True,
         precision: Precision = "auto",
         gradient_checkpointing: bool = False,
+        distributed: Distributed = "ddp",
         adamw: AdamWSettings = AdamWSettings(),
         device: str = "auto",
         seed: int = 0,
@@ -83,9 +94,13 @@ class LocalEngine:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        # FSDP shards in place, once; alone, a process has nothing to shard over.
+        sharding = distributed == "fsdp" and self.data_parallel.enabled
         base = AutoModelForCausalLM.from_pretrained(
             model_dir, dtype=torch.float32, attn_implementation=_attention_for(self.device)
-        ).to(self.device)
+        )
+        if not sharding:  # sharded, fully_shard moves one block at a time to the device and keeps its shard there
+            base = base.to(self.device)
         if gradient_checkpointing:
             # Non-reentrant checkpointing needs no grad-requiring inputs, which frozen embeddings lack.
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -97,6 +112,8 @@ class LocalEngine:
             task_type="CAUSAL_LM",
         )
         self.model = get_peft_model(base, lora)
+        self.sharded = shard(base) if sharding else None
+        self._lockstep = Lockstep(self.data_parallel, self._generate_with) if self.sharded else None
         self._wrap_for_training()
         self.info = EngineInfo(
             base_model=base_model,
@@ -107,15 +124,16 @@ class LocalEngine:
             model_type=getattr(base.config, "model_type", None),
             hidden_size=getattr(base.config, "hidden_size", None),
             processes=self.data_parallel.world_size,
+            sharded=self.sharded is not None,
         )
 
     def _wrap_for_training(self) -> None:
         """Build the training wrapper and the optimizer over the adapter's current weights."""
         # Training runs through the DDP wrapper, which sums gradients over processes;
-        # sampling and checkpoints use the PEFT model itself.
+        # sampling and checkpoints use the PEFT model itself. A sharded model syncs by itself.
         self.train_model = (
             DistributedDataParallel(self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
-            if self.data_parallel.enabled
+            if self.data_parallel.enabled and not self.sharded
             else self.model
         )
         trainable = [p for p in self.model.parameters() if p.requires_grad]
@@ -175,6 +193,13 @@ class LocalEngine:
                 f"batch_size {config.batch_size} is smaller than the {processes} data-parallel processes; "
                 f"set batch_size to at least {processes} so every process has an example to train on."
             )
+        if config.distributed == "fsdp" and config.batch_size % processes:
+            # Every sharded forward pass is a collective: all processes must run as many
+            # micro-batches, so they need equal shares of the batch.
+            raise UsageError(
+                f"distributed: fsdp needs batch_size ({config.batch_size}) to be a multiple of the {processes} "
+                f"processes; set batch_size to {processes * -(-config.batch_size // processes)}."
+            )
         return cls(
             resolve_base_model(config.base_model),
             base_model=config.base_model,
@@ -186,6 +211,7 @@ class LocalEngine:
             packing=config.packing,
             precision=config.precision,
             gradient_checkpointing=config.gradient_checkpointing,
+            distributed=config.distributed,
             adamw=AdamWSettings(
                 beta1=config.adam_beta1,
                 beta2=config.adam_beta2,
@@ -224,7 +250,10 @@ class LocalEngine:
             n_input, n_pad = n_input + n_real, n_pad + tensors["input_ids"].numel() - n_real
             last = i == len(parts) - 1
             # Gradients are summed across processes once, on the last micro-batch.
-            sync = nullcontext() if last or not self.data_parallel.enabled else self.train_model.no_sync()
+            if self.sharded:
+                self.sharded.set_requires_gradient_sync(last)
+            plain = last or not self.data_parallel.enabled or self.sharded
+            sync = nullcontext() if plain else self.train_model.no_sync()
             with sync:
                 micro_loss = self._summed_loss(tensors)
                 (micro_loss * scale).backward()
@@ -262,14 +291,27 @@ class LocalEngine:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
-    @torch.no_grad()
     def sample(
         self, prompts: list[list[int]], max_tokens: int, temperature: float, stop: list[str], *, with_adapter: bool = True
     ) -> list[Completion]:
         """Generate for all prompts in one left-padded batch; greedy when temperature is 0.
 
-        `with_adapter=False` generates with the base weights alone.
+        `with_adapter=False` generates with the base weights alone. A sharded model
+        generates in lock-step with the other processes (call `end_sampling` when done).
         """
+        settings = (max_tokens, temperature, tuple(stop), with_adapter)
+        if self._lockstep:
+            return self._lockstep(settings, prompts)
+        return self._generate_with(settings, prompts)
+
+    def end_sampling(self) -> None:
+        """Under FSDP, keep generating with the other processes until their evaluations are done too."""
+        if self._lockstep:
+            self._lockstep.finish()
+
+    @torch.no_grad()
+    def _generate_with(self, settings: tuple, prompts: list[list[int]]) -> list[Completion]:
+        max_tokens, temperature, stop, with_adapter = settings
         self.model.eval()
         pad = self.tokenizer.pad_token_id
         width = max(len(p) for p in prompts)
@@ -292,8 +334,11 @@ class LocalEngine:
         on_gpu_bf16 = self.device.type == "cuda" and self.precision == "bf16"
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu_bf16 else nullcontext()
         with autocast, (nullcontext() if with_adapter else self.model.disable_adapter()):
+            # synced_gpus: sharded, every process runs forward passes until all have finished
+            # (sampling at temperature > 0 may end the processes' batches at different lengths).
             out = self.model.generate(
-                input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), generation_config=generation
+                input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+                generation_config=generation, synced_gpus=self.sharded is not None,
             )
         completions = []
         for row in out[:, width:].tolist():
@@ -311,11 +356,18 @@ class LocalEngine:
         """Write `directory/adapter` (PEFT format) and `directory/trainer` (optimizer + RNG);
         return the adapter's path."""
         directory = Path(directory)
-        self.model.save_pretrained(directory / "adapter")
+        # Sharded, every process gathers the whole adapter (a collective) and writes it into
+        # its own run folder, as unsharded processes do.
+        adapter = get_model_state_dict(self.model, options=FULL_ADAPTER) if self.sharded else None
+        self.model.save_pretrained(directory / "adapter", state_dict=adapter)
+        optimizer = (
+            get_optimizer_state_dict(self.model, self.optimizer, options=FULL_ADAPTER)
+            if self.sharded else self.optimizer.state_dict()
+        )
         (directory / "trainer").mkdir(parents=True, exist_ok=True)
         torch.save(
             {
-                "optimizer": self.optimizer.state_dict(),
+                "optimizer": optimizer,
                 "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 "python_rng": random.getstate(),
@@ -345,7 +397,10 @@ class LocalEngine:
             )
         self.load_adapter(directory / "adapter")
         state = torch.load(directory / "trainer" / TRAINER_STATE_FILE, weights_only=False)
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.sharded:
+            set_optimizer_state_dict(self.model, self.optimizer, state["optimizer"], options=FULL_ADAPTER)
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])

@@ -304,6 +304,9 @@ class TinkerEngine:
         write_json_atomic(directory / CHECKPOINT_FILE, record)
         return path
 
+    def end_sampling(self) -> None:
+        """Nothing to wait for: the service samples for this process alone."""
+
     def load_checkpoint(self, directory: Path) -> None:
         """Continue from the state saved in `directory`: a new training client with its weights
         and optimizer state (the SDK's replacement for the deprecated `load_state`)."""

@@ -45,6 +45,7 @@ def evaluate(engine: TrainingEngine, tasks: list[EvalTask], config: Config, log_
             score_display=False,
         )
     finally:
+        engine.end_sampling()  # a sharded engine still serves the other processes' evaluations
         release_engine_model(BASE_JUDGE)
         release_engine_model(label)
     by_name = {log.eval.task: log for log in logs}
