@@ -11,8 +11,9 @@ Same model (SmolLM2-135M-Instruct, fp32), same questions, greedy, same max_token
 
 Questions: the demo's evaluation files and the regression guard (44 questions).
 Run: .venv/bin/python bench/eval_throughput.py [--batch-size 16] [--max-tokens 24] [--repeat 3]
-Prints one table (seconds, questions/s, new tokens/s, speed-up over sequential, answers
-identical to the sequential ones). Results are recorded in bench/README.md.
+Each method runs in its own process. Prints one table (seconds, questions/s, new tokens/s,
+speed-up over sequential, answers identical to the sequential ones). Results are recorded
+in bench/README.md.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from importlib.metadata import version
@@ -90,62 +93,87 @@ def timed(fn):
     return time.perf_counter() - t0, answers
 
 
+METHODS = ["sequential generate", "Inspect hf/ provider", "evaltune provider", "engine.sample (no Inspect)"]
+WARMED = {"Inspect hf/ provider", "evaltune provider"}  # the first Inspect eval of a process imports and sets up lazily
+
+
+def measure(method: str, args: argparse.Namespace) -> dict:
+    """Time `method` `args.repeat` times in this process; return its seconds and answers."""
+    questions = load_questions()
+    folder = resolve_base_model(BUNDLED_MODEL_NAME)
+    work = Path(tempfile.mkdtemp(prefix="evaltune-bench-"))
+    task_file = work / "questions.jsonl"
+    task_file.write_text("".join(json.dumps({"id": i, "question": q, "answer": "-"}) + "\n" for i, q in enumerate(questions)))
+    if method == "sequential generate":
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        fn = lambda: sequential(base, tokenizer, questions, args.max_tokens)  # noqa: E731
+    elif method == "Inspect hf/ provider":
+        hf_model = get_model("hf/SmolLM2-135M-Instruct", model_path=str(folder), tokenizer_path=str(folder),
+                             do_sample=False, batch_size=args.batch_size, device="cpu", memoize=False)
+        fn = lambda: through_inspect(hf_model, task_file, work / "logs", args.max_tokens, args.batch_size)  # noqa: E731
+    else:
+        engine = LocalEngine(folder, base_model=BUNDLED_MODEL_NAME)  # a fresh adapter: the base model's answers
+        if method == "engine.sample (no Inspect)":
+            fn = lambda: engine_direct(engine, questions, args.max_tokens, args.batch_size)  # noqa: E731
+        else:
+            def fn():
+                model = engine_model(engine, "bench", args.batch_size)
+                try:
+                    return through_inspect(model, task_file, work / "logs", args.max_tokens, args.batch_size)
+                finally:
+                    release_engine_model("bench")
+    if method in WARMED:
+        fn()
+    seconds, answers = [], []
+    for _ in range(args.repeat):
+        s, answers = timed(fn)
+        seconds.append(s)
+    return {"seconds": seconds, "answers": answers}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=24)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each method; the median is reported")
+    parser.add_argument("--method", choices=METHODS, help="measure this method alone in this process (used internally)")
     args = parser.parse_args()
+    if args.method:
+        print(json.dumps(measure(args.method, args)))
+        return
+
+    # Each method runs in a process of its own: in one shared process, a method that leaves
+    # threads behind (Inspect's hf/ provider does) slows every method measured after it.
+    results = {}
+    for name in METHODS:
+        child = subprocess.run(
+            [sys.executable, __file__, "--method", name, "--batch-size", str(args.batch_size),
+             "--max-tokens", str(args.max_tokens), "--repeat", str(args.repeat)],
+            capture_output=True, text=True, check=True,
+        )
+        results[name] = json.loads(child.stdout.strip().splitlines()[-1])
+    seconds = {name: r["seconds"] for name, r in results.items()}
+    answers = {name: r["answers"] for name, r in results.items()}
 
     questions = load_questions()
-    folder = resolve_base_model(BUNDLED_MODEL_NAME)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-    engine = LocalEngine(folder, base_model=BUNDLED_MODEL_NAME)  # a fresh adapter: the base model's answers
-    hf_model = get_model("hf/SmolLM2-135M-Instruct", model_path=str(folder), tokenizer_path=str(folder),
-                         do_sample=False, batch_size=args.batch_size, device="cpu", memoize=False)
-
-    work = Path(tempfile.mkdtemp(prefix="evaltune-bench-"))
-    task_file = work / "questions.jsonl"
-    task_file.write_text("".join(json.dumps({"id": i, "question": q, "answer": "-"}) + "\n" for i, q in enumerate(questions)))
-
-    def evaltune_provider():
-        model = engine_model(engine, "bench", args.batch_size)
-        try:
-            return through_inspect(model, task_file, work / "logs", args.max_tokens, args.batch_size)
-        finally:
-            release_engine_model("bench")
-
-    methods = {
-        "sequential generate": lambda: sequential(base, tokenizer, questions, args.max_tokens),
-        "Inspect hf/ provider": lambda: through_inspect(hf_model, task_file, work / "logs", args.max_tokens, args.batch_size),
-        "evaltune provider": evaltune_provider,
-        "engine.sample (no Inspect)": lambda: engine_direct(engine, questions, args.max_tokens, args.batch_size),
-    }
-    methods["evaltune provider"]()  # warm-up: first Inspect eval imports and sets up lazily
-    seconds: dict[str, list[float]] = {name: [] for name in methods}
-    answers: dict[str, list[str]] = {}
-    for _ in range(args.repeat):  # interleaved, so a change of machine load hits every method alike
-        for name, fn in methods.items():
-            s, answers[name] = timed(fn)
-            seconds[name].append(s)
-
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(BUNDLED_MODEL_NAME))
     reference = answers["sequential generate"]
     new_tokens = sum(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in reference)
     base_s = statistics.median(seconds["sequential generate"])
     print(f"{len(questions)} questions, max_tokens {args.max_tokens}, batch size {args.batch_size}, "
-          f"median of {args.repeat}; torch {torch.__version__}, transformers {version('transformers')}, "
-          f"inspect-ai {version('inspect-ai')}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-          f"torch threads {torch.get_num_threads()}")
-    print(f"| method | seconds (median) | all runs | questions/s | new tokens/s | vs sequential | answers = sequential |")
+          f"median of {args.repeat}, each method in its own process; torch {torch.__version__}, "
+          f"transformers {version('transformers')}, inspect-ai {version('inspect-ai')}, "
+          f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), torch threads {torch.get_num_threads()}")
+    print("| method | seconds (median) | all runs | questions/s | new tokens/s | vs sequential | answers = sequential |")
     print("|---|---|---|---|---|---|---|")
-    for name in methods:
+    for name in METHODS:
         s = statistics.median(seconds[name])
         same = sum(a == b for a, b in zip(answers[name], reference))
         runs = ", ".join(f"{x:.1f}" for x in seconds[name])
         print(f"| {name} | {s:.1f} | {runs} | {len(questions) / s:.2f} | {new_tokens / s:.0f} | "
               f"{base_s / s:.2f}x | {same}/{len(questions)} |")
-    for name in methods:
+    for name in METHODS:
         for i, (a, b) in enumerate(zip(answers[name], reference)):
             if a != b:
                 print(f"  {name} differs on question {i}: {a!r} vs sequential {b!r}")

@@ -28,7 +28,13 @@ from inspect_ai.model import (
 from evaltune.engines.base import Completion, TrainingEngine
 
 PROVIDER = "evaltune"
-_GATHER_SECONDS = 0.02  # long enough for Inspect to hand over all concurrent samples
+# Inspect starts the next samples one by one as finished ones are scored and logged, so
+# requests trickle in after each batch. A batch waits while they keep coming (each within
+# _GATHER_SECONDS of the last) and is not full, but never longer than _MAX_GATHER_SECONDS:
+# small next to the seconds a batch of generation takes, and a split batch costs nearly a
+# whole batch more (generation at small batch sizes is bound by per-step overhead).
+_GATHER_SECONDS = 0.05
+_MAX_GATHER_SECONDS = 0.5
 
 
 @dataclass
@@ -79,9 +85,17 @@ class _Batcher:
             self.worker = asyncio.create_task(self._drain())
         return await future
 
+    async def _gather(self) -> None:
+        """Wait until a full batch is pending, or requests stop arriving, or the wait is too long."""
+        loop = asyncio.get_running_loop()
+        deadline, seen = loop.time() + _MAX_GATHER_SECONDS, -1
+        while seen != len(self.pending) and len(self.pending) < self.registration.batch_size and loop.time() < deadline:
+            seen = len(self.pending)
+            await asyncio.sleep(_GATHER_SECONDS)
+
     async def _drain(self) -> None:
-        await asyncio.sleep(_GATHER_SECONDS)
         while self.pending:
+            await self._gather()
             settings = self.pending[0][1]
             group = [p for p in self.pending if p[1] == settings][: self.registration.batch_size]
             for item in group:
