@@ -36,7 +36,8 @@ from pathlib import Path
 
 import torch
 
-from evaltune.data import batch_for_step, load_training_records, render_conversation
+from evaltune.config import DataConfig
+from evaltune.data import batch_for_step, check_training_records, render_conversation
 from evaltune.engines.local import LocalEngine
 from evaltune.models import resolve_base_model
 
@@ -75,7 +76,7 @@ def model_folder(name: str, tokenizer_dir: Path | None, workdir: Path) -> Path:
 
 def conversations(tokenizer, turns: int, max_seq_length: int):
     """The demo's records as conversations of `turns` question-answer pairs each, rendered."""
-    records = load_training_records(DEMO_TRAIN).conversations
+    records = check_training_records(DEMO_TRAIN, DataConfig(), eval_inputs=[]).conversations
     grouped = [sum(records[i : i + turns], []) for i in range(0, len(records), turns)]
     return [render_conversation(tokenizer, c, max_seq_length) for c in grouped], grouped
 

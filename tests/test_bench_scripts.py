@@ -1,0 +1,22 @@
+"""The benchmark scripts keep up with the code they measure.
+
+They are run by hand (their results are written down in bench/README.md), so nothing else
+would notice when a change to the package breaks their imports or arguments.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.mark.parametrize("script", sorted(BENCH.glob("*.py")), ids=lambda p: p.name)
+def test_every_benchmark_script_imports_and_prints_its_usage(script):
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "usage:" in done.stdout
