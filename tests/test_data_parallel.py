@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,8 +19,21 @@ from transformers import AutoModelForCausalLM
 from evaltune.cli import main
 
 
+def read_events(run_dir):
+    """The run's events so far; a line still being written is left out."""
+    path = run_dir / "events.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    events = []
+    for line in lines:
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return events
+
+
 def step_losses(run_dir):
-    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    events = read_events(run_dir)
     return [e["loss"] for e in events if e["event"] == "step"], events
 
 
@@ -50,15 +66,31 @@ def test_two_processes_give_the_loss_curve_of_one(write_run_config):
     assert (runs / ".rank-1" / "two" / "summary.json").is_file()
 
 
+def torchrun(*args):
+    """`evaltune ARGS` under torchrun with two gloo processes on CPU; the running launcher."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "evaltune", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"},
+    )
+
+
+def kill_with_workers(launcher):
+    """SIGKILL torchrun, then its workers (each in a session of its own), as a crash would."""
+    workers = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split()
+    launcher.kill()
+    launcher.wait()
+    for pid in workers:
+        os.kill(int(pid), signal.SIGKILL)
+
+
 def run_two_processes(config, run_name, *overrides):
     """`evaltune run` under torchrun with two gloo processes on CPU; the completed process."""
     sets = [arg for o in overrides for arg in ("--set", o)]
-    return subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "evaltune", "run", "--config", str(config), "--run-name", run_name, *sets],
-        capture_output=True, text=True, timeout=600,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"},
-    )
+    proc = torchrun("run", "--config", str(config), "--run-name", run_name, *sets)
+    proc.output = proc.communicate(timeout=600)[0]
+    return proc
 
 
 def test_two_sharded_processes_train_and_save_the_adapter_of_one(write_run_config, tiny_model_dir):
@@ -73,7 +105,7 @@ def test_two_sharded_processes_train_and_save_the_adapter_of_one(write_run_confi
     assert main(["run", "--config", str(config), "--run-name", "one"]) == 1
     proc = run_two_processes(config, "two", "distributed=fsdp", "micro_batch_size=1")
     runs = config.parent / "runs"
-    assert (runs / "two" / "summary.json").is_file(), proc.stdout + proc.stderr
+    assert (runs / "two" / "summary.json").is_file(), proc.output
     one, _ = step_losses(runs / "one")
     two, events = step_losses(runs / "two")
     assert len(one) == len(two) == 6
@@ -93,6 +125,53 @@ def test_two_sharded_processes_train_and_save_the_adapter_of_one(write_run_confi
         torch.testing.assert_close(saved_two[key], tensor, rtol=1e-4, atol=1e-5)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     PeftModel.from_pretrained(base, runs / "two" / "rounds" / "2" / "adapter")
+
+
+def test_a_killed_sharded_run_resumes_to_the_result_of_an_uninterrupted_one(write_run_config):
+    # Two rounds of ten steps, sharded over two processes. One run goes through; the other
+    # is killed (launcher and workers, SIGKILL) early in round 2, once both processes have
+    # recorded round 1's checkpoint as their restart point, and is resumed under torchrun:
+    # every process must reload the whole adapter into its shards and AdamW's moments
+    # (saved gathered) into its shards of the optimizer, so that round 2's steps repeat the
+    # uninterrupted run's losses and end at its adapter.
+    config = write_run_config(
+        batch_size=4, steps_per_round=10, max_rounds=2, eval_threshold=1.0, learning_rate=0.3,
+        adam_eps=1.0, max_grad_norm=0.0, precision="fp32", baseline_eval=False, distributed="fsdp",
+        micro_batch_size=1,
+    )
+    runs = config.parent / "runs"
+    reference = run_two_processes(config, "whole")
+    assert reference.returncode == 1, reference.output
+
+    killed = torchrun("run", "--config", str(config), "--run-name", "killed")
+    deadline = time.time() + 300
+    # A step of round 2 is a collective: when process 0 has logged one, process 1 has
+    # recorded round 1's checkpoint as its restart point too. The nine steps left in the
+    # round leave time for the kill to land before round 2's checkpoint.
+    while not any(e["event"] == "step" and e["step"] == 11 for e in read_events(runs / "killed")):
+        assert killed.poll() is None and time.time() < deadline, killed.communicate()[0]
+        time.sleep(0.002)
+    kill_with_workers(killed)
+    assert not (runs / "killed" / "summary.json").exists()
+
+    resumed = torchrun("resume", str(runs / "killed"))
+    output = resumed.communicate(timeout=600)[0]
+    assert resumed.returncode == 1, output
+    evs = read_events(runs / "killed")
+    restart = next(i for i, e in enumerate(evs) if e["event"] == "resumed")
+    assert evs[restart]["round"] == 2 and evs[restart]["global_step"] == 10
+    after = [(e["step"], e["loss"]) for e in evs[restart:] if e["event"] == "step"]
+    whole = [(e["step"], e["loss"]) for e in read_events(runs / "whole") if e["event"] == "step"]
+    assert [s for s, _ in after] == list(range(11, 21)) and [s for s, _ in whole] == list(range(1, 21))
+    assert whole[10][1] > whole[-1][1]  # round 2 moves the loss, so matching it means something
+    assert [loss for _, loss in after] == pytest.approx([loss for _, loss in whole[10:]], rel=1e-4)
+    saved = {
+        name: load_file(runs / name / "rounds" / "2" / "adapter" / "adapter_model.safetensors")
+        for name in ("whole", "killed")
+    }
+    assert saved["killed"].keys() == saved["whole"].keys()
+    for key, tensor in saved["whole"].items():
+        torch.testing.assert_close(saved["killed"][key], tensor, rtol=1e-4, atol=1e-5)
 
 
 def test_sharding_refuses_a_batch_the_processes_cannot_share_equally(write_run_config, monkeypatch, capsys):
