@@ -163,8 +163,6 @@ def _train(args: argparse.Namespace, console: Console) -> int:
             overrides.setdefault("output_dir", "runs")  # in the working directory, not the package
         config = load_config(DEMO_CONFIG if args.command == "demo" else args.config, overrides)
     changed = _resume_config(resume_dir, config, args.force) if resume_dir else []
-    if changed:
-        RunFolder.open(resume_dir).write_config(config.model_dump(mode="json"))
     if not args.verbose:
         _quiet_libraries()
     from evaltune.graceful_stop import RunInterrupted

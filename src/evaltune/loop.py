@@ -70,6 +70,8 @@ def run(
         if "steps_per_round" in changed_keys:  # a forced new round length applies from the round in progress
             state.steps_per_round = config.steps_per_round
     folder.acquire()
+    if changed_keys:  # accepted with --force: the run goes on under the new configuration
+        folder.write_config(config.model_dump(mode="json"))
     events = EventLog(folder, [*(sinks or []), delivery.start(folder)])
     events.emit("run_started", run_dir=str(folder.root), config=brief(config), resumed=resume is not None)
     if changed_keys:
