@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,19 +16,12 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from evaltune.cli import main
+from evaltune.tracking import RunFolder
 
 
 def read_events(run_dir):
     """The run's events so far; a line still being written is left out."""
-    path = run_dir / "events.jsonl"
-    lines = path.read_text().splitlines() if path.exists() else []
-    events = []
-    for line in lines:
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
-    return events
+    return RunFolder(run_dir).read_events()
 
 
 def step_losses(run_dir):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from evaltune.config import DataConfig, EvalTaskConfig, GenerationConfig
+from evaltune.config import DataConfig
 from evaltune.data import check_training_records, evaluation_inputs
 from evaltune.data.decontamination import ContaminationIndex, EvalInput
 from evaltune.data.normalize import normalize_conversation

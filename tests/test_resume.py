@@ -7,7 +7,6 @@ losses, scores and adapter weights as an uninterrupted one.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+
+from evaltune.tracking import RunFolder
 
 ROUNDS = dict(max_rounds=3, steps_per_round=30, batch_size=2, eval_threshold=1.0, keep_last=3)
 
@@ -28,16 +29,8 @@ def start(args: list[str], cwd: Path) -> subprocess.Popen:
 
 
 def events(run_dir: Path) -> list[dict]:
-    path = run_dir / "events.jsonl"
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
-    return out
+    """The run's events so far; a line torn by a kill is left out."""
+    return RunFolder(run_dir).read_events()
 
 
 def wait_for_event(proc: subprocess.Popen, run_dir: Path, predicate, timeout: float = 900) -> None:

@@ -1,7 +1,5 @@
 """Uncertainty figures: Wilson intervals for 0/1 scores, normal ones for graded scores, Inspect's stderr."""
 
-import asyncio
-
 import pytest
 from inspect_ai.scorer import SampleScore, Score, stderr
 
