@@ -27,14 +27,20 @@ def grads(engine):
     return {n: p.grad.clone() for n, p in engine.model.named_parameters() if p.grad is not None}
 
 
+def train_steps(engine, batch, steps: int, learning_rate: float = 5e-2):
+    """Train `steps` optimizer steps on `batch`; return the first step's metrics (before any update)."""
+    first = engine.forward_backward(batch)
+    engine.optim_step(learning_rate)
+    for _ in range(steps - 1):
+        engine.forward_backward(batch)
+        engine.optim_step(learning_rate)
+    return first
+
+
 def test_training_on_a_batch_lowers_its_loss(tiny_model_dir, tokenizer):
     engine = make_engine(tiny_model_dir)
     batch = examples(tokenizer)
-    first = engine.forward_backward(batch)
-    engine.optim_step(5e-2)
-    for _ in range(30):
-        engine.forward_backward(batch)
-        engine.optim_step(5e-2)
+    first = train_steps(engine, batch, 31)
     assert engine.forward_backward(batch).loss < first.loss * 0.8
     assert first.n_tokens == sum(e.n_target_tokens for e in batch)
 
@@ -117,11 +123,7 @@ def test_gradient_clipping_bounds_the_update(tiny_model_dir, tokenizer):
 def test_bf16_autocast_trains_and_says_so(tiny_model_dir, tokenizer):
     engine = make_engine(tiny_model_dir, precision="bf16")
     batch = examples(tokenizer)
-    first = engine.forward_backward(batch)
-    engine.optim_step(5e-2)
-    for _ in range(20):
-        engine.forward_backward(batch)
-        engine.optim_step(5e-2)
+    first = train_steps(engine, batch, 21)
     assert engine.forward_backward(batch).loss < first.loss * 0.8
     assert engine.info.dtype == "bf16 autocast"
 

@@ -15,29 +15,31 @@ from pathlib import Path
 
 from evaltune.cli import main
 from evaltune.report.contents import read_report_contents
+from evaltune.tracking import RunFolder
 
 TRAINS_UNTIL_STOPPED = dict(max_rounds=1, steps_per_round=1_000_000, eval_threshold=1.0)
 
 
-def start(config: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
+def start_mid_round(run_config_writer, tmp_path: Path, name: str):
+    """Start a real run in the background that trains until stopped, and wait until it has trained
+    a few steps of round 1 (after its baseline evaluation); return (runs folder, run folder, log, process)."""
+    parent = tmp_path / "runs"
+    config = run_config_writer(tmp_path, output_dir=str(parent), run_name=name, **TRAINS_UNTIL_STOPPED)
+    run_dir, log = parent / name, tmp_path / f"{name}.log"
+    proc = subprocess.Popen(
         [sys.executable, "-m", "evaltune", "run", "--config", str(config)],
         cwd=config.parent, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
     )
-
-
-def wait_mid_round(proc: subprocess.Popen, run_dir: Path, log: Path, timeout: float = 300) -> None:
-    """Until the run has trained a few steps of round 1 (after its baseline evaluation)."""
-    deadline = time.time() + timeout
+    deadline = time.time() + 300
     while time.time() < deadline:
-        assert proc.poll() is None, f"the run ended early: {log.read_text()}"
-        events = run_dir / "events.jsonl"
-        if events.is_file() and '"event": "step", "seq": ' in events.read_text() and (run_dir / "run.lock").is_file():
-            steps = [line for line in events.read_text().splitlines() if '"event": "step"' in line]
-            if len(steps) >= 3:
-                return
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended early: {log.read_text()}")
+        steps = [e for e in RunFolder(run_dir).read_events() if e.get("event") == "step"]
+        if len(steps) >= 3 and (run_dir / "run.lock").is_file():
+            return parent, run_dir, log, proc
         time.sleep(0.2)
-    raise AssertionError(f"no training steps within {timeout} s: {log.read_text()}")
+    proc.kill()
+    raise AssertionError(f"no training steps within 300 s: {log.read_text()}")
 
 
 def listed(parent: Path, capsys) -> dict[str, dict]:
@@ -49,12 +51,8 @@ def listed(parent: Path, capsys) -> dict[str, dict]:
 def test_a_run_killed_mid_round_goes_from_running_to_crashed_and_resumes_to_finished(
     run_config_writer, tmp_path, capsys, open_report
 ):
-    parent = tmp_path / "runs"
-    config = run_config_writer(tmp_path, output_dir=str(parent), run_name="killed", **TRAINS_UNTIL_STOPPED)
-    run_dir, log = parent / "killed", tmp_path / "killed.log"
-    proc = start(config, log)
+    parent, run_dir, _, proc = start_mid_round(run_config_writer, tmp_path, "killed")
     try:
-        wait_mid_round(proc, run_dir, log)
         row = listed(parent, capsys)["killed"]
         assert row["status"] == "running" and f"process {proc.pid}" in row["detail"], row
         assert "training round 1" in row["detail"] and not row["resumable"]
@@ -85,12 +83,8 @@ def test_a_run_killed_mid_round_goes_from_running_to_crashed_and_resumes_to_fini
 
 
 def test_ctrl_c_mid_round_leaves_a_report_and_the_run_is_listed_as_interrupted(run_config_writer, tmp_path, capsys):
-    parent = tmp_path / "runs"
-    config = run_config_writer(tmp_path, output_dir=str(parent), run_name="stopped", **TRAINS_UNTIL_STOPPED)
-    run_dir, log = parent / "stopped", tmp_path / "stopped.log"
-    proc = start(config, log)
+    parent, run_dir, log, proc = start_mid_round(run_config_writer, tmp_path, "stopped")
     try:
-        wait_mid_round(proc, run_dir, log)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=300) == 130, log.read_text()
     finally:
