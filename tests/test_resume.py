@@ -196,8 +196,13 @@ def test_resuming_with_a_changed_configuration_is_refused_unless_forced(tmp_path
 
     forced = start(["resume", str(run_dir), "--set", "learning_rate=0.5", "--force"], tmp_path)
     assert forced.wait(timeout=1200) == 1
-    changed = [e for e in events(run_dir) if e["event"] == "config_changed"]
+    recorded = events(run_dir)
+    changed = [e for e in recorded if e["event"] == "config_changed"]
     assert changed and changed[0]["keys"] == ["learning_rate"]
+    # The new rate trains from the round in progress on, decayed after it as usual.
+    after = recorded[recorded.index(changed[0]):]
+    rates = {e["round"]: e["learning_rate"] for e in after if e["event"] == "round_started"}
+    assert rates == {1: 0.5, 2: pytest.approx(0.5 * 0.6)}
     assert json.loads((run_dir / "config.json").read_text())["learning_rate"] == 0.5
 
 

@@ -67,8 +67,9 @@ def run(
         state = folder.read_state() or first
         if state.phase == "finished":
             raise UsageError(f"{folder.root} has already finished (see summary.json); there is nothing to resume.")
-        if "steps_per_round" in changed_keys:  # a forced new round length applies from the round in progress
-            state.steps_per_round = config.steps_per_round
+        for key in ("learning_rate", "steps_per_round"):  # carried in the run state: a forced change
+            if key in changed_keys:                        # applies from the round in progress
+                setattr(state, key, getattr(config, key))
     folder.acquire()
     if changed_keys:  # accepted with --force: the run goes on under the new configuration
         folder.write_config(config.model_dump(mode="json"))
