@@ -31,10 +31,6 @@ class Estimate:
     ci_high: float
     n: int
 
-    def straddles(self, bar: float) -> bool:
-        """True when the bar lies inside the interval: the data cannot tell the score from the bar."""
-        return self.ci_low < bar <= self.ci_high
-
 
 def wilson_interval(correct: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Wilson score interval of a proportion `correct / n`."""

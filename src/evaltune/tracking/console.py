@@ -60,8 +60,9 @@ def _schedule(c: dict) -> str:
 
 
 def _processes(info: dict) -> str:
-    n = info["processes"]
-    return f" × {n} data-parallel processes" if n > 1 else ""
+    n = info.get("processes", 1)
+    kind = "sharded (FSDP)" if info.get("sharded") else "data-parallel"
+    return f" × {n} {kind} processes" if n > 1 else ""
 
 
 class ConsoleSink:
@@ -102,7 +103,7 @@ class ConsoleSink:
             if i["total_parameters"] is None
             else f"{i['total_parameters'] / 1e6:.1f} M parameters, {i['trainable_parameters'] / 1e6:.2f} M trainable (LoRA)"
         )
-        self.console.print(f"\nModel loaded in {e['seconds']:.1f} s on {i['device']} ({i['dtype']}): {sizes}")
+        self.console.print(f"\nModel loaded in {e['seconds']:.1f} s on {i['device']}{_processes(i)} ({i['dtype']}): {sizes}")
 
     def _on_data_progress(self, e: dict) -> None:
         # The pipeline reports every 1000 records; a file smaller than that gets no bar.
