@@ -5,6 +5,7 @@ selection) evaluation are real; the policy tests script the scores so the rules 
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 
 import pytest
@@ -159,3 +160,47 @@ def test_bad_policy_selection_and_tune_keys_exit_2_with_one_clear_message(write_
     assert main(["run", "--config", str(write_run_config()), *overrides]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def per_step_rates(run_dir) -> dict[int, tuple[int, float]]:
+    """Global step -> (round, learning rate), the last record of a step winning (a resumed run replays)."""
+    return {e["step"]: (e["round"], e["learning_rate"]) for e in read_events(run_dir) if e["event"] == "step"}
+
+
+@pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
+def test_more_steps_rounds_train_every_step_and_a_resumed_run_follows_the_same_curve(
+    monkeypatch, write_run_config, tmp_path, schedule
+):
+    """Rounds of 2, 3 and 5 steps: each round's schedule spans its own steps, so none trains at rate 0."""
+    from evaltune.engines.local import LocalEngine
+
+    scripted_scores(monkeypatch, {0: 0.0, 1: 0.3, 2: 0.6, 3: 0.6})
+    keys = dict(max_rounds=3, eval_threshold=0.9, policy="more_steps", steps_per_round=2, lr_schedule=schedule,
+                learning_rate=1e-3, save_every_steps=1)
+    run(load_config(write_run_config(**keys, run_name="whole")))
+    whole = per_step_rates(tmp_path / "runs" / "whole")
+    shape = {"constant": lambda k, n: 1.0, "linear": lambda k, n: 1 - k / n,
+             "cosine": lambda k, n: 0.5 * (1 + math.cos(math.pi * k / n))}[schedule]
+    expected = [1e-3 * shape(k, n) for n in (2, 3, 5) for k in range(n)]  # more_steps raises, keeping the rate
+    assert [rate for _, rate in whole.values()] == pytest.approx(expected)
+    assert min(rate for _, rate in whole.values()) > 0
+
+    # The same run, stopped by a failure at round 3's third step and resumed from its partial checkpoint.
+    optim_step, calls = LocalEngine.optim_step, []
+
+    def failing_optim_step(engine, rate):
+        calls.append(rate)
+        if len(calls) == 8:
+            raise RuntimeError("the machine went away")
+        optim_step(engine, rate)
+
+    monkeypatch.setattr(LocalEngine, "optim_step", failing_optim_step)
+    config = load_config(write_run_config(**keys, run_name="resumed"))
+    with pytest.raises(RuntimeError, match="went away"):
+        run(config)
+    run(config, resume=tmp_path / "runs" / "resumed")
+    resumed = per_step_rates(tmp_path / "runs" / "resumed")
+    assert any(e["event"] == "resumed" and e["round"] == 3 for e in read_events(tmp_path / "runs" / "resumed"))
+    assert resumed.keys() == whole.keys()
+    for step, (round_no, rate) in whole.items():
+        assert resumed[step][0] == round_no and resumed[step][1] == pytest.approx(rate, rel=1e-12), step

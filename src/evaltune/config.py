@@ -364,9 +364,13 @@ class Config(_Strict):
     )
     lr_decay: float = Field(0.6, gt=0.0, le=1.0, description="The learning rate is multiplied by this after a round below the bar.")
     lr_schedule: Literal["constant", "linear", "cosine"] = Field(
-        "constant", description="Shape of the rate over the run's max_rounds * steps_per_round steps, after warmup."
+        "constant",
+        description="Shape of the rate within each round, after warmup: `constant`, or `linear` / `cosine` decay from "
+        "the round's learning rate towards 0 at the round's last step (per round, as `more_steps` changes their length).",
     )
-    warmup_steps: int = Field(0, ge=0, description="Steps over which the rate rises linearly to its full value.")
+    warmup_steps: int = Field(
+        0, ge=0, description="The run's first N steps, over which the rate rises linearly to its full value (once, in round 1)."
+    )
     max_grad_norm: float = Field(1.0, ge=0.0, description="Clip the gradient's global norm to this before each step; 0 turns clipping off.")
     adam_beta1: float = Field(0.9, ge=0.0, lt=1.0, description="AdamW beta1.")
     adam_beta2: float = Field(0.999, ge=0.0, lt=1.0, description="AdamW beta2.")

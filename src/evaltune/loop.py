@@ -229,11 +229,11 @@ def _train_round(engine, examples, config: Config, folder: RunFolder, events: Ev
         resumed_at_step=state.step_in_round,
     )
     t0, tokens, pads = time.time(), 0, 0
-    total_steps = config.max_rounds * config.steps_per_round  # the schedule spans every round the run may take
     while state.step_in_round < state.steps_per_round:
         batch = [examples[i] for i in batch_for_step(len(examples), config.batch_size, state.global_step, config.seed)]
-        step_rate = state.learning_rate * schedule_multiplier(
-            state.global_step, schedule=config.lr_schedule, warmup_steps=config.warmup_steps, total_steps=total_steps
+        step_rate = state.learning_rate * schedule_multiplier(  # per round: its length may change (schedule.py)
+            state.global_step, step_in_round=state.step_in_round, round_steps=state.steps_per_round,
+            schedule=config.lr_schedule, warmup_steps=config.warmup_steps,
         )
         metrics = engine.forward_backward(batch)
         engine.optim_step(step_rate)

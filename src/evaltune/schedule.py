@@ -1,9 +1,14 @@
 """The learning rate of every optimizer step, as pure functions of the step.
 
-The run's schedule (warmup, then constant, linear or cosine decay) spans all rounds the
-run may take (`max_rounds * steps_per_round` steps); the loop multiplies it by the round's
-learning rate, which the policy decays after a round below the bar. Because the rate is a
-function of the global step alone, a resumed run continues the exact same curve.
+The schedule is per round, because a round's length is only known when it starts (policy
+`more_steps` lengthens the rounds that follow a rise, and a forced `steps_per_round` on
+resume changes the round in progress): warmup happens once, over the run's first
+`warmup_steps` steps; after it, within each round, `constant` stays at 1 and `linear` or
+`cosine` decay over that round's own remaining steps towards 0 at the round's end (the
+last step still trains a little). The loop multiplies this factor by the round's learning
+rate, which the policy decays after a round below the bar. Because the factor is a
+function of (global step, step in the round, steps of the round) alone, a resumed run
+continues the exact same curve.
 """
 
 from __future__ import annotations
@@ -15,18 +20,23 @@ from typing import Literal
 Schedule = Literal["constant", "linear", "cosine"]
 
 
-def schedule_multiplier(step: int, *, schedule: Schedule, warmup_steps: int, total_steps: int) -> float:
-    """Factor in (0, 1] applied to the learning rate at global step `step` (0-based).
+def schedule_multiplier(
+    global_step: int, *, step_in_round: int, round_steps: int, schedule: Schedule, warmup_steps: int
+) -> float:
+    """Factor in (0, 1] applied to the round's learning rate at one step (all counts 0-based).
 
-    Warmup rises linearly to 1 over `warmup_steps` steps (the first step already trains:
-    1 / warmup_steps); after it `constant` stays at 1, `linear` falls linearly and `cosine`
-    along a half cosine, towards 0 at `total_steps` (the last step still trains a little).
+    `global_step` counts the run's steps, `step_in_round` this round's, of `round_steps`.
+    Warmup rises linearly to 1 over the run's first `warmup_steps` steps (the first step
+    already trains: 1 / warmup_steps). After it `linear` and `cosine` fall over the steps
+    of the round left after warmup, from 1 at the first of them towards 0 after the last.
     """
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
+    if global_step < warmup_steps:
+        return (global_step + 1) / warmup_steps
     if schedule == "constant":
         return 1.0
-    progress = min((step - warmup_steps) / max(total_steps - warmup_steps, 1), 1.0)
+    round_start = global_step - step_in_round
+    warm_in_round = min(max(warmup_steps - round_start, 0), round_steps)  # warmup steps that fell in this round
+    progress = min((step_in_round - warm_in_round) / max(round_steps - warm_in_round, 1), 1.0)
     if schedule == "linear":
         return 1.0 - progress
     return 0.5 * (1.0 + math.cos(math.pi * progress))
