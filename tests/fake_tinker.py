@@ -131,6 +131,8 @@ class FakeTrainingClient:
 
     def optim_step(self, optim_params=None, *, adam_params=None):
         self.fake.log.append(("optim_step", optim_params))
+        if optim_params.grad_clip_norm > 0:  # the service clips the global norm; 0 means no clipping
+            torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], optim_params.grad_clip_norm)
         for group in self.optimizer.param_groups:
             group.update(
                 lr=optim_params.learning_rate, betas=(optim_params.beta1, optim_params.beta2),

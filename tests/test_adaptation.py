@@ -14,6 +14,7 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 from evalresults import eval_result, task_result
+from local_engines import local_engine
 
 from evaltune.cli import main
 from evaltune.config import load_config
@@ -66,9 +67,7 @@ def test_grow_rank_widens_a_saturated_adapter_which_peft_then_loads(monkeypatch,
 
 def test_growing_the_rank_keeps_the_models_outputs_and_the_global_random_state(tiny_model_dir, tokenizer):
     from evaltune.data import render_conversation
-    from evaltune.engines.local import LocalEngine
-
-    engine = LocalEngine(tiny_model_dir, base_model="tiny", lora_rank=4, seed=0)
+    engine = local_engine(tiny_model_dir, lora_rank=4)
     example = render_conversation(tokenizer, [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}], 64)
     for _ in range(2):
         engine.forward_backward([example])

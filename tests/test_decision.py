@@ -1,10 +1,17 @@
 import pytest
 from evalresults import eval_result, task_result
 
+from evaltune.config import Config
 from evaltune.policies import Hyperparameters, PolicyRules, adjust, check_gate, decide
 
+
+def config_rules(**keys) -> PolicyRules:
+    """The rules of a Config with its defaults and `keys` changed."""
+    return PolicyRules.from_config(Config.model_construct(**keys))
+
+
 NOW = Hyperparameters(learning_rate=1e-3, steps_per_round=10, lora_rank=8)
-RULES = dict(max_rounds=3, rules=PolicyRules(lr_decay=0.6))
+RULES = dict(max_rounds=3, rules=config_rules(lr_decay=0.6))
 
 
 def verdict(n_right: int, n: int = 4):
@@ -31,7 +38,7 @@ def test_below_the_bar_on_the_last_round_stops_without_success():
 
 
 def rules(policy, **kw):
-    return PolicyRules(policy=policy, lr_decay=0.5, min_delta=0.05, **kw)
+    return config_rules(policy=policy, lr_decay=0.5, min_delta=0.05, **kw)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 from inspect_ai.log import read_eval_log
 
 from evaltune.config import load_config
-from evaltune.engines.local import LocalEngine
+from local_engines import local_engine
 from evaltune.errors import UsageError
 from evaltune.evals import build_tasks, evaluate
 
@@ -26,7 +26,7 @@ def arithmetic(count: int = 2):
 
 @pytest.fixture
 def engine(tiny_model_dir):
-    return LocalEngine(tiny_model_dir, base_model="tiny")
+    return local_engine(tiny_model_dir)
 
 
 @pytest.fixture

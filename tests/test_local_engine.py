@@ -3,15 +3,14 @@ import torch
 
 from evaltune.config import load_config
 from evaltune.data import render_conversation
-from evaltune.engines import AdamWSettings
 from evaltune.engines.local import LocalEngine
 from evaltune.errors import UsageError
+from local_engines import local_engine
 
 
 def make_engine(tiny_model_dir, **kw):
     # fp32 unless a test says otherwise: the exactness checks compare to tight tolerances.
-    kw = {"precision": "fp32", **kw}
-    return LocalEngine(tiny_model_dir, base_model="tiny", lora_rank=4, lora_alpha=8, seed=0, **kw)
+    return local_engine(tiny_model_dir, **{"lora_rank": 4, "lora_alpha": 8, "precision": "fp32", **kw})
 
 
 def examples(tokenizer, n=4):
@@ -111,7 +110,7 @@ def test_gradient_clipping_bounds_the_update(tiny_model_dir, tokenizer):
     batch, lr, eps, max_norm = examples(tokenizer), 1e3, 1e3, 1e-3
     updates = {}
     for clip in (0.0, max_norm):
-        engine = make_engine(tiny_model_dir, adamw=AdamWSettings(eps=eps, max_grad_norm=clip))
+        engine = make_engine(tiny_model_dir, adam_eps=eps, max_grad_norm=clip)
         before = lora_weights(engine)
         engine.forward_backward(batch)
         engine.optim_step(lr)

@@ -15,7 +15,7 @@ import torch
 from tinker import types
 
 from evaltune.cli import main
-from evaltune.config import load_config
+from evaltune.config import Config, load_config
 from evaltune.data import render_conversation
 from evaltune.engines import create_engine
 from evaltune.engines.tinker import CHECKPOINT_FILE, TinkerServiceError
@@ -61,9 +61,12 @@ def examples(tokenizer):
 
 
 def adam(learning_rate):
-    """The optimizer parameters expected on the wire: the SDK's Adam defaults at `learning_rate`."""
+    """The optimizer parameters expected on the wire: the Config's AdamW defaults at `learning_rate`,
+    never the SDK's (beta2 0.95, eps 1e-12, no clipping)."""
+    default = {k: f.default for k, f in Config.model_fields.items()}
     return types.AdamParams(
-        learning_rate=learning_rate, beta1=0.9, beta2=0.95, eps=1e-12, weight_decay=0.0, grad_clip_norm=0.0
+        learning_rate=learning_rate, beta1=default["adam_beta1"], beta2=default["adam_beta2"], eps=default["adam_eps"],
+        weight_decay=default["weight_decay"], grad_clip_norm=default["max_grad_norm"],
     )
 
 
@@ -256,6 +259,15 @@ def test_a_run_on_the_service_records_tinker_paths_and_the_decayed_adam_steps(fa
             assert API_KEY.encode() not in file.read_bytes(), file
 
 
+def test_every_adamw_setting_of_the_config_reaches_the_services_adam_params(fake, tinker_config):
+    config = tinker_config(adam_beta1=0.8, adam_beta2=0.99, adam_eps=1e-6, weight_decay=0.05, max_grad_norm=0.5,
+                           learning_rate=3e-4, max_rounds=1, steps_per_round=2, baseline_eval=False)
+    main(["run", "--config", str(config)])
+    assert fake.calls("optim_step") == [(types.AdamParams(
+        learning_rate=3e-4, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=0.05, grad_clip_norm=0.5,
+    ),)] * 2
+
+
 def test_learning_rate_auto_is_the_recommended_rate_for_the_model_family(fake, tinker_config):
     config = tinker_config(learning_rate="auto", max_rounds=1, steps_per_round=1, baseline_eval=False)
     main(["run", "--config", str(config)])
@@ -305,6 +317,8 @@ def test_without_the_sdk_the_message_says_how_to_install_it(tinker_config, monke
 def test_keys_the_service_has_no_equivalent_for_are_refused(fake, tinker_config):
     with pytest.raises(UsageError, match="lora_alpha, lora_dropout: not available with engine: tinker"):
         load_config(tinker_config(lora_alpha=64, lora_dropout=0.1))
+    with pytest.raises(UsageError, match="precision, gradient_checkpointing: not available with engine: tinker"):
+        load_config(tinker_config(precision="bf16", gradient_checkpointing=True))
 
 
 def test_a_model_the_service_refuses_exits_2_naming_base_model(fake, tinker_config, capsys):

@@ -509,18 +509,16 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _check_engine_keys(self) -> "Config":
-        """Keys the Tinker service has no equivalent for are refused rather than silently ignored."""
+        """Keys the Tinker service has no equivalent for are refused rather than silently ignored.
+
+        Every AdamW key has one (the service's AdamParams takes betas, eps, weight decay and
+        clipping); the service chooses the precision, the batching and the adapter's shape itself.
+        """
         if self.engine != "tinker":
             return self
-        local_only = {
-            "device": self.device != "auto",
-            "micro_batch_size": self.micro_batch_size is not None,
-            "lora_alpha": self.lora_alpha != 32.0,
-            "lora_dropout": self.lora_dropout != 0.0,
-            "lora_target_modules": self.lora_target_modules != "all-linear",
-            "distributed": self.distributed != "ddp",
-        }
-        refused = [key for key, is_set in local_only.items() if is_set]
+        local_only = ("device", "micro_batch_size", "lora_alpha", "lora_dropout", "lora_target_modules", "distributed",
+                      "precision", "packing", "gradient_checkpointing")
+        refused = [key for key in local_only if getattr(self, key) != type(self).model_fields[key].default]
         if refused:
             raise ValueError(
                 f"{', '.join(refused)}: not available with engine: tinker (the service chooses these itself); "

@@ -57,13 +57,20 @@ class AdamWSettings:
     """AdamW and gradient clipping settings, fixed for a run (Tinker's AdamParams, less the rate).
 
     `max_grad_norm` clips the global gradient norm before each step; 0 turns clipping off.
+    No defaults here: the run's Config states them, once.
     """
 
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    max_grad_norm: float
+
+    @classmethod
+    def from_config(cls, config) -> "AdamWSettings":
+        """The settings of a run's Config (keys `adam_beta1`, `adam_beta2`, `adam_eps`, `weight_decay`, `max_grad_norm`)."""
+        return cls(beta1=config.adam_beta1, beta2=config.adam_beta2, eps=config.adam_eps,
+                   weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm)
 
 
 class TrainingEngine(Protocol):

@@ -68,19 +68,20 @@ class LocalEngine:
         model_dir: Path,
         *,
         base_model: str,
-        lora_rank: int = 16,
-        lora_alpha: float = 32.0,
-        lora_dropout: float = 0.0,
-        lora_target_modules: list[str] | str = "all-linear",
-        micro_batch_size: int | None = None,
-        packing: bool = True,
-        precision: Precision = "auto",
-        gradient_checkpointing: bool = False,
-        distributed: Distributed = "ddp",
-        adamw: AdamWSettings = AdamWSettings(),
-        device: str = "auto",
-        seed: int = 0,
+        lora_rank: int,
+        lora_alpha: float,
+        lora_dropout: float,
+        lora_target_modules: list[str] | str,
+        micro_batch_size: int | None,
+        packing: bool,
+        precision: Precision,
+        gradient_checkpointing: bool,
+        distributed: Distributed,
+        adamw: AdamWSettings,
+        device: str,
+        seed: int,
     ):
+        """Every setting is the config key of the same name (no defaults here: the Config states them once)."""
         self.data_parallel = DataParallel.from_env()
         self.device = _pick_device(device)
         if self.data_parallel.enabled:
@@ -212,13 +213,7 @@ class LocalEngine:
             precision=config.precision,
             gradient_checkpointing=config.gradient_checkpointing,
             distributed=config.distributed,
-            adamw=AdamWSettings(
-                beta1=config.adam_beta1,
-                beta2=config.adam_beta2,
-                eps=config.adam_eps,
-                weight_decay=config.weight_decay,
-                max_grad_norm=config.max_grad_norm,
-            ),
+            adamw=AdamWSettings.from_config(config),
             device=config.device,
             seed=config.seed,
         )

@@ -3,7 +3,9 @@
 The loop's primitives map onto the `tinker` SDK one to one:
 - forward_backward: one `Datum` per example, inputs and targets pre-shifted, weight 1 on the
   assistant tokens being predicted and 0 elsewhere, with the `cross_entropy` loss;
-  optim_step: `AdamParams` at the round's learning rate (the SDK's Adam defaults otherwise).
+  optim_step: `AdamParams` at the step's learning rate with the run's AdamW settings (betas,
+  eps, decoupled weight decay, and `max_grad_norm` as `grad_clip_norm`, 0 = off in both);
+  never the SDK's own defaults, which differ from ours (beta2 0.95, eps 1e-12, no clipping).
   forward_backward only submits its request; optim_step submits its own and then waits for
   both, so the service receives them together (the SDK's recommended pipelining: waiting
   in between would cost a service clock cycle per step).
@@ -36,7 +38,7 @@ from tinker import types
 from tinker.lib.base_url import resolve_base_url
 
 from evaltune.data.render import TokenizedExample
-from evaltune.engines.base import Completion, EngineInfo, StepMetrics
+from evaltune.engines.base import AdamWSettings, Completion, EngineInfo, StepMetrics
 from evaltune.errors import UsageError
 from evaltune.tracking.run_folder import write_json_atomic
 
@@ -194,12 +196,14 @@ class TinkerEngine:
         tokenizer,
         info: EngineInfo,
         *,
-        seed: int = 0,
+        adamw: AdamWSettings,
+        seed: int,
     ):
         self.service = service
         self.training = training
         self.tokenizer = tokenizer
         self.info = info
+        self.adamw = adamw
         self.seed = seed
         self.steps = 0  # optimizer steps taken, carried through checkpoints; names the saved states
         self._submitted: list[tinker.APIFuture] = []  # forward_backward results not yet awaited
@@ -230,7 +234,7 @@ class TinkerEngine:
             model_type=model_type or training.get_info().model_data.arch,
             hidden_size=hidden_size,
         )
-        return cls(service, training, tokenizer, info, seed=config.seed)
+        return cls(service, training, tokenizer, info, adamw=AdamWSettings.from_config(config), seed=config.seed)
 
     def forward_backward(self, batch: list[TokenizedExample]) -> StepMetrics:
         """Submit the batch's forward and backward pass; the returned loss arrives with its result."""
@@ -241,7 +245,11 @@ class TinkerEngine:
 
     def optim_step(self, learning_rate: float) -> None:
         """Submit an Adam step at `learning_rate`, then wait for it and the submitted passes."""
-        step = self.training.optim_step(types.AdamParams(learning_rate=learning_rate))
+        adamw = self.adamw
+        step = self.training.optim_step(types.AdamParams(
+            learning_rate=learning_rate, beta1=adamw.beta1, beta2=adamw.beta2, eps=adamw.eps,
+            weight_decay=adamw.weight_decay, grad_clip_norm=adamw.max_grad_norm,
+        ))
         submitted, self._submitted = self._submitted, []
         self._sampler = None
         self.steps += 1

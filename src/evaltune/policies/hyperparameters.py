@@ -38,15 +38,15 @@ class Hyperparameters:
 
 @dataclass(frozen=True)
 class PolicyRules:
-    """The policy and its settings, as the config's keys of the same names give them."""
+    """The policy and its settings, as the config's keys of the same names give them (and their defaults)."""
 
-    policy: PolicyName = "lr_decay"
-    lr_decay: float = 0.6
-    min_delta: float = 0.01
-    steps_growth: float = 1.5
-    max_steps_per_round: int | None = None
-    rank_growth: int = 2
-    max_lora_rank: int = 64
+    policy: PolicyName
+    lr_decay: float
+    min_delta: float
+    steps_growth: float
+    max_steps_per_round: int | None
+    rank_growth: int
+    max_lora_rank: int
 
     @classmethod
     def from_config(cls, config) -> "PolicyRules":

@@ -1,0 +1,13 @@
+"""Local engines built as a run builds them: from a Config, so every setting has the Config's default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evaltune.config import Config
+from evaltune.engines.local import LocalEngine
+
+
+def local_engine(model_dir: Path, **keys) -> LocalEngine:
+    """A LocalEngine of the model in `model_dir`, with the Config's defaults and `keys` (config keys) changed."""
+    return LocalEngine.from_config(Config.model_construct(base_model=str(model_dir), **keys))
