@@ -140,7 +140,7 @@ def test_eval_of_a_runs_round_reproduces_that_rounds_answers(write_run_config, c
         (["eval", "--round", "1"], "--round needs --run"),
         (["eval", "--adapter", "/no/such/adapter"], "no PEFT adapter folder"),
         (["eval"], "give --config"),
-        (["eval", "--run", "/no/such/run"], "no trained round to evaluate"),
+        (["eval", "--run", "/no/such/run"], "is not a run folder (no config.json)"),
     ],
 )
 def test_eval_usage_mistakes_exit_2_with_one_message(args, message, capsys):

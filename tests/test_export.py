@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 
 import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 from evaltune.cli import main
+from evaltune.tracking import RunFolder
 
 
 def greedy(model, tokenizer, question: str) -> list[int]:
@@ -47,3 +51,40 @@ def test_exporting_into_an_existing_folder_or_a_missing_round_is_refused(write_r
     assert "already exists" in capsys.readouterr().err
     assert main(["export", str(run_dir), "--round", "7", "--adapter", str(tmp_path / "x")]) == 2
     assert "no complete adapter for round 7" in capsys.readouterr().err
+
+
+def test_eval_and_export_of_a_killed_run_use_the_best_round_evaluated_so_far(run_config_writer, tmp_path, capsys):
+    """A real run killed (SIGKILL) while training round 2: round 1 is its best round so far."""
+    # Round 1 trains 2 steps; with no earlier score it counts as rising, so more_steps makes round 2
+    # last two million steps: the kill lands in round 2 however slow or fast the machine is.
+    config = run_config_writer(tmp_path, max_rounds=3, steps_per_round=2, eval_threshold=1.0, baseline_eval=False,
+                               policy="more_steps", steps_growth=1e6)
+    run_dir = tmp_path / "runs" / "test"
+    log = tmp_path / "run.log"
+    proc = subprocess.Popen([sys.executable, "-m", "evaltune", "run", "--config", str(config)],
+                            cwd=tmp_path, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 1200  # generous: on a loaded machine the start alone can take minutes
+        while not any(e["event"] == "step" and e["round"] == 2 for e in RunFolder(run_dir).read_events()):
+            assert proc.poll() is None and time.time() < deadline, log.read_text()
+            time.sleep(0.2)
+    finally:
+        proc.kill()
+        proc.wait()
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["phase"] == "training" and state["round"] == 2 and not (run_dir / "summary.json").exists()
+
+    capsys.readouterr()
+    assert main(["eval", "--run", str(run_dir), "--run-name", "check"]) == 1  # bar 1.0: not met
+    summary = json.loads((tmp_path / "runs" / "check" / "summary.json").read_text())
+    assert summary["adapter"] == str(run_dir / "rounds" / "1" / "adapter")
+    assert main(["export", str(run_dir), "--adapter", str(tmp_path / "best")]) == 0
+    saved = (run_dir / "rounds" / "1" / "adapter" / "adapter_model.safetensors").read_bytes()
+    assert (tmp_path / "best" / "adapter_model.safetensors").read_bytes() == saved
+
+    capsys.readouterr()
+    for command in (["eval", "--run", str(run_dir)], ["export", str(run_dir), "--adapter", str(tmp_path / "x")]):
+        assert main([*command, "--round", "2"]) == 2  # in progress: nothing saved yet
+        assert "no complete adapter for round 2 (missing or damaged); rounds evaluated so far: 1." in capsys.readouterr().err
+        assert main([*command, "--round", "0"]) == 2
+        assert "round 0 is the untrained baseline: it has no adapter" in capsys.readouterr().err

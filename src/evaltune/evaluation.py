@@ -20,7 +20,7 @@ from evaltune.errors import UsageError
 from evaltune.evals import EvalResult, EvalTask, build_tasks, evaluate, mark_changes, sample_history
 from evaltune.policies import alerts, check_gate
 from evaltune.summary import EXIT_BAR_MET, EXIT_BAR_NOT_MET
-from evaltune.tracking import EventLog, RunFolder, Sink
+from evaltune.tracking import EventLog, RunFolder, Sink, round_adapter
 from evaltune.tracking.run_folder import write_json_atomic
 
 SAMPLE_HISTORY_FILE = "sample_history.json"
@@ -64,16 +64,7 @@ def resolve_adapter(adapter: Path | None, run_dir: Path | None, round_no: int | 
     if adapter is not None and run_dir is not None:
         raise UsageError("give either --adapter or --run, not both.")
     if run_dir is not None:
-        if round_no is None:
-            summary = run_dir / "summary.json"
-            state = run_dir / "state.json"
-            if summary.is_file():
-                round_no = json.loads(summary.read_text()).get("best_round")
-            elif state.is_file():
-                round_no = json.loads(state.read_text()).get("last_completed_round")
-            if round_no is None:
-                raise UsageError(f"{run_dir} has no trained round to evaluate; pass --round N.")
-        adapter = run_dir / "rounds" / str(round_no) / "adapter"
+        return round_adapter(RunFolder.open(run_dir), round_no)
     if adapter is not None and not (adapter / "adapter_model.safetensors").is_file():
         raise UsageError(f"{adapter} is no PEFT adapter folder (adapter_model.safetensors missing).")
     return adapter

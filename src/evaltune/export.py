@@ -3,28 +3,16 @@ plain Hugging Face model folder."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from evaltune.errors import UsageError
-from evaltune.tracking import RunFolder, best_round, verify_checkpoint
-
-
-def pick_round(folder: RunFolder, round_no: int | None) -> int:
-    """The round to export: `round_no`, or the run's best round when None."""
-    if round_no is not None:
-        return round_no
-    state = folder.read_state()
-    best = best_round(state.history) if state else None
-    if best is None:
-        raise UsageError(f"{folder.root} has no trained round yet; nothing to export.")
-    return best.round
+from evaltune.tracking import RunFolder, round_adapter
 
 
 def export_adapter(folder: RunFolder, round_no: int | None, out: Path) -> Path:
     """Copy round `round_no`'s (or the best round's) PEFT adapter to `out`; return `out`."""
-    source = _verified_adapter(folder, pick_round(folder, round_no))
+    source = round_adapter(folder, round_no)
     _fresh_target(out)
     shutil.copytree(source, out)
     return out
@@ -41,7 +29,7 @@ def export_merged(folder: RunFolder, round_no: int | None, out: Path) -> Path:
 
     from evaltune.models import resolve_base_model
 
-    adapter = _verified_adapter(folder, pick_round(folder, round_no))
+    adapter = round_adapter(folder, round_no)
     base_dir = resolve_base_model(folder.read_config()["base_model"])
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
@@ -52,16 +40,6 @@ def export_merged(folder: RunFolder, round_no: int | None, out: Path) -> Path:
     AutoTokenizer.from_pretrained(base_dir).save_pretrained(tmp)
     tmp.rename(out)
     return out
-
-
-def _verified_adapter(folder: RunFolder, round_no: int) -> Path:
-    round_dir = folder.round_dir(round_no)
-    manifest = round_dir / "manifest.json"
-    if manifest.is_file() and "://" in json.loads(manifest.read_text()).get("address", ""):
-        raise UsageError(f"round {round_no} of {folder.root} lives on a training service; export it from there.")
-    if not verify_checkpoint(round_dir, parts=("adapter",)):
-        raise UsageError(f"{round_dir}: no complete adapter for round {round_no} (missing or damaged).")
-    return round_dir / "adapter"
 
 
 def _fresh_target(out: Path) -> None:

@@ -3,6 +3,7 @@
 from evaltune.tracking.checkpoints import checkpoint_address, verify_checkpoint, write_checkpoint
 from evaltune.tracking.events import EventLog, Sink
 from evaltune.tracking.run_folder import RunFolder
+from evaltune.tracking.round_adapter import round_adapter
 from evaltune.tracking.run_state import RoundRecord, RunState, best_round
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "Sink",
     "best_round",
     "checkpoint_address",
+    "round_adapter",
     "verify_checkpoint",
     "write_checkpoint",
 ]
