@@ -39,7 +39,7 @@ def wait_for_event(proc: subprocess.Popen, run_dir: Path, predicate, timeout: fl
         if any(predicate(e) for e in events(run_dir)):
             return
         assert proc.poll() is None, f"run ended before the kill point: {proc.stdout.read()}"
-        time.sleep(0.002)
+        time.sleep(0.02)
     raise AssertionError("kill point never reached")
 
 
@@ -136,7 +136,7 @@ def test_a_run_that_adds_data_and_grows_its_adapter_resumes_to_the_same_result(t
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             proc = start(["resume", str(root / "runs" / "test")], root)
-        assert proc.wait(timeout=300) == 1, proc.stdout.read()
+        assert proc.wait(timeout=1200) == 1, proc.stdout.read()
         outcomes.append(outcome(root / "runs" / "test"))
     assert_same(*outcomes)
     evs = events(killed_root / "runs" / "test")
@@ -171,7 +171,7 @@ def test_ctrl_c_saves_at_a_safe_point_exits_130_and_resumes(tmp_path, tiny_model
     proc = start(["run", "--config", str(config)], tmp_path)
     wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 40)
     proc.send_signal(signal.SIGINT)
-    output = proc.communicate(timeout=120)[0]
+    output = proc.communicate(timeout=600)[0]
     assert proc.returncode == 130, output
     assert f"Continue with: evaltune resume {run_dir}\n" in output
     assert not (run_dir / "run.lock").exists()
@@ -190,7 +190,7 @@ def test_resuming_with_a_changed_configuration_is_refused_unless_forced(tmp_path
     proc.wait()
 
     refused = start(["resume", str(run_dir), "--set", "learning_rate=0.5", "--set", "lora_rank=4"], tmp_path)
-    output = refused.communicate(timeout=120)[0]
+    output = refused.communicate(timeout=600)[0]
     assert refused.returncode == 2
     assert "learning_rate, lora_rank" in output and "--force" in output and "Traceback" not in output
 

@@ -29,7 +29,7 @@ def mlflow_server(tmp_path_factory):
     """A real `mlflow server` (SQLite store, proxied artifacts) on 127.0.0.1; yields its URI.
 
     It takes about 10 s to answer on an idle 2-core machine and longer under load, so the
-    fixture polls /health for up to three minutes and fails with the server's log if it never
+    fixture polls /health for up to ten minutes and fails with the server's log if it never
     comes up or exits.
     """
     home = tmp_path_factory.mktemp("mlflow-server")
@@ -43,7 +43,7 @@ def mlflow_server(tmp_path_factory):
     )
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 600
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"mlflow server exited with {proc.returncode}:\n{(home / 'server.log').read_text()[-3000:]}")
@@ -53,13 +53,13 @@ def mlflow_server(tmp_path_factory):
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not answer in 180 s:\n{(home / 'server.log').read_text()[-3000:]}")
+                pytest.fail(f"mlflow server did not answer in 600 s:\n{(home / 'server.log').read_text()[-3000:]}")
             time.sleep(0.25)
         yield uri
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers share the new session
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
             pass
         try:
