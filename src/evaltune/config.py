@@ -378,7 +378,9 @@ class Config(_Strict):
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW decoupled weight decay on the LoRA weights.")
     precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto",
-        description="Training precision: `bf16` autocast or `fp32`. `auto`: bf16 on GPU; on CPU the one measured faster (bench/README.md).",
+        description="Training precision: `bf16` autocast or `fp32`. `auto`: bf16 on GPU; on CPU bf16 where a short matmul probe "
+        "measures it at least 1.25x as fast as fp32, else fp32 (measured once per CPU model, torch version and thread count, "
+        "cached; the choice and why are printed and in the engine_ready event).",
     )
     packing: bool = Field(
         True,

@@ -50,6 +50,7 @@ class EngineInfo:
     hidden_size: int | None = None
     processes: int = 1  # data-parallel processes training together
     sharded: bool = False  # FSDP: each process holds a shard of the weights, not a copy
+    precision_reason: str | None = None  # why `precision: auto` chose `dtype`, where it was measured
 
 
 @dataclass(frozen=True)

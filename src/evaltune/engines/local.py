@@ -33,6 +33,7 @@ from evaltune.data.batching import IGNORE_INDEX, collate, micro_batches, pack
 from evaltune.data.render import TokenizedExample
 from evaltune.engines.base import AdamWSettings, Completion, EngineInfo, StepMetrics
 from evaltune.engines.distributed import DataParallel, Lockstep, shard
+from evaltune.engines.precision import choose_cpu_precision
 from evaltune.errors import UsageError
 from evaltune.models import resolve_base_model
 
@@ -42,11 +43,6 @@ Distributed = Literal["ddp", "fsdp"]
 # Under FSDP the adapter and its optimizer state are gathered whole for a checkpoint (they
 # are small); the frozen base weights are left out and never gathered.
 FULL_ADAPTER = StateDictOptions(full_state_dict=True, ignore_frozen_params=True)
-
-# `precision: auto` on CPU. Measured with bench/train_throughput.py (see bench/README.md):
-# on AVX512-BF16 CPUs bf16 autocast trains faster than fp32.
-CPU_AUTO_PRECISION = "bf16"
-
 
 def _attention_for(device: torch.device) -> str:
     # On CPU, PyTorch's fused attention with a mask (padding or packing) trained 10 to 40 %
@@ -90,7 +86,13 @@ class LocalEngine:
         self.seed = seed
         self.packing = packing
         self.adamw = adamw
-        self.precision = (CPU_AUTO_PRECISION if self.device.type == "cpu" else "bf16") if precision == "auto" else precision
+        self.precision, precision_reason = precision, None
+        if precision == "auto" and self.device.type == "cuda":
+            self.precision = "bf16"
+        elif precision == "auto":  # on CPU, measured (engines/precision.py); every process trains as process 0 chose
+            choice = choose_cpu_precision() if self.data_parallel.rank == 0 else None
+            choice = self.data_parallel.gather(choice)[0] if self.data_parallel.enabled else choice
+            self.precision, precision_reason = choice.precision, choice.reason
         torch.manual_seed(seed)  # the adapter's random init depends on it
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         if self.tokenizer.pad_token_id is None:
@@ -126,6 +128,7 @@ class LocalEngine:
             hidden_size=getattr(base.config, "hidden_size", None),
             processes=self.data_parallel.world_size,
             sharded=self.sharded is not None,
+            precision_reason=precision_reason,
         )
 
     def _wrap_for_training(self) -> None:

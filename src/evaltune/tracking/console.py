@@ -104,6 +104,8 @@ class ConsoleSink:
             else f"{i['total_parameters'] / 1e6:.1f} M parameters, {i['trainable_parameters'] / 1e6:.2f} M trainable (LoRA)"
         )
         self.console.print(f"\nModel loaded in {e['seconds']:.1f} s on {i['device']}{_processes(i)} ({i['dtype']}): {sizes}")
+        if i.get("precision_reason"):
+            self.console.print(f"Precision (auto): {i['dtype']}, as {i['precision_reason']}", soft_wrap=True, highlight=False)
 
     def _on_data_progress(self, e: dict) -> None:
         # The pipeline reports every 1000 records; a file smaller than that gets no bar.
