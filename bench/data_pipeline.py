@@ -256,10 +256,12 @@ def main() -> None:
     import datasets
     import datasketch
 
+    from evaltune.engines.precision import cpu_model_name  # after the measurements: it imports torch
+
     result = {
         "records": args.records, "file_mib": round(train.stat().st_size / 2**20, 1), "planted": planted,
         "ours": ours, "peer": theirs,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{cpu_model_name()} ({platform.machine()}), {os.cpu_count()} cores, Python {platform.python_version()}",
         "versions": {"datasets": datasets.__version__, "datasketch": datasketch.__version__},
     }
     (workdir / "result.json").write_text(json.dumps(result, indent=2))

@@ -11,7 +11,9 @@ Same model (SmolLM2-135M-Instruct, fp32), same questions, greedy, same max_token
 
 Questions: the demo's evaluation files and the regression guard (44 questions).
 Run: .venv/bin/python bench/eval_throughput.py [--batch-size 16] [--max-tokens 24] [--repeat 3]
-Each method runs in its own process. Prints one table (seconds, questions/s, new tokens/s,
+Each method runs in its own process, and each first answers every question once untimed
+(the same warm-up for all: kernels, caches, and the lazy set-up of a process's first
+Inspect eval). Prints one table (seconds, questions/s, new tokens/s,
 speed-up over sequential, answers identical to the sequential ones). Results are recorded
 in bench/README.md.
 """
@@ -38,8 +40,10 @@ import torch  # noqa: E402
 from inspect_ai.model import get_model  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
+from evaltune.config import load_config  # noqa: E402
 from evaltune.demo import DEMO_CONFIG  # noqa: E402
 from evaltune.engines.local import LocalEngine  # noqa: E402
+from evaltune.engines.precision import cpu_model_name  # noqa: E402
 from evaltune.evals.general_knowledge import QUESTIONS as GUARD_QUESTIONS  # noqa: E402
 from evaltune.evals.provider import engine_model, release_engine_model  # noqa: E402
 from evaltune.evals.qa import qa  # noqa: E402
@@ -94,7 +98,6 @@ def timed(fn):
 
 
 METHODS = ["sequential generate", "Inspect hf/ provider", "evaltune provider", "engine.sample (no Inspect)"]
-WARMED = {"Inspect hf/ provider", "evaltune provider"}  # the first Inspect eval of a process imports and sets up lazily
 
 
 def measure(method: str, args: argparse.Namespace) -> dict:
@@ -113,7 +116,7 @@ def measure(method: str, args: argparse.Namespace) -> dict:
                              do_sample=False, batch_size=args.batch_size, device="cpu", memoize=False)
         fn = lambda: through_inspect(hf_model, task_file, work / "logs", args.max_tokens, args.batch_size)  # noqa: E731
     else:
-        engine = LocalEngine(folder, base_model=BUNDLED_MODEL_NAME)  # a fresh adapter: the base model's answers
+        engine = LocalEngine.from_config(load_config(DEMO_CONFIG))  # the demo's engine, a fresh adapter: the base model's answers
         if method == "engine.sample (no Inspect)":
             fn = lambda: engine_direct(engine, questions, args.max_tokens, args.batch_size)  # noqa: E731
         else:
@@ -123,8 +126,7 @@ def measure(method: str, args: argparse.Namespace) -> dict:
                     return through_inspect(model, task_file, work / "logs", args.max_tokens, args.batch_size)
                 finally:
                     release_engine_model("bench")
-    if method in WARMED:
-        fn()
+    fn()  # the warm-up, untimed, the same for every method
     seconds, answers = [], []
     for _ in range(args.repeat):
         s, answers = timed(fn)
@@ -164,7 +166,8 @@ def main() -> None:
     print(f"{len(questions)} questions, max_tokens {args.max_tokens}, batch size {args.batch_size}, "
           f"median of {args.repeat}, each method in its own process; torch {torch.__version__}, "
           f"transformers {version('transformers')}, inspect-ai {version('inspect-ai')}, "
-          f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), torch threads {torch.get_num_threads()}")
+          f"{os.cpu_count()} CPUs ({cpu_model_name()}, {platform.machine()}), torch threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print("| method | seconds (median) | all runs | questions/s | new tokens/s | vs sequential | answers = sequential |")
     print("|---|---|---|---|---|---|---|")
     for name in METHODS:

@@ -9,11 +9,12 @@ tokenizer=${2:-}
 here=$(dirname "$0")
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
-variants=evaltune:bf16,evaltune:bf16:packed,trl:default,trl:bf16
+variants=evaltune:bf16,evaltune:bf16:padded,trl:default,trl:bf16
 
 measure() {  # NAME ARGS...: one benchmark run, its log and JSON kept under OUT_DIR
     local name=$1; shift
-    timeout 120 python3 "$here/train_throughput.py" --device cuda ${tokenizer:+--tokenizer "$tokenizer"} \
+    # Each variant runs in a process of its own (CUDA starts each time): minutes, not seconds.
+    timeout 1800 python3 "$here/train_throughput.py" --device cuda ${tokenizer:+--tokenizer "$tokenizer"} \
         --variants "$variants" --steps 10 --warmup 3 --out "$out/$name.json" "$@" 2>&1 \
         | grep --line-buffered -v -i warn | tee "$out/$name.log"
 }

@@ -20,3 +20,17 @@ def test_every_benchmark_script_imports_and_prints_its_usage(script):
     done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "usage:" in done.stdout
+
+
+def test_the_training_benchmark_imports_neither_inspect_nor_the_config():
+    # A GPU machine lent for benchmarks may have torch, transformers, peft and TRL only.
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('bench', {str(BENCH / 'train_throughput.py')!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('inspect_ai', 'pydantic')"
+        " or m in ('evaltune.config', 'evaltune.evals', 'evaltune.tracking', 'evaltune.loop')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -38,3 +38,11 @@ def test_each_quality_check_catches_its_problem(conversation, check, detail):
 )
 def test_clean_records_in_any_script_pass_every_check(conversation):
     assert failed_check(conversation) is None
+
+
+def test_the_config_offers_exactly_the_checks_the_data_step_has():
+    from typing import get_args
+
+    from evaltune.config import QualityCheck
+
+    assert get_args(QualityCheck) == QUALITY_CHECKS

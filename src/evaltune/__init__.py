@@ -6,9 +6,6 @@
 """
 
 from evaltune.errors import UsageError
-from evaltune.evaluation import run_eval
-from evaltune.loop import run
-from evaltune.tracking.sinks import sync_outbox
 
 __all__ = ["Config", "UsageError", "list_runs", "load_config", "run", "run_eval", "sync_outbox", "write_report"]
 __version__ = "0.1.0"
@@ -25,6 +22,14 @@ def __getattr__(name: str):
         from evaltune.loop import run
 
         return run
+    if name == "run_eval":
+        from evaltune.evaluation import run_eval
+
+        return run_eval
+    if name == "sync_outbox":
+        from evaltune.tracking.sinks import sync_outbox
+
+        return sync_outbox
     if name in ("list_runs", "write_report"):
         from evaltune import report
 

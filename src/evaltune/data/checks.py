@@ -8,24 +8,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import get_args
 
 from ftfy.badness import is_bad as looks_like_mojibake
 
-from evaltune.config import QualityCheck
 from evaltune.data.normalize import normalized_text
 from evaltune.data.records import Conversation
-
-QUALITY_CHECKS: tuple[str, ...] = get_args(QualityCheck)  # named in the config
 
 # C0 and C1 control characters other than tab, newline and carriage return: they come from
 # binary data or broken exports and tokenize into junk.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def failed_check(conversation: Conversation, enabled: Iterable[str] = QUALITY_CHECKS) -> tuple[str, str] | None:
-    """The first enabled check the conversation fails, as (check name, detail); None when it passes all."""
-    for check in enabled:
+def failed_check(conversation: Conversation, enabled: Iterable[str] | None = None) -> tuple[str, str] | None:
+    """The first enabled check (all by default) the conversation fails, as (check name, detail); None when it passes all."""
+    for check in QUALITY_CHECKS if enabled is None else enabled:
         detail = _CHECKS[check](conversation)
         if detail:
             return check, detail
@@ -76,3 +72,6 @@ _CHECKS = {
     "broken_encoding": _broken_encoding,
     "no_words_in_answer": _no_words_in_answer,
 }
+# The config's `data.checks` lists the same names (its schema; tests/test_checks.py keeps the two equal):
+# the data step never imports the config.
+QUALITY_CHECKS: tuple[str, ...] = tuple(_CHECKS)

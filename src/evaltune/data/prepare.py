@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from evaltune.config import DataConfig
 from evaltune.data.checks import failed_check
 from evaltune.data.decontamination import ContaminationIndex, EvalInput
 from evaltune.data.dedup import ExactDuplicates, NearDuplicates
@@ -26,6 +26,9 @@ from evaltune.data.records import Conversation, InvalidRecord, record_to_convers
 from evaltune.data.render import TokenizedExample, render_batch, truncate
 from evaltune.data.report import DataReport, token_length_stats
 from evaltune.errors import UsageError
+
+if TYPE_CHECKING:  # the data step never imports the config at run time (the engines and benchmarks load without it)
+    from evaltune.config import DataConfig
 
 # Called as progress(stage=..., done=..., total=...) every PROGRESS_EVERY records and at the end of a stage.
 ProgressCallback = Callable[..., object]

@@ -44,7 +44,8 @@ Distributed = Literal["ddp", "fsdp"]
 # are small); the frozen base weights are left out and never gathered.
 FULL_ADAPTER = StateDictOptions(full_state_dict=True, ignore_frozen_params=True)
 
-def _attention_for(device: torch.device) -> str:
+def attention_for(device: torch.device) -> str:
+    """The attention implementation the engine trains with on `device` (the benchmark gives its peer the same)."""
     # On CPU, PyTorch's fused attention with a mask (padding or packing) trained 10 to 40 %
     # slower than plain matmul attention in bf16 on our benchmark (bench/README.md).
     return "eager" if device.type == "cpu" else "sdpa"
@@ -100,7 +101,7 @@ class LocalEngine:
         # FSDP shards in place, once; alone, a process has nothing to shard over.
         sharding = distributed == "fsdp" and self.data_parallel.enabled
         base = AutoModelForCausalLM.from_pretrained(
-            model_dir, dtype=torch.float32, attn_implementation=_attention_for(self.device)
+            model_dir, dtype=torch.float32, attn_implementation=attention_for(self.device)
         )
         if not sharding:  # sharded, fully_shard moves one block at a time to the device and keeps its shard there
             base = base.to(self.device)
