@@ -135,7 +135,9 @@ def addition_examples(additions: list[DataAddition], tokenizer, config: Config) 
     if not additions:
         return []
     examples = []
-    for addition, example in zip(additions, render_batch(tokenizer, [a.conversation for a in additions], config.data.train_on)):
+    for addition, example in zip(additions, render_batch(
+        tokenizer, [a.conversation for a in additions], config.data.train_on, max_tokens=config.max_seq_length
+    )):
         if len(example.input_ids) > config.max_seq_length:
             example = truncate(example, config.max_seq_length) if config.data.too_long == "truncate" else None
         if example is not None and example.n_target_tokens >= config.data.min_target_tokens:
