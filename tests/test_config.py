@@ -64,6 +64,12 @@ def test_nested_unknown_keys_are_checked_too(files):
         ("batch_size: many", "batch_size: Input should be a valid integer"),
         ("data: {near_duplicate_threshold: 0.99}", "data.near_duplicate_threshold: Input should be less than or equal to 0.98"),
         ("data: {decontamination: maybe}", "data.decontamination: Input should be 'drop', 'warn' or 'off'"),
+        # Runs that could never finish.
+        ("max_rounds: 1000000000", "max_rounds: Input should be less than or equal to 1000 "),
+        ("steps_per_round: 1000000000000000000000", "steps_per_round: Input should be less than or equal to 1000000 "),
+        ("max_steps_per_round: 1000000000", "max_steps_per_round: Input should be less than or equal to 1000000 "),
+        ("tune: {steps_per_round: [4, 1000000000]}", r"tune.steps_per_round\[1\]: Input should be less than or equal to 1000000 "),
+        ("tune: {max_rounds: 1000000000}", "tune.max_rounds: Input should be less than or equal to 1000 "),
     ],
 )
 def test_out_of_range_values_are_explained(files, line, message):

@@ -24,6 +24,13 @@ from evaltune.models import BUNDLED_MODEL_NAME
 WebhookEvent = Literal["bar_not_met", "round_below_best", "run_crashed", "run_finished"]
 
 
+# Upper bounds of the run's length. A round evaluates every task, so a thousand rounds is days
+# of evaluation alone; a million steps in a round is weeks on one GPU for most models. Larger
+# values are typos (10**9 steps) that would run forever, and are refused as such.
+MAX_ROUNDS = 1_000
+MAX_STEPS_PER_ROUND = 1_000_000
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -267,8 +274,10 @@ class TuneConfig(_Strict):
         (1e-4, 3e-3), description="Lowest and highest starting learning rate tried (sampled on a log scale)."
     )
     lora_rank: list[int] = Field([4, 8, 16, 32], min_length=1, description="LoRA ranks tried.")
-    steps_per_round: tuple[int, int] = Field((4, 24), description="Fewest and most steps per round tried.")
-    max_rounds: int = Field(2, ge=1, description="Rounds in each trial (a short loop).")
+    steps_per_round: tuple[int, Annotated[int, Field(le=MAX_STEPS_PER_ROUND)]] = Field(
+        (4, 24), description="Fewest and most steps per round tried."
+    )
+    max_rounds: int = Field(2, ge=1, le=MAX_ROUNDS, description="Rounds in each trial (a short loop).")
     random_trials: int = Field(4, ge=1, description="Trials sampled at random before TPE models the results.")
     prune_after_trials: int = Field(
         2, ge=0, description="Trials that finish before any is pruned; later ones stop early when below the median."
@@ -351,8 +360,12 @@ class Config(_Strict):
     baseline_eval: bool = Field(True, description="Evaluate the untrained model first, as round 0.")
 
     # How to train.
-    max_rounds: int = Field(3, ge=1, description="At most this many train-then-evaluate rounds.")
-    steps_per_round: int = Field(5, ge=1, description="Optimizer steps in each round.")
+    max_rounds: int = Field(
+        3, ge=1, le=MAX_ROUNDS, description=f"At most this many train-then-evaluate rounds (at most {MAX_ROUNDS:,})."
+    )
+    steps_per_round: int = Field(
+        5, ge=1, le=MAX_STEPS_PER_ROUND, description=f"Optimizer steps in each round (at most {MAX_STEPS_PER_ROUND:,})."
+    )
     batch_size: int = Field(8, ge=1, description="Examples per optimizer step.")
     micro_batch_size: int | None = Field(
         None, ge=1, description="Examples per forward pass; smaller than batch_size means gradient accumulation."
@@ -406,7 +419,9 @@ class Config(_Strict):
     )
     min_delta: float = Field(0.01, ge=0.0, le=1.0, description="The smallest score gain that counts as improving.")
     steps_growth: float = Field(1.5, gt=1.0, description="`more_steps`: steps per round are multiplied by this.")
-    max_steps_per_round: int | None = Field(None, ge=1, description="`more_steps`: the most steps per round; none: no cap.")
+    max_steps_per_round: int | None = Field(
+        None, ge=1, le=MAX_STEPS_PER_ROUND, description="`more_steps`: the most steps per round; none: no cap."
+    )
     rank_growth: int = Field(2, ge=2, description="`grow_rank`: the LoRA rank is multiplied by this.")
     max_lora_rank: int = Field(64, ge=1, description="`grow_rank`: the largest LoRA rank.")
 
