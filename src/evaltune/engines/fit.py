@@ -115,19 +115,23 @@ def available_memory(device: torch.device) -> float:
     return float(psutil.virtual_memory().available)
 
 
-def check_fits(
+def check_rank(shape: ModelShape, lora_rank: int) -> None:
+    """Refuse (UsageError) a `lora_rank` above what any adapted layer can use, naming the maximum."""
+    if lora_rank > shape.max_useful_rank:
+        raise UsageError(
+            f"lora_rank {lora_rank} is larger than any adapted layer can use: the widest has min(in, out) = "
+            f"{shape.max_useful_rank}, and a LoRA update never has a higher rank than that. "
+            f"Set lora_rank to at most {shape.max_useful_rank} (ranks of 8 to 64 are usual)."
+        )
+
+
+def check_memory(
     shape: ModelShape, *, lora_rank: int, rank_key: str, tokens: int, activation_bytes: int,
     gradient_checkpointing: bool, shards: int, available: float, device: str,
 ) -> MemoryEstimate:
-    """Refuse (UsageError) a rank above what the model's layers can use, or a run whose
-    estimated memory (`estimate_memory`) exceeds `available` bytes; the message says what
-    fits. `rank_key` is the config key the rank came from. Returns the estimate."""
-    if lora_rank > shape.max_useful_rank:
-        raise UsageError(
-            f"{rank_key} {lora_rank} is larger than any adapted layer can use: the widest has min(in, out) = "
-            f"{shape.max_useful_rank}, and a LoRA update never has a higher rank than that. "
-            f"Set {rank_key} to at most {shape.max_useful_rank} (ranks of 8 to 64 are usual)."
-        )
+    """Refuse (UsageError) a run whose estimated memory (`estimate_memory`) exceeds `available`
+    bytes; the message gives the parts and the largest rank that fits. `rank_key` is the config
+    key the rank came from. Returns the estimate."""
     def needed(rank: int) -> MemoryEstimate:
         return estimate_memory(shape, rank, tokens, activation_bytes, gradient_checkpointing, shards)
 

@@ -33,7 +33,7 @@ from evaltune.data.batching import IGNORE_INDEX, collate, micro_batches, pack
 from evaltune.data.render import TokenizedExample
 from evaltune.engines.base import AdamWSettings, Completion, EngineInfo, StepMetrics
 from evaltune.engines.distributed import DataParallel, Lockstep, shard
-from evaltune.engines.fit import available_memory, check_fits, model_shape
+from evaltune.engines.fit import available_memory, check_memory, check_rank, model_shape
 from evaltune.errors import UsageError
 from evaltune.models import resolve_base_model
 
@@ -63,12 +63,17 @@ def _pick_device(name: str) -> torch.device:
 
 def _check_fits(model_dir: Path, config, processes: int) -> None:
     """Refuse, before loading anything, a LoRA rank the model cannot use or a run the device's memory cannot hold."""
-    growing = config.policy == "grow_rank" and config.max_lora_rank > config.lora_rank
-    rank, rank_key = (config.max_lora_rank, "max_lora_rank") if growing else (config.lora_rank, "lora_rank")
+    shape = model_shape(model_dir, config.lora_target_modules)
+    check_rank(shape, config.lora_rank)
+    rank, rank_key = config.lora_rank, "lora_rank"
+    if config.policy == "grow_rank":  # memory for the largest rank the adapter may grow to (a useful one)
+        grows_to = min(config.max_lora_rank, shape.max_useful_rank)
+        if grows_to > rank:
+            rank, rank_key = grows_to, "max_lora_rank"
     per_process = -(-config.batch_size // processes)  # each process trains its share of the batch
     device = _pick_device(config.device)
-    check_fits(
-        model_shape(model_dir, config.lora_target_modules), lora_rank=rank, rank_key=rank_key,
+    check_memory(
+        shape, lora_rank=rank, rank_key=rank_key,
         tokens=min(config.micro_batch_size or per_process, per_process) * config.max_seq_length,
         # `auto` counts as bf16, the smaller of what it may pick: the estimate refuses only what cannot fit.
         activation_bytes=4 if config.precision == "fp32" else 2, gradient_checkpointing=config.gradient_checkpointing,
