@@ -165,6 +165,24 @@ def test_a_damaged_checkpoint_is_detected_and_the_previous_good_one_used(tmp_pat
     assert_same(outcome(run_dir), reference)
 
 
+def test_a_run_started_with_relative_paths_resumes_from_another_directory(tmp_path, tiny_model_dir, reference):
+    _config(tmp_path, tiny_model_dir)
+    run_dir = tmp_path / "runs" / "test"
+    proc = start(["run", "--config", "config.json"], tmp_path)  # every path in it is relative, too
+    wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    recorded = json.loads((run_dir / "config.json").read_text())
+    assert recorded["train_file"] == str(tmp_path / "train.jsonl")
+    assert recorded["eval_tasks"][0]["path"] == str(tmp_path / "eval.jsonl")
+    assert recorded["output_dir"] == str(tmp_path / "runs")
+
+    resumed = start(["resume", str(run_dir)], Path("/"))
+    output = resumed.communicate(timeout=1200)[0]
+    assert resumed.returncode == 1, output
+    assert_same(outcome(run_dir), reference)
+
+
 def test_ctrl_c_saves_at_a_safe_point_exits_130_and_resumes(tmp_path, tiny_model_dir, reference):
     config = _config(tmp_path, tiny_model_dir)
     run_dir = tmp_path / "runs" / "test"

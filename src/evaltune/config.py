@@ -31,6 +31,25 @@ MAX_ROUNDS = 1_000
 MAX_STEPS_PER_ROUND = 1_000_000
 
 
+def absolute_path(path: Path | str) -> Path:
+    """`path` made absolute against the working directory (`~` expanded, symlinks kept).
+
+    Every path a run records is absolute, so that `evaltune resume`, `sync` or `report` run
+    from any other directory find the same files.
+    """
+    return Path(path).expanduser().absolute()
+
+
+def is_local_tracking_folder(uri: str) -> bool:
+    """An MLflow tracking URI without a scheme is a local folder, except the names MLflow gives meaning to."""
+    return not urlsplit(uri).scheme and uri not in ("databricks", "databricks-uc", "uc")
+
+
+def _local_path_spec(value: str) -> str:
+    """A model or tokenizer name written as a path (`./model`, `~/model`) made absolute; other names unchanged."""
+    return str(absolute_path(value)) if value.startswith((".", "~")) else value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -163,6 +182,18 @@ class EvalTaskConfig(_Strict):
         "`numeric`, `pattern`, `choice` (default and only choice for `multiple_choice`), `model_graded`. "
         "For `inspect` tasks, replaces the task's own scorer.",
     )
+
+    @field_validator("path")
+    @classmethod
+    def _absolute_path(cls, value: Path | None) -> Path | None:
+        return None if value is None else absolute_path(value)
+
+    @field_validator("task")
+    @classmethod
+    def _absolute_task_file(cls, value: str | None) -> str | None:
+        # Only file references move; registry names (`inspect_evals/gsm8k`) stay as written.
+        file = None if value is None else _task_file(value)
+        return value if file is None else str(absolute_path(file)) + value[len(str(file)):]
 
     @field_validator("scorer", mode="before")
     @classmethod
@@ -489,6 +520,21 @@ class Config(_Strict):
         30.0, ge=0.0, description="At the end of a run, wait at most this long for deliveries; the rest stays in outbox.jsonl."
     )
 
+    @field_validator("train_file", "candidate_file", "secrets_file", "output_dir")
+    @classmethod
+    def _absolute_paths(cls, value: Path | None) -> Path | None:
+        return None if value is None else absolute_path(value)
+
+    @field_validator("base_model", "tinker_tokenizer")
+    @classmethod
+    def _absolute_model_folder(cls, value: str | None) -> str | None:
+        return None if value is None else _local_path_spec(value)
+
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _absolute_tracking_folder(cls, value: str | None) -> str | None:
+        return str(absolute_path(value)) if value is not None and is_local_tracking_folder(value) else value
+
     @field_validator("eval_tasks", mode="before")
     @classmethod
     def _expand_shorthand(cls, value: Any) -> Any:
@@ -621,7 +667,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Make relative paths in a config file relative to the file, not to the working directory."""
 
     def fix(p: Any) -> Any:
-        return str(base / p) if isinstance(p, str) and not Path(p).is_absolute() else p
+        return str(base / Path(p).expanduser()) if isinstance(p, str) else p
 
     def fix_task(spec: Any) -> Any:
         # Only file references move; registry names (`inspect_evals/gsm8k`) stay as written.
@@ -634,7 +680,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         if key in data:
             data[key] = fix(data[key])
     uri = data.get("mlflow_tracking_uri")
-    if isinstance(uri, str) and not urlsplit(uri).scheme:  # a local folder, not a server
+    if isinstance(uri, str) and is_local_tracking_folder(uri):
         data["mlflow_tracking_uri"] = fix(uri)
     tasks = data.get("eval_tasks")
     if isinstance(tasks, (str, dict)):
@@ -781,7 +827,7 @@ def load_config(
     source = "command-line options"
     if path is not None:
         data = _read_file(path)
-        _resolve_paths(data, path.parent)
+        _resolve_paths(data, absolute_path(path.parent))
         source = str(path)
     data = apply_overrides(data, overrides)
     if not need_eval_tasks:
