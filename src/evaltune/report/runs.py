@@ -1,9 +1,9 @@
 """Where each run stands, read from its folder alone: the list `evaltune runs` prints.
 
 A run folder tells its status by what it holds. summary.json (written last) means finished;
-run.lock naming a live process means running; otherwise the run stopped early, and its last
-session's closing event says how: `interrupted` (Ctrl-C), `error`, or none at all (killed,
-power lost). Such a run continues with `evaltune resume`.
+run.lock locked by a process (RunFolder.running_pid) means running; otherwise the run stopped
+early, and its last session's closing event says how: `interrupted` (Ctrl-C), `error`, or
+none at all (killed, power lost). Such a run continues with `evaltune resume`.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def run_status(folder: RunFolder, events: list[dict], state: RunState | None) ->
         return RunStatus("finished", "finished", resumable=False)
     where = _where(state, events)
     pid = folder.running_pid()
-    if pid:
-        return RunStatus("running", f"running (process {pid}), {where}", resumable=False)
+    if pid is not None:
+        return RunStatus("running", f"running (process {pid or 'starting'}), {where}", resumable=False)
     if state is not None and state.phase == "finished":
         # Decided its last round, then died before summary.json was written.
         return RunStatus("crashed", "stopped after its last decision, before writing summary.json", resumable=False)
