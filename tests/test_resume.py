@@ -183,16 +183,24 @@ def test_a_run_started_with_relative_paths_resumes_from_another_directory(tmp_pa
     assert_same(outcome(run_dir), reference)
 
 
-def test_ctrl_c_saves_at_a_safe_point_exits_130_and_resumes(tmp_path, tiny_model_dir, reference):
+@pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl_c", "sigterm"])
+def test_a_stop_signal_saves_at_a_safe_point_exits_128_plus_its_number_and_resumes(
+    tmp_path, tiny_model_dir, reference, stop, exit_code
+):
     config = _config(tmp_path, tiny_model_dir)
     run_dir = tmp_path / "runs" / "test"
     proc = start(["run", "--config", str(config)], tmp_path)
     wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 40)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)  # SIGTERM is what docker stop, Kubernetes and SLURM send
     output = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 130, output
+    assert proc.returncode == exit_code, output
     assert f"Continue with: evaltune resume {run_dir}\n" in output
     assert not (run_dir / "run.lock").exists()
+    stopped = events(run_dir)
+    kinds = [e["event"] for e in stopped]
+    assert kinds.index("partial_checkpoint_saved") < kinds.index("interrupted") < kinds.index("report_written")
+    assert next(e for e in stopped if e["event"] == "interrupted")["signal"] == stop.name
+    assert (run_dir / "report.html").is_file()
 
     resumed = start(["resume", str(run_dir)], tmp_path)
     assert resumed.wait(timeout=1200) == 1
