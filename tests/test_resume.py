@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from evaltune.tracking import RunFolder
+from evaltune.tracking import RunFolder, verify_checkpoint
 
 ROUNDS = dict(max_rounds=3, steps_per_round=30, batch_size=2, eval_threshold=1.0, keep_last=3)
 
@@ -163,6 +163,34 @@ def test_a_damaged_checkpoint_is_detected_and_the_previous_good_one_used(tmp_pat
     damaged = [e for e in events(run_dir) if e["event"] == "checkpoint_damaged"]
     assert damaged and damaged[0]["fallback"].endswith("rounds/1")
     assert_same(outcome(run_dir), reference)
+
+
+def test_a_damaged_round_checkpoint_falls_back_to_the_newest_earlier_one_that_verifies(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir)
+    run_dir = tmp_path / "runs" / "test"
+    proc = start(["run", "--config", str(config)], tmp_path)
+    wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 65)  # in round 3
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = json.loads((run_dir / "state.json").read_text())
+    assert (state["round"], state["phase"]) == (3, "training") and state["checkpoint"].endswith("rounds/2")
+    # One flipped byte in round 2's adapter, the checkpoint round 3 started from.
+    weights = run_dir / "rounds" / "2" / "adapter" / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+
+    resumed = start(["resume", str(run_dir)], tmp_path)
+    output = resumed.communicate(timeout=1200)[0]
+    assert resumed.returncode == 1, output
+    assert "is damaged" in output and "restarting round 3 from" in output
+    (damaged,) = [e for e in events(run_dir) if e["event"] == "checkpoint_damaged"]
+    assert damaged["fallback"] == str(run_dir / "rounds" / "1") and damaged["damaged"] == [str(run_dir / "rounds" / "2")]
+    resumed_at = next(e for e in events(run_dir) if e["event"] == "resumed")
+    assert (resumed_at["round"], resumed_at["global_step"], resumed_at["checkpoint"]) == (3, 60, damaged["fallback"])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [r["round"] for r in summary["rounds"]] == [0, 1, 2, 3]
+    assert verify_checkpoint(run_dir / "rounds" / "3")
 
 
 def test_a_run_started_with_relative_paths_resumes_from_another_directory(tmp_path, tiny_model_dir, reference):

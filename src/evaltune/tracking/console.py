@@ -197,8 +197,10 @@ class ConsoleSink:
         self.console.print(f"\n[bold]Resuming[/] at {where}, after step {e['global_step']} (from {e['checkpoint']})")
 
     def _on_checkpoint_damaged(self, e: dict) -> None:
+        damaged = e.get("damaged") or [e["checkpoint"]]  # runs before the walk back recorded only the first
         self.console.print(
-            f"[yellow]Checkpoint {e['checkpoint']} is damaged (checksum mismatch); "
+            f"[yellow]Checkpoint{'s' if len(damaged) > 1 else ''} {', '.join(damaged)} "
+            f"{'are' if len(damaged) > 1 else 'is'} damaged (checksum mismatch); "
             f"restarting round {e['round']} from {e['fallback'] or 'the fresh adapter'}[/]"
         )
 
