@@ -7,6 +7,7 @@ losses, scores and adapter weights as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -143,6 +144,30 @@ def test_a_run_that_adds_data_and_grows_its_adapter_resumes_to_the_same_result(t
     assert [e["lora_rank"] for e in evs if e["event"] == "adapter_grown"][-1] == 8  # 2 → 4 → 8
     added = [e["where"] for e in evs if e["event"] == "data_added"]
     assert added and added == [e["where"] for e in events(reference_root / "runs" / "test") if e["event"] == "data_added"]
+
+
+def test_a_disk_that_fills_up_mid_run_keeps_events_whole_and_resumes_to_the_same_result(
+    tmp_path, tiny_model_dir, reference, small_disk
+):
+    config = _config(tmp_path, tiny_model_dir, output_dir=str(small_disk.path / "runs"))
+    run_dir = small_disk.path / "runs" / "test"
+    proc = start(["run", "--config", str(config)], tmp_path)
+    wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 35)
+    filler = small_disk.fill()  # the next step event that does not fit in events.jsonl's last page fails
+    output = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 3 and "No space left on device" in output, output
+    assert (run_dir / "events.jsonl").read_bytes().endswith(b"\n")
+
+    filler.unlink()
+    resumed = start(["resume", str(run_dir)], tmp_path)
+    output = resumed.communicate(timeout=1200)[0]
+    assert resumed.returncode == 1, output
+    assert_same(outcome(run_dir), reference)
+    text = (run_dir / "events.jsonl").read_text()
+    recorded = [json.loads(line) for line in text.splitlines()]  # every line whole
+    numbers = [int(n) for n in re.findall(r'"seq": (\d+)', text)]
+    assert numbers == [e["seq"] for e in recorded] and len(set(numbers)) == len(numbers)
+    assert len({e["id"] for e in recorded}) == len(recorded)
 
 
 def test_a_damaged_checkpoint_is_detected_and_the_previous_good_one_used(tmp_path, tiny_model_dir, reference):

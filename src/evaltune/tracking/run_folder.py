@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -35,13 +36,27 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def append_json_line(path: Path, data: Any, *, sync: bool = True) -> None:
-    """Append `data` as one JSON line to `path`, flushed and (with `sync`) fsynced, so a killed
-    process keeps every line it wrote."""
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(data, default=str) + "\n")
-        f.flush()
-        if sync:
-            os.fsync(f.fileno())
+    """Append `data` as one JSON line to `path`, and (with `sync`) fsync it, so a killed
+    process keeps every line it wrote.
+
+    A write that fails part-way (the disk is full) is cut off again before the error is
+    raised: a partial line left at the end would swallow the next line appended after it.
+    """
+    line = (json.dumps(data, default=str) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        end = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            written = 0
+            while written < len(line):  # a full disk can take part of a write before it refuses the rest
+                written += os.write(fd, line[written:])
+            if sync:
+                os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, end)  # shrinking needs no space
+            raise
+    finally:
+        os.close(fd)
 
 
 class RunFolder:
@@ -191,12 +206,46 @@ class RunFolder:
         if not self.events_path.exists():
             return []
         events = []
-        for line in self.events_path.read_text().splitlines():
+        for line in self.events_path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 events.append(json.loads(line))
             except json.JSONDecodeError:
                 continue  # a line torn by a kill mid-write; every complete line is kept
         return events
+
+    def cut_torn_event(self) -> str | None:
+        """Cut an unfinished last line off events.jsonl (a write that a kill or a full disk broke
+        off) and return it; None when the file ends with a whole line. For the process that
+        holds the run: the next event must start on a line of its own."""
+        try:
+            data = self.events_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if not data or data.endswith(b"\n"):
+            return None
+        keep = data.rfind(b"\n") + 1
+        os.truncate(self.events_path, keep)
+        return data[keep:].decode("utf-8", errors="replace")
+
+    def last_event_seq(self) -> int:
+        """The highest event `seq` in events.jsonl, counting lines a crash tore (0 for none).
+
+        Read from the text, not the parsed lines: a torn line's number may have reached a
+        remote sink, so the next event must be numbered above it.
+        """
+        try:
+            data = self.events_path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        return max(event_seqs(data.decode("utf-8", errors="replace")), default=0)
+
+
+_SEQ = re.compile(r'"seq": (\d+)')
+
+
+def event_seqs(text: str) -> list[int]:
+    """Every event sequence number written in `text` (lines of events.jsonl, whole or torn)."""
+    return [int(n) for n in _SEQ.findall(text)]
 
 
 # How long `acquire` keeps trying a lock that is held: a `running_pid` probe (`evaltune runs`)
