@@ -313,7 +313,14 @@ def _report(args: argparse.Namespace, console: Console) -> int:
 def _runs(args: argparse.Namespace, console: Console) -> int:
     from evaltune.report import list_runs
     from evaltune.report.runs import print_runs
+    from evaltune.tracking.sinks import notice_crash
 
+    # A run killed without a word is recorded as crashed, and its alert sent, by the first
+    # command that finds it (tracking/crashes.py); this listing is often that command.
+    for run_dir in sorted(args.dir.iterdir()) if args.dir.is_dir() else []:
+        if (run_dir / "run.lock").is_file() and (run_dir / "config.json").is_file():
+            if crash := notice_crash(run_dir):
+                print(f"{run_dir.name}: {crash['message']}; recorded as crashed (alert run_crashed)", file=sys.stderr)
     rows = list_runs(args.dir)
     if args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))

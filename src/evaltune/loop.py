@@ -34,6 +34,7 @@ from evaltune.summary import summarize
 from evaltune.tracking import (
     EventLog, RoundRecord, RunFolder, RunState, Sink, best_round, checkpoint_address, write_checkpoint,
 )
+from evaltune.tracking.crashes import record_crash
 from evaltune.tracking.resume import restore_point
 from evaltune.tracking.sinks import delivery_for
 from evaltune.tracking.run_folder import write_json_atomic
@@ -70,10 +71,11 @@ def run(
         for key in ("learning_rate", "steps_per_round"):  # carried in the run state: a forced change
             if key in changed_keys:                        # applies from the round in progress
                 setattr(state, key, getattr(config, key))
-    folder.acquire()
+    dead_pid = folder.acquire()
     if changed_keys:  # accepted with --force: the run goes on under the new configuration
         folder.write_config(config.model_dump(mode="json"))
     events = EventLog(folder, [*(sinks or []), delivery.start(folder)])
+    record_crash(folder, events, dead_pid)  # the session before this one was killed without a word
     events.emit("run_started", run_dir=str(folder.root), config=brief(config), resumed=resume is not None)
     if changed_keys:
         events.emit("config_changed", keys=list(changed_keys))
