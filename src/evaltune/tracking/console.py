@@ -204,6 +204,15 @@ class ConsoleSink:
             f"restarting round {e['round']} from {e['fallback'] or 'the fresh adapter'}[/]"
         )
 
+    def _on_crash_detected(self, e: dict) -> None:
+        self.console.print(f"[yellow]The run's last session stopped without a word: {escape(e['message'])}[/]")
+
+    def _on_events_repaired(self, e: dict) -> None:
+        self.console.print(
+            f"[yellow]events.jsonl ended in a torn line ({e['fragment_bytes']} bytes, a write cut short by a kill "
+            "or a full disk); cut off and kept in an events_repaired event[/]"
+        )
+
     def _on_eval_result(self, e: dict) -> None:
         title = "Baseline evaluation (round 0, untrained)" if e["round"] == 0 else "Evaluation"
         self.console.print(f"\n  [bold]{title}[/] ({e['seconds']:.1f} s)")
