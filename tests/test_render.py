@@ -2,7 +2,7 @@ import json
 
 from evaltune.config import DataConfig
 from evaltune.data import check_training_records, prepare_training_data, render_conversation
-from evaltune.data.render import render_batch
+from evaltune.data.render import render_batch, text_limit, truncate
 
 
 def trained_text(tokenizer, example):
@@ -95,14 +95,14 @@ def test_a_text_far_longer_than_max_seq_length_is_cut_before_tokenizing_to_the_s
     # 120 000 characters, over ten times the limit for 64 tokens (2 * 65 * 81 = 10 530).
     conversation = [{"role": "user", "content": "Tell it all."}, {"role": "assistant", "content": "word " * 24_000}]
     whole = render_batch(tokenizer, [conversation])[0]
-    cut = render_batch(tokenizer, [conversation], max_tokens=64)[0]
+    cut = render_batch(tokenizer, [conversation], max_chars=text_limit(tokenizer, 64))[0]
     assert whole.untokenized_chars == 0 and len(whole.input_ids) > 20_000
     assert cut.untokenized_chars > 100_000 and 64 < len(cut.input_ids) < 5_000
     assert truncate(cut, 64) == truncate(whole, 64)
     # A text within the limit is tokenized whole.
     short = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "word " * 100}]
     assert len("word " * 100) < text_limit(tokenizer, 64)
-    assert render_batch(tokenizer, [short], max_tokens=64) == render_batch(tokenizer, [short])
+    assert render_batch(tokenizer, [short], max_chars=text_limit(tokenizer, 64)) == render_batch(tokenizer, [short])
 
 
 def test_a_record_cut_before_tokenizing_is_reported_as_too_long_with_its_line(tmp_path, tokenizer):

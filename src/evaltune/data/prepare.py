@@ -23,7 +23,7 @@ from evaltune.data.dedup import ExactDuplicates, NearDuplicates
 from evaltune.data.normalize import normalize_conversation
 from evaltune.data.reading import cite, open_records
 from evaltune.data.records import Conversation, InvalidRecord, record_to_conversation
-from evaltune.data.render import TokenizedExample, render_batch, truncate
+from evaltune.data.render import TokenizedExample, render_batch, text_limit, truncate
 from evaltune.data.report import DataReport, token_length_stats
 from evaltune.errors import UsageError
 
@@ -136,10 +136,9 @@ def prepare_training_data(
     examples: list[TokenizedExample] = []
     lengths: list[int] = []
     total = len(checked.conversations)
+    limit = text_limit(tokenizer, max_seq_length)
     for first in range(0, total, RENDER_BATCH):
-        batch = render_batch(
-            tokenizer, checked.conversations[first : first + RENDER_BATCH], settings.train_on, max_tokens=max_seq_length
-        )
+        batch = render_batch(tokenizer, checked.conversations[first : first + RENDER_BATCH], settings.train_on, limit)
         for where, example in zip(checked.wheres[first : first + RENDER_BATCH], batch):
             lengths.append(len(example.input_ids))
             if example.n_target_tokens < settings.min_target_tokens:

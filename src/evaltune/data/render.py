@@ -49,7 +49,8 @@ def render_conversation(
     Returns None when nothing trainable is left after cutting. Raises ValueError when the
     chat template does not render conversations prefix-stably (the mask would be wrong).
     """
-    return truncate(render_batch(tokenizer, [conversation], train_on, max_seq_length)[0], max_seq_length)
+    limit = text_limit(tokenizer, max_seq_length)
+    return truncate(render_batch(tokenizer, [conversation], train_on, max_chars=limit)[0], max_seq_length)
 
 
 def longest_token_chars(tokenizer) -> int:
@@ -76,19 +77,19 @@ def text_limit(tokenizer, max_tokens: int) -> int:
 
 
 def render_batch(
-    tokenizer, conversations: list[Conversation], train_on: str = "all_assistant_turns", max_tokens: int | None = None,
+    tokenizer, conversations: list[Conversation], train_on: str = "all_assistant_turns", max_chars: int | None = None,
 ) -> list[TokenizedExample]:
     """Conversations as token ids, with loss on every assistant turn or only the last.
 
-    Uncut, unless `max_tokens` is given: then a text longer than `text_limit` characters is
-    cut there before tokenizing (its example keeps more than `max_tokens` tokens, all of them
-    the whole text's, and says how many characters were not tokenized); shorter ones stay whole.
+    Uncut, unless `max_chars` is given (`text_limit(tokenizer, max_seq_length)`): then a
+    rendered text longer than that is cut there before tokenizing (its example keeps more than
+    max_seq_length tokens, the whole text's, and says how many characters were not
+    tokenized); shorter ones stay whole.
     Needs a fast (Rust) tokenizer, for the token offsets. Raises ValueError when the chat
     template does not render a conversation prefix-stably (it rewrites earlier turns).
     """
     rendered = [_text_and_spans(tokenizer, c, train_on) for c in conversations]
-    limit = text_limit(tokenizer, max_tokens) if max_tokens is not None else None
-    texts = [text[:limit] for text, _ in rendered]
+    texts = [text[:max_chars] for text, _ in rendered]
     encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
     examples = []
     for ids, offsets, (whole, spans), text in zip(encoded["input_ids"], encoded["offset_mapping"], rendered, texts):

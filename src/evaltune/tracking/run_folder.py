@@ -178,8 +178,11 @@ class RunFolder:
             os.close(fd)  # locked a file its releasing holder had just removed; take the new one
         dead_holder = _pid_in(fd) or None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        os.fsync(fd)
+        try:
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            os.fsync(fd)
+        except OSError:  # a full disk: the lock is held all the same; the pid is only for messages
+            pass
         self._lock_fd = fd
         return dead_holder
 
