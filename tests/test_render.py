@@ -90,8 +90,6 @@ def test_token_length_checks_truncate_or_drop_and_are_reported(tmp_path, tokeniz
 
 
 def test_a_text_far_longer_than_max_seq_length_is_cut_before_tokenizing_to_the_same_tokens(tokenizer):
-    from evaltune.data.render import text_limit, truncate
-
     # 120 000 characters, over ten times the limit for 64 tokens (2 * 65 * 81 = 10 530).
     conversation = [{"role": "user", "content": "Tell it all."}, {"role": "assistant", "content": "word " * 24_000}]
     whole = render_batch(tokenizer, [conversation])[0]
