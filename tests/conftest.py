@@ -102,3 +102,43 @@ def write_run_config(tmp_path, run_config_writer):
     Keyword arguments override config keys.
     """
     return lambda **overrides: run_config_writer(tmp_path, **overrides)
+
+
+class SmallDisk:
+    """A tmpfs mounted for one test: a disk that can be filled to the last byte and grown again."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fill(self) -> Path:
+        """Write a filler file until the disk refuses another byte; return it (delete it to free the space)."""
+        filler = self.path / "filler"
+        chunk = 1 << 20
+        with filler.open("ab", buffering=0) as f:
+            while chunk:
+                try:
+                    f.write(b"\0" * chunk)
+                except OSError:
+                    chunk //= 2  # the last bytes of the last page
+        return filler
+
+    def resize(self, size: str) -> None:
+        import subprocess
+
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(self.path)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A fresh tmpfs (4 MB) at tmp_path/disk; the test is skipped where mounting is not permitted (it needs root)."""
+    import subprocess
+
+    path = tmp_path / "disk"
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(path)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill up ({mounted.stderr.strip() or 'mount failed'}); needs root")
+    try:
+        yield SmallDisk(path)
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)

@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -64,12 +65,31 @@ def test_nested_unknown_keys_are_checked_too(files):
         ("batch_size: many", "batch_size: Input should be a valid integer"),
         ("data: {near_duplicate_threshold: 0.99}", "data.near_duplicate_threshold: Input should be less than or equal to 0.98"),
         ("data: {decontamination: maybe}", "data.decontamination: Input should be 'drop', 'warn' or 'off'"),
+        # Runs that could never finish.
+        ("max_rounds: 1000000000", "max_rounds: Input should be less than or equal to 1000 "),
+        ("steps_per_round: 1000000000000000000000", "steps_per_round: Input should be less than or equal to 1000000 "),
+        ("max_steps_per_round: 1000000000", "max_steps_per_round: Input should be less than or equal to 1000000 "),
+        ("tune: {steps_per_round: [4, 1000000000]}", r"tune.steps_per_round\[1\]: Input should be less than or equal to 1000000 "),
+        ("tune: {max_rounds: 1000000000}", "tune.max_rounds: Input should be less than or equal to 1000 "),
     ],
 )
 def test_out_of_range_values_are_explained(files, line, message):
     path = write(files / "c.yaml", f"train_file: train.jsonl\neval_tasks: [eval.jsonl]\n{line}\n")
     with pytest.raises(UsageError, match=message):
         load_config(path)
+
+
+def test_every_recorded_path_is_absolute_whether_from_a_file_or_an_override(files, monkeypatch):
+    monkeypatch.chdir(files)
+    (files / "pool.jsonl").write_text('{"instruction": "q", "output": "a"}\n')
+    (files / "tasks.py").write_text("")
+    path = write(files / "c.yaml", "train_file: train.jsonl\neval_tasks: [eval.jsonl, tasks.py@t]\nbase_model: ./model\n")
+    config = load_config(Path("c.yaml"), {"candidate_file": "pool.jsonl", "output_dir": "out", "mlflow_tracking_uri": "mlruns"})
+    assert config.train_file == files / "train.jsonl" and config.candidate_file == files / "pool.jsonl"
+    assert config.output_dir == files / "out" and config.mlflow_tracking_uri == str(files / "mlruns")
+    assert config.eval_tasks[0].path == files / "eval.jsonl" and config.eval_tasks[1].task == f"{files}/tasks.py@t"
+    assert config.base_model == str(files / "model")
+    assert load_config(path, {"mlflow_tracking_uri": "databricks"}).mlflow_tracking_uri == "databricks"
 
 
 def test_a_run_needs_an_evaluation_task_but_checking_data_alone_does_not(files):

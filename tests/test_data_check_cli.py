@@ -98,3 +98,29 @@ def test_every_run_prints_the_short_data_report_and_saves_it_in_the_run_folder(w
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     prepared = next(e for e in events if e["event"] == "data_prepared")
     assert prepared["report"] == str(run_dir / "data_report.json") and prepared["examples"] == 3
+
+
+def test_a_50_mb_record_is_checked_in_bounded_memory_and_reported_truncated(tmp_path, tiny_model_dir):
+    import subprocess
+    import sys
+
+    # Tokenized whole, this record took 12.5 GB (about 300 bytes per token); cut as text
+    # before tokenizing it takes what reading and the text checks need: 1.1 GB measured,
+    # of which about 0.5 GB is the interpreter with torch and transformers loaded.
+    train = write_jsonl(tmp_path / "big.jsonl", [{"instruction": "What?", "output": "a " * (25 * 2**20)}, TRAIN[1]])
+    out = tmp_path / "report.json"
+    measure = (
+        "import resource, sys; from evaltune.cli import main; code = main(sys.argv[1:]); "
+        "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", measure, "data", "check", str(train), "--base-model", str(tiny_model_dir),
+         "--output", str(out)],
+        capture_output=True, text=True, timeout=1800,
+    )
+    assert done.returncode == 0, done.stderr
+    peak_mb = int(done.stdout.rsplit("peak", 1)[1]) / 1024  # ru_maxrss is in KiB on Linux
+    assert peak_mb < 1536, peak_mb
+    report = json.loads(out.read_text())
+    assert report["records"] == 2 and report["examples"] == 2 and report["truncated"] == 1
+    assert report["token_lengths"]["max"] < 100_000  # cut near 2 * 513 * 81 characters, never 26 M tokens

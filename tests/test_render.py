@@ -2,7 +2,7 @@ import json
 
 from evaltune.config import DataConfig
 from evaltune.data import check_training_records, prepare_training_data, render_conversation
-from evaltune.data.render import render_batch
+from evaltune.data.render import render_batch, text_limit, truncate
 
 
 def trained_text(tokenizer, example):
@@ -87,3 +87,28 @@ def test_token_length_checks_truncate_or_drop_and_are_reported(tmp_path, tokeniz
 
     examples, report = prepared(tmp_path, tokenizer, LENGTHS, max_seq_length=512, min_target_tokens=5)
     assert report.dropped["too_short"] == 1 and report.dropped_records[0]["where"] == "line 2"
+
+
+def test_a_text_far_longer_than_max_seq_length_is_cut_before_tokenizing_to_the_same_tokens(tokenizer):
+    # 120 000 characters, over ten times the limit for 64 tokens (2 * 65 * 81 = 10 530).
+    conversation = [{"role": "user", "content": "Tell it all."}, {"role": "assistant", "content": "word " * 24_000}]
+    whole = render_batch(tokenizer, [conversation])[0]
+    cut = render_batch(tokenizer, [conversation], max_chars=text_limit(tokenizer, 64))[0]
+    assert whole.untokenized_chars == 0 and len(whole.input_ids) > 20_000
+    assert cut.untokenized_chars > 100_000 and 64 < len(cut.input_ids) < 5_000
+    assert truncate(cut, 64) == truncate(whole, 64)
+    # A text within the limit is tokenized whole.
+    short = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "word " * 100}]
+    assert len("word " * 100) < text_limit(tokenizer, 64)
+    assert render_batch(tokenizer, [short], max_chars=text_limit(tokenizer, 64)) == render_batch(tokenizer, [short])
+
+
+def test_a_record_cut_before_tokenizing_is_reported_as_too_long_with_its_line(tmp_path, tokenizer):
+    records = [{"instruction": "Q", "output": "A short answer."}, {"instruction": "Q?", "output": "word " * 24_000}]
+    examples, report = prepared(tmp_path, tokenizer, records, too_long="drop")
+    assert report.examples == 1 and report.dropped["too_long"] == 1
+    (dropped,) = report.dropped_records
+    assert dropped["where"] == "line 2" and dropped["reason"] == "too_long"
+    assert "characters were not tokenized" in dropped["detail"] and "longer than max_seq_length 64" in dropped["detail"]
+    examples, report = prepared(tmp_path, tokenizer, records)
+    assert report.truncated == 1 and [len(e.input_ids) for e in examples][1] == 64

@@ -7,6 +7,7 @@ losses, scores and adapter weights as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from evaltune.tracking import RunFolder
+from evaltune.tracking import RunFolder, verify_checkpoint
 
 ROUNDS = dict(max_rounds=3, steps_per_round=30, batch_size=2, eval_threshold=1.0, keep_last=3)
 
@@ -145,6 +146,30 @@ def test_a_run_that_adds_data_and_grows_its_adapter_resumes_to_the_same_result(t
     assert added and added == [e["where"] for e in events(reference_root / "runs" / "test") if e["event"] == "data_added"]
 
 
+def test_a_disk_that_fills_up_mid_run_keeps_events_whole_and_resumes_to_the_same_result(
+    tmp_path, tiny_model_dir, reference, small_disk
+):
+    config = _config(tmp_path, tiny_model_dir, output_dir=str(small_disk.path / "runs"))
+    run_dir = small_disk.path / "runs" / "test"
+    proc = start(["run", "--config", str(config)], tmp_path)
+    wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 35)
+    filler = small_disk.fill()  # the next step event that does not fit in events.jsonl's last page fails
+    output = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 3 and "No space left on device" in output, output
+    assert (run_dir / "events.jsonl").read_bytes().endswith(b"\n")
+
+    filler.unlink()
+    resumed = start(["resume", str(run_dir)], tmp_path)
+    output = resumed.communicate(timeout=1200)[0]
+    assert resumed.returncode == 1, output
+    assert_same(outcome(run_dir), reference)
+    text = (run_dir / "events.jsonl").read_text()
+    recorded = [json.loads(line) for line in text.splitlines()]  # every line whole
+    numbers = [int(n) for n in re.findall(r'"seq": (\d+)', text)]
+    assert numbers == [e["seq"] for e in recorded] and len(set(numbers)) == len(numbers)
+    assert len({e["id"] for e in recorded}) == len(recorded)
+
+
 def test_a_damaged_checkpoint_is_detected_and_the_previous_good_one_used(tmp_path, tiny_model_dir, reference):
     config = _config(tmp_path, tiny_model_dir)
     run_dir = tmp_path / "runs" / "test"
@@ -165,16 +190,70 @@ def test_a_damaged_checkpoint_is_detected_and_the_previous_good_one_used(tmp_pat
     assert_same(outcome(run_dir), reference)
 
 
-def test_ctrl_c_saves_at_a_safe_point_exits_130_and_resumes(tmp_path, tiny_model_dir, reference):
+def test_a_damaged_round_checkpoint_falls_back_to_the_newest_earlier_one_that_verifies(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir)
+    run_dir = tmp_path / "runs" / "test"
+    proc = start(["run", "--config", str(config)], tmp_path)
+    wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 65)  # in round 3
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = json.loads((run_dir / "state.json").read_text())
+    assert (state["round"], state["phase"]) == (3, "training") and state["checkpoint"].endswith("rounds/2")
+    # One flipped byte in round 2's adapter, the checkpoint round 3 started from.
+    weights = run_dir / "rounds" / "2" / "adapter" / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+
+    resumed = start(["resume", str(run_dir)], tmp_path)
+    output = resumed.communicate(timeout=1200)[0]
+    assert resumed.returncode == 1, output
+    assert "is damaged" in output and "restarting round 3 from" in output
+    (damaged,) = [e for e in events(run_dir) if e["event"] == "checkpoint_damaged"]
+    assert damaged["fallback"] == str(run_dir / "rounds" / "1") and damaged["damaged"] == [str(run_dir / "rounds" / "2")]
+    resumed_at = next(e for e in events(run_dir) if e["event"] == "resumed")
+    assert (resumed_at["round"], resumed_at["global_step"], resumed_at["checkpoint"]) == (3, 60, damaged["fallback"])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [r["round"] for r in summary["rounds"]] == [0, 1, 2, 3]
+    assert verify_checkpoint(run_dir / "rounds" / "3")
+
+
+def test_a_run_started_with_relative_paths_resumes_from_another_directory(tmp_path, tiny_model_dir, reference):
+    _config(tmp_path, tiny_model_dir)
+    run_dir = tmp_path / "runs" / "test"
+    proc = start(["run", "--config", "config.json"], tmp_path)  # every path in it is relative, too
+    wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    recorded = json.loads((run_dir / "config.json").read_text())
+    assert recorded["train_file"] == str(tmp_path / "train.jsonl")
+    assert recorded["eval_tasks"][0]["path"] == str(tmp_path / "eval.jsonl")
+    assert recorded["output_dir"] == str(tmp_path / "runs")
+
+    resumed = start(["resume", str(run_dir)], Path("/"))
+    output = resumed.communicate(timeout=1200)[0]
+    assert resumed.returncode == 1, output
+    assert_same(outcome(run_dir), reference)
+
+
+@pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl_c", "sigterm"])
+def test_a_stop_signal_saves_at_a_safe_point_exits_128_plus_its_number_and_resumes(
+    tmp_path, tiny_model_dir, reference, stop, exit_code
+):
     config = _config(tmp_path, tiny_model_dir)
     run_dir = tmp_path / "runs" / "test"
     proc = start(["run", "--config", str(config)], tmp_path)
     wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 40)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)  # SIGTERM is what docker stop, Kubernetes and SLURM send
     output = proc.communicate(timeout=600)[0]
-    assert proc.returncode == 130, output
+    assert proc.returncode == exit_code, output
     assert f"Continue with: evaltune resume {run_dir}\n" in output
     assert not (run_dir / "run.lock").exists()
+    stopped = events(run_dir)
+    kinds = [e["event"] for e in stopped]
+    assert kinds.index("partial_checkpoint_saved") < kinds.index("interrupted") < kinds.index("report_written")
+    assert next(e for e in stopped if e["event"] == "interrupted")["signal"] == stop.name
+    assert (run_dir / "report.html").is_file()
 
     resumed = start(["resume", str(run_dir)], tmp_path)
     assert resumed.wait(timeout=1200) == 1

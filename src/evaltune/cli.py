@@ -1,5 +1,5 @@
 """The `evaltune` command. Exit codes: 0 bar met, 1 bar not met, 2 bad usage/config/data,
-3 unexpected error, 130 interrupted. `evaltune sync`: 0 all delivered, 1 some still undelivered."""
+3 unexpected error, 130 interrupted (Ctrl-C), 143 stopped by SIGTERM. `evaltune sync`: 0 all delivered, 1 some still undelivered."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from evaltune.errors import UsageError
+from evaltune.graceful_stop import StoppedAtOnce
 from evaltune.summary import EXIT_INTERRUPTED, EXIT_USAGE
 
 EXIT_CRASH = 3
@@ -169,8 +170,8 @@ def _train(args: argparse.Namespace, console: Console) -> int:
 
     try:
         summary = run(config, sinks=[ConsoleSink(console)], resume=resume_dir, changed_keys=changed)
-    except RunInterrupted:
-        return EXIT_INTERRUPTED
+    except RunInterrupted as err:
+        return err.exit_code
     return summary["exit_code"]
 
 
@@ -187,9 +188,9 @@ def _tune(args: argparse.Namespace, console: Console) -> int:
     folder = tune_folder(config, args.config)
     try:
         outcome = tune(config, folder, args.trials, say=lambda line: console.print(line, highlight=False))
-    except RunInterrupted:
+    except RunInterrupted as err:
         console.print(f"Interrupted. Continue the search with the same command (the study is kept in {folder}).")
-        return EXIT_INTERRUPTED
+        return err.exit_code
     if outcome.best_params is None:
         console.print(f"No trial completed ({outcome.finished_trials} pruned); see {folder / 'trials'}.")
         return 1
@@ -312,7 +313,14 @@ def _report(args: argparse.Namespace, console: Console) -> int:
 def _runs(args: argparse.Namespace, console: Console) -> int:
     from evaltune.report import list_runs
     from evaltune.report.runs import print_runs
+    from evaltune.tracking.sinks import notice_crash
 
+    # A run killed without a word is recorded as crashed, and its alert sent, by the first
+    # command that finds it (tracking/crashes.py); this listing is often that command.
+    for run_dir in sorted(args.dir.iterdir()) if args.dir.is_dir() else []:
+        if (run_dir / "run.lock").is_file() and (run_dir / "config.json").is_file():
+            if crash := notice_crash(run_dir):
+                print(f"{run_dir.name}: {crash['message']}; recorded as crashed (alert run_crashed)", file=sys.stderr)
     rows = list_runs(args.dir)
     if args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
@@ -335,9 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             traceback.print_exc()
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         print("\ninterrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return err.exit_code if isinstance(err, StoppedAtOnce) else EXIT_INTERRUPTED
     except Exception as err:
         if args.verbose:
             traceback.print_exc()

@@ -24,6 +24,32 @@ from evaltune.models import BUNDLED_MODEL_NAME
 WebhookEvent = Literal["bar_not_met", "round_below_best", "run_crashed", "run_finished"]
 
 
+# Upper bounds of the run's length. A round evaluates every task, so a thousand rounds is days
+# of evaluation alone; a million steps in a round is weeks on one GPU for most models. Larger
+# values are typos (10**9 steps) that would run forever, and are refused as such.
+MAX_ROUNDS = 1_000
+MAX_STEPS_PER_ROUND = 1_000_000
+
+
+def absolute_path(path: Path | str) -> Path:
+    """`path` made absolute against the working directory (`~` expanded, symlinks kept).
+
+    Every path a run records is absolute, so that `evaltune resume`, `sync` or `report` run
+    from any other directory find the same files.
+    """
+    return Path(path).expanduser().absolute()
+
+
+def is_local_tracking_folder(uri: str) -> bool:
+    """An MLflow tracking URI without a scheme is a local folder, except the names MLflow gives meaning to."""
+    return not urlsplit(uri).scheme and uri not in ("databricks", "databricks-uc", "uc")
+
+
+def _local_path_spec(value: str) -> str:
+    """A model or tokenizer name written as a path (`./model`, `~/model`) made absolute; other names unchanged."""
+    return str(absolute_path(value)) if value.startswith((".", "~")) else value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -157,6 +183,18 @@ class EvalTaskConfig(_Strict):
         "For `inspect` tasks, replaces the task's own scorer.",
     )
 
+    @field_validator("path")
+    @classmethod
+    def _absolute_path(cls, value: Path | None) -> Path | None:
+        return None if value is None else absolute_path(value)
+
+    @field_validator("task")
+    @classmethod
+    def _absolute_task_file(cls, value: str | None) -> str | None:
+        # Only file references move; registry names (`inspect_evals/gsm8k`) stay as written.
+        file = None if value is None else _task_file(value)
+        return value if file is None else str(absolute_path(file)) + value[len(str(file)):]
+
     @field_validator("scorer", mode="before")
     @classmethod
     def _scorer_shorthand(cls, value: Any) -> Any:
@@ -267,8 +305,10 @@ class TuneConfig(_Strict):
         (1e-4, 3e-3), description="Lowest and highest starting learning rate tried (sampled on a log scale)."
     )
     lora_rank: list[int] = Field([4, 8, 16, 32], min_length=1, description="LoRA ranks tried.")
-    steps_per_round: tuple[int, int] = Field((4, 24), description="Fewest and most steps per round tried.")
-    max_rounds: int = Field(2, ge=1, description="Rounds in each trial (a short loop).")
+    steps_per_round: tuple[int, Annotated[int, Field(le=MAX_STEPS_PER_ROUND)]] = Field(
+        (4, 24), description="Fewest and most steps per round tried."
+    )
+    max_rounds: int = Field(2, ge=1, le=MAX_ROUNDS, description="Rounds in each trial (a short loop).")
     random_trials: int = Field(4, ge=1, description="Trials sampled at random before TPE models the results.")
     prune_after_trials: int = Field(
         2, ge=0, description="Trials that finish before any is pruned; later ones stop early when below the median."
@@ -351,8 +391,12 @@ class Config(_Strict):
     baseline_eval: bool = Field(True, description="Evaluate the untrained model first, as round 0.")
 
     # How to train.
-    max_rounds: int = Field(3, ge=1, description="At most this many train-then-evaluate rounds.")
-    steps_per_round: int = Field(5, ge=1, description="Optimizer steps in each round.")
+    max_rounds: int = Field(
+        3, ge=1, le=MAX_ROUNDS, description=f"At most this many train-then-evaluate rounds (at most {MAX_ROUNDS:,})."
+    )
+    steps_per_round: int = Field(
+        5, ge=1, le=MAX_STEPS_PER_ROUND, description=f"Optimizer steps in each round (at most {MAX_STEPS_PER_ROUND:,})."
+    )
     batch_size: int = Field(8, ge=1, description="Examples per optimizer step.")
     micro_batch_size: int | None = Field(
         None, ge=1, description="Examples per forward pass; smaller than batch_size means gradient accumulation."
@@ -412,7 +456,9 @@ class Config(_Strict):
     )
     min_delta: float = Field(0.01, ge=0.0, le=1.0, description="The smallest score gain that counts as improving.")
     steps_growth: float = Field(1.5, gt=1.0, description="`more_steps`: steps per round are multiplied by this.")
-    max_steps_per_round: int | None = Field(None, ge=1, description="`more_steps`: the most steps per round; none: no cap.")
+    max_steps_per_round: int | None = Field(
+        None, ge=1, le=MAX_STEPS_PER_ROUND, description="`more_steps`: the most steps per round; none: no cap."
+    )
     rank_growth: int = Field(2, ge=2, description="`grow_rank`: the LoRA rank is multiplied by this.")
     max_lora_rank: int = Field(64, ge=1, description="`grow_rank`: the largest LoRA rank.")
 
@@ -479,6 +525,21 @@ class Config(_Strict):
     delivery_flush_seconds: float = Field(
         30.0, ge=0.0, description="At the end of a run, wait at most this long for deliveries; the rest stays in outbox.jsonl."
     )
+
+    @field_validator("train_file", "candidate_file", "secrets_file", "output_dir")
+    @classmethod
+    def _absolute_paths(cls, value: Path | None) -> Path | None:
+        return None if value is None else absolute_path(value)
+
+    @field_validator("base_model", "tinker_tokenizer")
+    @classmethod
+    def _absolute_model_folder(cls, value: str | None) -> str | None:
+        return None if value is None else _local_path_spec(value)
+
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _absolute_tracking_folder(cls, value: str | None) -> str | None:
+        return str(absolute_path(value)) if value is not None and is_local_tracking_folder(value) else value
 
     @field_validator("eval_tasks", mode="before")
     @classmethod
@@ -610,7 +671,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Make relative paths in a config file relative to the file, not to the working directory."""
 
     def fix(p: Any) -> Any:
-        return str(base / p) if isinstance(p, str) and not Path(p).is_absolute() else p
+        return str(base / Path(p).expanduser()) if isinstance(p, str) else p
 
     def fix_task(spec: Any) -> Any:
         # Only file references move; registry names (`inspect_evals/gsm8k`) stay as written.
@@ -623,7 +684,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         if key in data:
             data[key] = fix(data[key])
     uri = data.get("mlflow_tracking_uri")
-    if isinstance(uri, str) and not urlsplit(uri).scheme:  # a local folder, not a server
+    if isinstance(uri, str) and is_local_tracking_folder(uri):
         data["mlflow_tracking_uri"] = fix(uri)
     tasks = data.get("eval_tasks")
     if isinstance(tasks, (str, dict)):
@@ -770,7 +831,7 @@ def load_config(
     source = "command-line options"
     if path is not None:
         data = _read_file(path)
-        _resolve_paths(data, path.parent)
+        _resolve_paths(data, absolute_path(path.parent))
         source = str(path)
     data = apply_overrides(data, overrides)
     if not need_eval_tasks:

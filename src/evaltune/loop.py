@@ -23,7 +23,7 @@ from evaltune.engines.distributed import DataParallel
 from evaltune.errors import UsageError
 from evaltune.evals import adds_guard, build_tasks
 from evaltune.evaluation import evaluate_and_record, recorded_evaluations
-from evaltune.graceful_stop import GracefulStop, RunInterrupted
+from evaltune.graceful_stop import GracefulStop, RunInterrupted, StoppedAtOnce
 from evaltune.learning_rate import resolve_learning_rate
 from evaltune.policies import Hyperparameters, PolicyRules, check_gate, decide
 from evaltune.policies.selection import DataAddition
@@ -34,6 +34,7 @@ from evaltune.summary import summarize
 from evaltune.tracking import (
     EventLog, RoundRecord, RunFolder, RunState, Sink, best_round, checkpoint_address, write_checkpoint,
 )
+from evaltune.tracking.crashes import record_crash
 from evaltune.tracking.resume import restore_point
 from evaltune.tracking.sinks import delivery_for
 from evaltune.tracking.run_folder import write_json_atomic
@@ -47,8 +48,8 @@ def run(
     With `resume`, continue the run in that folder from its last durable point (the caller
     has compared `config` with the run's configuration; `changed_keys` are the accepted
     differences, recorded as an event). The summary's `exit_code` is 0
-    when the bar was met and 1 when it was not. Ctrl-C stops at the next safe point and
-    raises RunInterrupted.
+    when the bar was met and 1 when it was not. Ctrl-C or SIGTERM stops at the next safe
+    point and raises RunInterrupted.
     """
     process = DataParallel.from_env()
     if process.rank > 0:  # under torchrun, the other processes keep a silent record of their own aside
@@ -70,10 +71,11 @@ def run(
         for key in ("learning_rate", "steps_per_round"):  # carried in the run state: a forced change
             if key in changed_keys:                        # applies from the round in progress
                 setattr(state, key, getattr(config, key))
-    folder.acquire()
+    dead_pid = folder.acquire()
     if changed_keys:  # accepted with --force: the run goes on under the new configuration
         folder.write_config(config.model_dump(mode="json"))
     events = EventLog(folder, [*(sinks or []), delivery.start(folder)])
+    record_crash(folder, events, dead_pid)  # the session before this one was killed without a word
     events.emit("run_started", run_dir=str(folder.root), config=brief(config), resumed=resume is not None)
     if changed_keys:
         events.emit("config_changed", keys=list(changed_keys))
@@ -81,10 +83,11 @@ def run(
         with GracefulStop() as stop:
             return _rounds(config, folder, events, state, stop)
     except RunInterrupted as err:
-        events.emit("interrupted", message=str(err), resume_command=f"evaltune resume {folder.root}")
+        events.emit("interrupted", message=str(err), signal=err.signal, resume_command=f"evaltune resume {folder.root}")
         raise
-    except KeyboardInterrupt:
-        events.emit("interrupted", message="stopped at once by the user", resume_command=f"evaltune resume {folder.root}")
+    except KeyboardInterrupt as err:
+        by = f"a second {err.signal}" if isinstance(err, StoppedAtOnce) else "the user"
+        events.emit("interrupted", message=f"stopped at once by {by}", resume_command=f"evaltune resume {folder.root}")
         raise
     except Exception as err:
         events.emit("error", message=f"{err.__class__.__name__}: {err}", resume_command=f"evaltune resume {folder.root}")
@@ -209,7 +212,7 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
                 examples = training_examples()
         save_state()
         if stop.requested and not decision.stop:
-            raise RunInterrupted(f"stopped after round {round_no}")
+            raise stop.interrupted(f"stopped after round {round_no}")
 
     summary = summarize(
         state.history, config, folder, bar_met=bar_met,
@@ -253,7 +256,7 @@ def _train_round(engine, examples, config: Config, folder: RunFolder, events: Ev
             save_state()
             events.emit("partial_checkpoint_saved", round=state.round, step=state.global_step)
             if stop.requested:
-                raise RunInterrupted(f"stopped in round {state.round} after step {state.global_step}")
+                raise stop.interrupted(f"stopped in round {state.round} after step {state.global_step}")
     seconds = time.time() - t0
     events.emit(
         "round_trained", round=state.round, seconds=seconds, tokens_per_second=tokens / max(seconds, 1e-9),

@@ -52,7 +52,7 @@ def expected_alerts(events: list[dict]) -> list[str]:
             best = e["score"] if best is None else max(best, e["score"])
         elif e["event"] == "run_finished" and not e["bar_met"]:
             alerts.append("bar_not_met")
-        elif e["event"] == "error":
+        elif e["event"] in ("error", "crash_detected"):
             alerts.append("run_crashed")
     return alerts
 
@@ -219,6 +219,10 @@ def test_a_run_killed_while_receivers_are_down_delivers_everything_once_when_res
     assert main(["resume", str(run_dir)]) == 1
     events = read_events(run_dir)
     assert sum(e["event"] == "run_started" for e in events) == 2
+    # The resume found the killed session silent and said so, before its own start.
+    [crash] = [i for i, e in enumerate(events) if e["event"] == "crash_detected"]
+    assert [e["event"] for e in events[crash: crash + 3]] == ["crash_detected", "alert", "run_started"]
+    assert "run_crashed" in [b["alert"] for b in receiver.bodies("/hooks/")]
     assert_each_received_exactly_once(receiver, events)
     assert delivery_report(events)["outbox"] is None
     # MLflow kept one run across the kill, with one loss point per step event.
@@ -227,6 +231,61 @@ def test_a_run_killed_while_receivers_are_down_delivers_everything_once_when_res
     assert run.info.status == "FINISHED" and run.data.tags["evaltune.outcome"] == "bar_not_met"
     steps = [(e["step"], e["loss"]) for e in events if e["event"] == "step"]
     assert sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "train/loss")) == sorted(steps)
+
+
+def _killed_mid_round(write_run_config, sinks_on) -> Path:
+    """A real run with the sinks on, killed with SIGKILL (as the OOM killer does) after a training step; its folder."""
+    config = write_run_config(max_rounds=1, steps_per_round=1_000_000, eval_threshold=1.0, **sinks_on)
+    run_dir = config.parent / "runs" / "test"
+    proc = subprocess.Popen([sys.executable, "-m", "evaltune", "run", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not (run_dir / "events.jsonl").exists() or not any(e["event"] == "step" for e in read_events(run_dir)):
+            assert proc.poll() is None, "the run ended before the kill point"
+            time.sleep(0.01)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (run_dir / "run.lock").is_file()  # left behind, unlocked
+    return run_dir
+
+
+def crashes_told(receiver) -> list[dict]:
+    return [b for b in receiver.bodies("/hooks/") if b["alert"] == "run_crashed"]
+
+
+def test_a_run_killed_without_a_word_is_recorded_and_its_crash_sent_once_by_the_next_runs(
+    write_run_config, sinks_on, receiver, capsys
+):
+    receiver.start()
+    run_dir = _killed_mid_round(write_run_config, sinks_on)
+    assert main(["runs", str(run_dir.parent), "--json"]) == 0
+    out, err = capsys.readouterr()
+    [row] = json.loads(out)
+    assert row["status"] == "crashed" and row["resumable"] and "killed" in row["detail"]
+    assert "died without a word in round 1 (training)" in err and "recorded as crashed" in err
+    events = read_events(run_dir)
+    [crash] = [e for e in events if e["event"] == "crash_detected"]
+    [told] = crashes_told(receiver)
+    assert told["idempotency_key"] == next(e["id"] for e in events if e["event"] == "alert") and crash["message"] in told["text"]
+    assert not (run_dir / "run.lock").exists()
+
+    # Once: another listing, and a sync, find nothing new to record or send.
+    assert main(["runs", str(run_dir.parent)]) == 0 and main(["sync", str(run_dir)]) == 0
+    assert read_events(run_dir) == events
+    assert len(crashes_told(receiver)) == 1 and receiver.replays == 0
+    assert_each_received_exactly_once(receiver, events)
+
+
+def test_sync_records_and_sends_the_crash_of_a_killed_run_once(write_run_config, sinks_on, receiver):
+    receiver.start()
+    run_dir = _killed_mid_round(write_run_config, sinks_on)
+    assert main(["sync", str(run_dir)]) == 0
+    events = read_events(run_dir)
+    assert [e["event"] for e in events[-2:]] == ["crash_detected", "alert"] and len(crashes_told(receiver)) == 1
+    assert main(["sync", str(run_dir)]) == 0 and main(["runs", str(run_dir.parent)]) == 0
+    assert read_events(run_dir) == events and len(crashes_told(receiver)) == 1
+    assert_each_received_exactly_once(receiver, events)
 
 
 def test_a_crashed_run_reaches_the_webhook(write_run_config, sinks_on, receiver, tiny_model_dir, tmp_path):

@@ -23,7 +23,7 @@ from evaltune.data.dedup import ExactDuplicates, NearDuplicates
 from evaltune.data.normalize import normalize_conversation
 from evaltune.data.reading import cite, open_records
 from evaltune.data.records import Conversation, InvalidRecord, record_to_conversation
-from evaltune.data.render import TokenizedExample, render_batch, truncate
+from evaltune.data.render import TokenizedExample, render_batch, text_limit, truncate
 from evaltune.data.report import DataReport, token_length_stats
 from evaltune.errors import UsageError
 
@@ -139,8 +139,9 @@ def prepare_training_data(
     examples: list[TokenizedExample] = []
     lengths: list[int] = []
     total = len(checked.conversations)
+    limit = text_limit(tokenizer, max_seq_length)
     for first in range(0, total, RENDER_BATCH):
-        batch = render_batch(tokenizer, checked.conversations[first : first + RENDER_BATCH], settings.train_on)
+        batch = render_batch(tokenizer, checked.conversations[first : first + RENDER_BATCH], settings.train_on, limit)
         for where, example in zip(checked.wheres[first : first + RENDER_BATCH], batch):
             lengths.append(len(example.input_ids))
             if example.n_target_tokens < settings.min_target_tokens:
@@ -150,7 +151,7 @@ def prepare_training_data(
                 cut = truncate(example, max_seq_length) if settings.too_long == "truncate" else None
                 if cut is None:
                     why = "nothing left to train on after cutting to" if settings.too_long == "truncate" else "longer than"
-                    report.drop(where, "too_long", f"{len(example.input_ids)} tokens; {why} max_seq_length {max_seq_length}")
+                    report.drop(where, "too_long", f"{_length(example)}; {why} max_seq_length {max_seq_length}")
                     continue
                 report.truncated += 1
                 example = cut
@@ -164,6 +165,12 @@ def prepare_training_data(
     if not examples:
         raise NoTrainingData(_nothing_left(checked.path, report), report)
     return examples, report
+
+
+def _length(example: TokenizedExample) -> str:
+    if example.untokenized_chars:  # cut as text before tokenizing: the whole count is unknown
+        return f"over {len(example.input_ids)} tokens (the last {example.untokenized_chars} characters were not tokenized)"
+    return f"{len(example.input_ids)} tokens"
 
 
 def _nothing_left(path: Path, report: DataReport) -> str:

@@ -8,6 +8,14 @@ conversation is then tokenized once, in batches, and a token is trained on when 
 inside such a span (the tokenizer's offsets say where each token starts). Tokenizing once
 instead of once per prefix halves the work for long prompts, and batches run in the
 tokenizer's native threads.
+
+A record far longer than `max_seq_length` is cut as text before it is tokenized: the
+tokenizer's memory grows with the text (about 300 bytes per token: a 10 MB record took
+3 GB), and only the first `max_seq_length` tokens are kept anyway. The cut is at
+`text_limit` characters, which hold more than twice `max_seq_length` tokens whatever the
+text (see `longest_token_chars`); only the tokens of the word the cut falls in can differ
+from the whole text's, and they come after the first `max_seq_length` unless that one
+word spans the whole limit (tens of thousands of characters without a space).
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ class TokenizedExample:
 
     input_ids: list[int]
     loss_mask: list[int]
+    # Characters at the end of the rendered text that were cut off before tokenizing (see
+    # `text_limit`); when above 0, the example is longer than the limit it was rendered for.
+    untokenized_chars: int = 0
 
     @property
     def n_target_tokens(self) -> int:
@@ -38,21 +49,50 @@ def render_conversation(
     Returns None when nothing trainable is left after cutting. Raises ValueError when the
     chat template does not render conversations prefix-stably (the mask would be wrong).
     """
-    return truncate(render_batch(tokenizer, [conversation], train_on)[0], max_seq_length)
+    limit = text_limit(tokenizer, max_seq_length)
+    return truncate(render_batch(tokenizer, [conversation], train_on, max_chars=limit)[0], max_seq_length)
 
 
-def render_batch(tokenizer, conversations: list[Conversation], train_on: str = "all_assistant_turns") -> list[TokenizedExample]:
-    """Whole conversations (uncut) as token ids, with loss on every assistant turn or only the last.
+def longest_token_chars(tokenizer) -> int:
+    """The most characters of text one token of `tokenizer` can stand for.
 
+    That is the longest string in its vocabulary: a byte-level BPE token (GPT-2, Llama 3,
+    Qwen, SmolLM) is written with one character per byte, a SentencePiece token with one per
+    character (its byte-fallback tokens such as `<0x0A>` are longer than the byte they stand
+    for), so no token covers more characters of text than its own string has.
+    """
+    return max(len(token) for token in tokenizer.get_vocab())
+
+
+def text_limit(tokenizer, max_tokens: int) -> int:
+    """Characters of rendered text that always hold more than `max_tokens` tokens.
+
+    (max_tokens + 1) tokens cover at most (max_tokens + 1) * longest_token_chars characters;
+    twice that leaves room for a normaliser that drops characters (accents stripped) and
+    for the word the cut falls in, whose tokens may differ from the uncut text's. For the
+    bundled model (81 characters) and max_seq_length 512 that is 83 106 characters, a few MB
+    to tokenize.
+    """
+    return 2 * (max_tokens + 1) * longest_token_chars(tokenizer)
+
+
+def render_batch(
+    tokenizer, conversations: list[Conversation], train_on: str = "all_assistant_turns", max_chars: int | None = None,
+) -> list[TokenizedExample]:
+    """Conversations as token ids, with loss on every assistant turn or only the last.
+
+    Uncut, unless `max_chars` is given (`text_limit(tokenizer, max_seq_length)`): then a
+    rendered text longer than that is cut there before tokenizing (its example keeps more than
+    max_seq_length tokens, the whole text's, and says how many characters were not
+    tokenized); shorter ones stay whole.
     Needs a fast (Rust) tokenizer, for the token offsets. Raises ValueError when the chat
     template does not render a conversation prefix-stably (it rewrites earlier turns).
     """
     rendered = [_text_and_spans(tokenizer, c, train_on) for c in conversations]
-    encoded = tokenizer(
-        [text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True
-    )
+    texts = [text[:max_chars] for text, _ in rendered]
+    encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
     examples = []
-    for ids, offsets, (_, spans) in zip(encoded["input_ids"], encoded["offset_mapping"], rendered):
+    for ids, offsets, (whole, spans), text in zip(encoded["input_ids"], encoded["offset_mapping"], rendered, texts):
         starts = [start for start, _ in offsets]
         mask = [0] * len(ids)
         for span_start, span_end in spans:
@@ -61,7 +101,7 @@ def render_batch(tokenizer, conversations: list[Conversation], train_on: str = "
             # is not trained on.
             for t in range(bisect_left(starts, span_start), bisect_left(starts, span_end)):
                 mask[t] = 1
-        examples.append(TokenizedExample(list(ids), mask))
+        examples.append(TokenizedExample(list(ids), mask, untokenized_chars=len(whole) - len(text)))
     return examples
 
 

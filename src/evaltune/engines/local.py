@@ -33,6 +33,7 @@ from evaltune.data.batching import IGNORE_INDEX, collate, micro_batches, pack
 from evaltune.data.render import TokenizedExample
 from evaltune.engines.base import AdamWSettings, Completion, EngineInfo, StepMetrics
 from evaltune.engines.distributed import DataParallel, Lockstep, shard
+from evaltune.engines.fit import available_memory, check_memory, check_rank, model_shape
 from evaltune.engines.precision import choose_cpu_precision
 from evaltune.errors import UsageError
 from evaltune.models import resolve_base_model
@@ -55,6 +56,26 @@ def _pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def _check_fits(model_dir: Path, config, processes: int) -> None:
+    """Refuse, before loading anything, a LoRA rank the model cannot use or a run the device's memory cannot hold."""
+    shape = model_shape(model_dir, config.lora_target_modules)
+    check_rank(shape, config.lora_rank)
+    rank, rank_key = config.lora_rank, "lora_rank"
+    if config.policy == "grow_rank":  # memory for the largest rank the adapter may grow to (a useful one)
+        grows_to = min(config.max_lora_rank, shape.max_useful_rank)
+        if grows_to > rank:
+            rank, rank_key = grows_to, "max_lora_rank"
+    per_process = -(-config.batch_size // processes)  # each process trains its share of the batch
+    device = _pick_device(config.device)
+    check_memory(
+        shape, lora_rank=rank, rank_key=rank_key,
+        tokens=min(config.micro_batch_size or per_process, per_process) * config.max_seq_length,
+        # `auto` counts as bf16, the smaller of what it may pick: the estimate refuses only what cannot fit.
+        activation_bytes=4 if config.precision == "fp32" else 2, gradient_checkpointing=config.gradient_checkpointing,
+        shards=processes if config.distributed == "fsdp" else 1, available=available_memory(device), device=str(device),
+    )
 
 
 class LocalEngine:
@@ -205,8 +226,10 @@ class LocalEngine:
                 f"distributed: fsdp needs batch_size ({config.batch_size}) to be a multiple of the {processes} "
                 f"processes; set batch_size to {processes * -(-config.batch_size // processes)}."
             )
+        model_dir = resolve_base_model(config.base_model)
+        _check_fits(model_dir, config, processes)
         return cls(
-            resolve_base_model(config.base_model),
+            model_dir,
             base_model=config.base_model,
             lora_rank=config.lora_rank,
             lora_alpha=config.lora_alpha,

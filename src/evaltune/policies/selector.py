@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from evaltune.config import Config
 from evaltune.data import CheckedRecords, EvalInput, TokenizedExample, check_training_records
 from evaltune.data.reading import cite
-from evaltune.data.render import render_batch, truncate
+from evaltune.data.render import render_batch, text_limit, truncate
 from evaltune.evals.result import EvalResult
 from evaltune.policies.retrieval import RetrievalIndex, build_index, check_retrieval
 from evaltune.policies.selection import (
@@ -135,7 +135,9 @@ def addition_examples(additions: list[DataAddition], tokenizer, config: Config) 
     if not additions:
         return []
     examples = []
-    for addition, example in zip(additions, render_batch(tokenizer, [a.conversation for a in additions], config.data.train_on)):
+    for addition, example in zip(additions, render_batch(
+        tokenizer, [a.conversation for a in additions], config.data.train_on, text_limit(tokenizer, config.max_seq_length)
+    )):
         if len(example.input_ids) > config.max_seq_length:
             example = truncate(example, config.max_seq_length) if config.data.too_long == "truncate" else None
         if example is not None and example.n_target_tokens >= config.data.min_target_tokens:

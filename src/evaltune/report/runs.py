@@ -1,9 +1,10 @@
 """Where each run stands, read from its folder alone: the list `evaltune runs` prints.
 
 A run folder tells its status by what it holds. summary.json (written last) means finished;
-run.lock naming a live process means running; otherwise the run stopped early, and its last
-session's closing event says how: `interrupted` (Ctrl-C), `error`, or none at all (killed,
-power lost). Such a run continues with `evaltune resume`.
+run.lock locked by a process (RunFolder.running_pid) means running; otherwise the run stopped
+early, and its last session's closing event says how: `interrupted` (Ctrl-C, SIGTERM),
+`error`, or `crash_detected` or none at all (killed, power lost; see tracking/crashes.py).
+Such a run continues with `evaltune resume`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from rich.table import Table
 
 from evaltune.errors import UsageError
 from evaltune.tracking import RunFolder, RunState, best_round
+from evaltune.tracking.crashes import CLOSING_EVENTS, last_session
 
-CLOSING_EVENTS = ("run_finished", "interrupted", "error")
 
 
 @dataclass
@@ -54,25 +55,19 @@ class RunRow:
         return asdict(self)
 
 
-def _last_session(events: list[dict]) -> list[dict]:
-    """The events since the last `run_started` (a resume starts a new session)."""
-    starts = [i for i, e in enumerate(events) if e.get("event") == "run_started"]
-    return events[starts[-1]:] if starts else events
-
-
 def run_status(folder: RunFolder, events: list[dict], state: RunState | None) -> RunStatus:
     """Classify a run folder as finished, running, interrupted or crashed (see the module doc)."""
     if (folder.root / "summary.json").is_file():
         return RunStatus("finished", "finished", resumable=False)
     where = _where(state, events)
     pid = folder.running_pid()
-    if pid:
-        return RunStatus("running", f"running (process {pid}), {where}", resumable=False)
+    if pid is not None:
+        return RunStatus("running", f"running (process {pid or 'starting'}), {where}", resumable=False)
     if state is not None and state.phase == "finished":
         # Decided its last round, then died before summary.json was written.
         return RunStatus("crashed", "stopped after its last decision, before writing summary.json", resumable=False)
     resume = f"evaltune resume {folder.root}"
-    closing = next((e for e in reversed(_last_session(events)) if e.get("event") in CLOSING_EVENTS), None)
+    closing = next((e for e in reversed(last_session(events)) if e.get("event") in CLOSING_EVENTS), None)
     if closing is not None and closing["event"] == "interrupted":
         return RunStatus("interrupted", f"interrupted {where}: {closing.get('message', '')}", True, resume)
     if closing is not None and closing["event"] == "error":

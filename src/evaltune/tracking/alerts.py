@@ -2,7 +2,8 @@
 
 - `round_below_best`: a round scored below the best evaluation before it (the baseline included);
 - `bar_not_met`: the run finished without reaching the bar;
-- `run_crashed`: the run stopped on an error.
+- `run_crashed`: the run stopped on an error, or its process was found dead (`crash_detected`,
+  see tracking/crashes.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,6 @@ class AlertWatch:
                            f"(bar {event['threshold']}) in round {event['best_round']} after {event['rounds_run']} round(s).",
                 **{key: event[key] for key in ("best_score", "best_round", "threshold", "rounds_run", "best_adapter")},
             }]
-        elif kind == "error":
+        elif kind in ("error", "crash_detected"):
             return [{"alert": "run_crashed", "message": f"crashed: {event['message']}", "error": event["message"]}]
         return []

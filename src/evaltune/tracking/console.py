@@ -199,9 +199,20 @@ class ConsoleSink:
         self.console.print(f"\n[bold]Resuming[/] at {where}, after step {e['global_step']} (from {e['checkpoint']})")
 
     def _on_checkpoint_damaged(self, e: dict) -> None:
+        damaged = e.get("damaged") or [e["checkpoint"]]  # runs before the walk back recorded only the first
         self.console.print(
-            f"[yellow]Checkpoint {e['checkpoint']} is damaged (checksum mismatch); "
+            f"[yellow]Checkpoint{'s' if len(damaged) > 1 else ''} {', '.join(damaged)} "
+            f"{'are' if len(damaged) > 1 else 'is'} damaged (checksum mismatch); "
             f"restarting round {e['round']} from {e['fallback'] or 'the fresh adapter'}[/]"
+        )
+
+    def _on_crash_detected(self, e: dict) -> None:
+        self.console.print(f"[yellow]The run's last session stopped without a word: {escape(e['message'])}[/]")
+
+    def _on_events_repaired(self, e: dict) -> None:
+        self.console.print(
+            f"[yellow]events.jsonl ended in a torn line ({e['fragment_bytes']} bytes, a write cut short by a kill "
+            "or a full disk); cut off and kept in an events_repaired event[/]"
         )
 
     def _on_eval_result(self, e: dict) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from evaltune.tracking.alerts import AlertWatch
-from evaltune.tracking.run_folder import RunFolder
+from evaltune.tracking.run_folder import RunFolder, event_seqs
 
 
 class Sink(Protocol):
@@ -20,15 +20,26 @@ class Sink(Protocol):
 
 
 class EventLog:
+    """The run's events, for the process that holds the run folder.
+
+    Opening it repairs a torn last line of events.jsonl (a kill or a full disk broke off a
+    write): the fragment is cut off and kept in an `events_repaired` event. Sequence numbers
+    continue above the highest one ever written, the fragment's included, so no event id
+    (and no idempotency key) repeats within a run.
+    """
+
     def __init__(self, folder: RunFolder, sinks: list[Sink] | None = None):
         self.folder = folder
         self.sinks = list(sinks or [])
+        fragment = folder.cut_torn_event()
         earlier = folder.read_events()
-        self._seq = len(earlier)
+        self._seq = max([folder.last_event_seq(), *event_seqs(fragment or "")])
         self.run_id = (earlier[0].get("run_id") if earlier else None) or uuid.uuid4().hex
         self._alerts = AlertWatch()
         for event in earlier:  # a continued run compares its rounds with the earlier ones
             self._alerts.alerts(event)
+        if fragment is not None:
+            self.emit("events_repaired", fragment=fragment, fragment_bytes=len(fragment.encode("utf-8")))
 
     def emit(self, kind: str, **fields) -> dict:
         """Record an event of type `kind` with `fields`; return the event dict."""

@@ -7,8 +7,10 @@ presence means the run finished).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -34,19 +36,34 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def append_json_line(path: Path, data: Any, *, sync: bool = True) -> None:
-    """Append `data` as one JSON line to `path`, flushed and (with `sync`) fsynced, so a killed
-    process keeps every line it wrote."""
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(data, default=str) + "\n")
-        f.flush()
-        if sync:
-            os.fsync(f.fileno())
+    """Append `data` as one JSON line to `path`, and (with `sync`) fsync it, so a killed
+    process keeps every line it wrote.
+
+    A write that fails part-way (the disk is full) is cut off again before the error is
+    raised: a partial line left at the end would swallow the next line appended after it.
+    """
+    line = (json.dumps(data, default=str) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        end = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            written = 0
+            while written < len(line):  # a full disk can take part of a write before it refuses the rest
+                written += os.write(fd, line[written:])
+            if sync:
+                os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, end)  # shrinking needs no space
+            raise
+    finally:
+        os.close(fd)
 
 
 class RunFolder:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.name = self.root.name
+        self._lock_fd: int | None = None  # run.lock, open and locked while this process holds the run
 
     @classmethod
     def create(cls, output_dir: Path, run_name: str | None) -> "RunFolder":
@@ -111,23 +128,72 @@ class RunFolder:
     def lock_path(self) -> Path:
         return self.root / "run.lock"
 
-    def running_pid(self) -> int | None:
-        """The process id in run.lock when that process is alive (the run is going on), else None."""
-        try:
-            pid = int(self.lock_path.read_text().strip() or 0)
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if pid and _alive(pid) else None
+    # The run's lock is an flock(2) on run.lock, held by an open file for the process's lifetime:
+    # taking it is one atomic system call, and the kernel drops it when its process dies,
+    # however it dies, so a killed run never leaves a lock that looks held (a pid file read
+    # for liveness does: two processes can both find it free, and a reused pid keeps a dead
+    # run "running"). run.lock also holds the process id, for messages. A clean release removes
+    # the file; one that is left and not locked is the mark of a process that died holding it.
 
-    def acquire(self) -> None:
-        """Mark the folder as being worked on by this process; refuse if another live one is."""
-        pid = self.running_pid()
-        if pid and pid != os.getpid():
-            raise UsageError(f"{self.root} is being run by process {pid}; wait for it or stop it first.")
-        self.lock_path.write_text(str(os.getpid()))
+    def running_pid(self) -> int | None:
+        """None when no process holds the run's lock; else the holder's process id (0 while it
+        has not written it yet)."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # dropped again when fd closes
+            except BlockingIOError:
+                return _pid_in(fd)
+            return None
+        finally:
+            os.close(fd)
+
+    def acquire(self) -> int | None:
+        """Take the run's lock for this process (until `release` or the process's end); refuse
+        (UsageError) while another process holds it.
+
+        Returns the process id a holder left in run.lock when it died without releasing
+        (killed, or the machine went down), else None.
+        """
+        if self._lock_fd is not None:
+            return None
+        give_up = time.monotonic() + _LOCK_PROBE_SECONDS
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _pid_in(fd)
+                os.close(fd)
+                if time.monotonic() < give_up:  # perhaps only a `running_pid` probe, for an instant
+                    time.sleep(0.02)
+                    continue
+                who = f"process {holder}" if holder else "another process"
+                raise UsageError(f"{self.root} is being run by {who}; wait for it or stop it first.") from None
+            if _same_file(fd, self.lock_path):
+                break
+            os.close(fd)  # locked a file its releasing holder had just removed; take the new one
+        dead_holder = _pid_in(fd) or None
+        os.ftruncate(fd, 0)
+        try:
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            os.fsync(fd)
+        except OSError:  # a full disk: the lock is held all the same; the pid is only for messages
+            pass
+        self._lock_fd = fd
+        return dead_holder
 
     def release(self) -> None:
+        """Give the lock back (nothing when this process does not hold it) and remove run.lock."""
+        if self._lock_fd is None:
+            return
+        # Removed before it is unlocked: a process that opens run.lock from now on gets a new file.
         self.lock_path.unlink(missing_ok=True)
+        os.close(self._lock_fd)
+        self._lock_fd = None
 
     def write_summary(self, summary: dict) -> None:
         write_json_atomic(self.root / "summary.json", summary)
@@ -143,19 +209,63 @@ class RunFolder:
         if not self.events_path.exists():
             return []
         events = []
-        for line in self.events_path.read_text().splitlines():
+        for line in self.events_path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 events.append(json.loads(line))
             except json.JSONDecodeError:
                 continue  # a line torn by a kill mid-write; every complete line is kept
         return events
 
+    def cut_torn_event(self) -> str | None:
+        """Cut an unfinished last line off events.jsonl (a write that a kill or a full disk broke
+        off) and return it; None when the file ends with a whole line. For the process that
+        holds the run: the next event must start on a line of its own."""
+        try:
+            data = self.events_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if not data or data.endswith(b"\n"):
+            return None
+        keep = data.rfind(b"\n") + 1
+        os.truncate(self.events_path, keep)
+        return data[keep:].decode("utf-8", errors="replace")
 
-def _alive(pid: int) -> bool:
+    def last_event_seq(self) -> int:
+        """The highest event `seq` in events.jsonl, counting lines a crash tore (0 for none).
+
+        Read from the text, not the parsed lines: a torn line's number may have reached a
+        remote sink, so the next event must be numbered above it.
+        """
+        try:
+            data = self.events_path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        return max(event_seqs(data.decode("utf-8", errors="replace")), default=0)
+
+
+_SEQ = re.compile(r'"seq": (\d+)')
+
+
+def event_seqs(text: str) -> list[int]:
+    """Every event sequence number written in `text` (lines of events.jsonl, whole or torn)."""
+    return [int(n) for n in _SEQ.findall(text)]
+
+
+# How long `acquire` keeps trying a lock that is held: a `running_pid` probe (`evaltune runs`)
+# holds it for an instant, which must not make a starting run refuse.
+_LOCK_PROBE_SECONDS = 1.0
+
+
+def _pid_in(fd: int) -> int:
+    """The process id written in the open run.lock `fd`; 0 when there is none."""
+    text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    return int(text) if text.isdigit() else 0
+
+
+def _same_file(fd: int, path: Path) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
         return False
-    except PermissionError:
-        return True
-    return True
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)

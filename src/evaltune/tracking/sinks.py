@@ -10,7 +10,9 @@ from pydantic import ValidationError
 
 from evaltune.config import Config
 from evaltune.errors import UsageError
+from evaltune.tracking.crashes import record_crash
 from evaltune.tracking.delivery import Delivery, Destination
+from evaltune.tracking.events import EventLog
 from evaltune.tracking.evalops import DEFAULT_API_URL, EvalOpsDestination
 from evaltune.tracking.mlflow import MLflowDestination
 from evaltune.tracking.run_folder import RunFolder
@@ -49,16 +51,49 @@ def sync_outbox(run_dir: Path) -> dict | None:
     """Deliver what the run in `run_dir` left in its outbox, waiting at most the run's
     `delivery_flush_seconds`; return the delivery report (None when the run has no remote sinks).
 
-    Refused (UsageError) while a live process works on the run: it delivers its own outbox.
+    A run whose process died without a word is recorded as crashed first (tracking/crashes.py),
+    and that alert delivered with the rest. Refused (UsageError) while a live process works
+    on the run: it delivers its own outbox.
     """
     folder = RunFolder.open(run_dir)
+    return _deliver(folder, delivery_for(_recorded_config(folder)))[1]
+
+
+def notice_crash(run_dir: Path) -> dict | None:
+    """For `evaltune runs`: when the run's process died holding its lock, record the crash
+    and deliver it like `sync`; return the `crash_detected` event, else None (also when the
+    run is going on, or stopped cleanly).
+
+    When the run's sinks cannot be built here (a secret missing from this environment) the
+    crash is recorded all the same, and `evaltune sync` delivers it later.
+    """
+    folder = RunFolder.open(run_dir)
+    if not folder.lock_path.exists() or folder.running_pid() is not None:
+        return None
     try:
-        config = Config.model_validate(folder.read_config())
+        delivery = delivery_for(_recorded_config(folder))
+    except UsageError:
+        delivery = Delivery([], max_backoff_seconds=1.0, flush_seconds=0.0)
+    try:
+        return _deliver(folder, delivery)[0]
+    except UsageError:  # a resume took the run in the meantime; it records the crash itself
+        return None
+
+
+def _recorded_config(folder: RunFolder) -> Config:
+    try:
+        return Config.model_validate(folder.read_config())
     except (json.JSONDecodeError, ValidationError) as err:
         raise UsageError(f"{folder.root / 'config.json'} is not a configuration this version reads: {err}") from None
-    delivery = delivery_for(config)
-    folder.acquire()
+
+
+def _deliver(folder: RunFolder, delivery: Delivery) -> tuple[dict | None, dict | None]:
+    """Take the run's lock, record a silent death, deliver the outbox and release the lock;
+    return (the `crash_detected` event or None, the delivery report)."""
+    dead_pid = folder.acquire()
     try:
-        return delivery.start(folder).close()
+        delivery.start(folder)
+        crash = None if dead_pid is None else record_crash(folder, EventLog(folder, [delivery]), dead_pid)
+        return crash, delivery.close()
     finally:
         folder.release()
