@@ -20,7 +20,8 @@ def greedy(model, tokenizer, question: str) -> list[int]:
 
 
 def test_a_merged_export_answers_like_the_adapter(write_run_config, tiny_model_dir, tokenizer, tmp_path, capsys):
-    config = write_run_config(eval_threshold=0.0, learning_rate=5e-2, steps_per_round=6)
+    # No baseline: an untrained model meets a bar of 0 and the run would end before training.
+    config = write_run_config(eval_threshold=0.0, baseline_eval=False, learning_rate=5e-2, steps_per_round=6)
     assert main(["run", "--config", str(config)]) == 0
     run_dir = tmp_path / "runs" / "test"
     assert main(["export", str(run_dir), "--best", "--merged", str(tmp_path / "merged")]) == 0
@@ -39,7 +40,7 @@ def test_a_merged_export_answers_like_the_adapter(write_run_config, tiny_model_d
 
 
 def test_exporting_into_an_existing_folder_or_a_missing_round_is_refused(write_run_config, tmp_path, capsys):
-    config = write_run_config(eval_threshold=0.0)
+    config = write_run_config(eval_threshold=0.0, baseline_eval=False)
     main(["run", "--config", str(config)])
     run_dir = tmp_path / "runs" / "test"
     (tmp_path / "taken").mkdir()

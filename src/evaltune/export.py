@@ -12,14 +12,24 @@ from evaltune.tracking import RunFolder, best_round, verify_checkpoint
 
 
 def pick_round(folder: RunFolder, round_no: int | None) -> int:
-    """The round to export: `round_no`, or the run's best round when None."""
-    if round_no is not None:
-        return round_no
-    state = folder.read_state()
-    best = best_round(state.history) if state else None
-    if best is None:
-        raise UsageError(f"{folder.root} has no trained round yet; nothing to export.")
-    return best.round
+    """The round to export: `round_no`, or the run's best round when None.
+
+    UsageError when that is round 0: the base model itself, which has no adapter.
+    """
+    chosen = round_no
+    if round_no is None:
+        state = folder.read_state()
+        best = best_round(state.history) if state else None
+        if best is None:
+            raise UsageError(f"{folder.root} has no trained round yet; nothing to export.")
+        round_no = best.round
+    if round_no == 0:
+        raise UsageError(
+            f"round 0 of {folder.root} is the base model {folder.read_config()['base_model']} itself, without an "
+            "adapter" + (" (the run's best round: no trained round beat it)" if chosen is None else "")
+            + "; there is nothing to export: use the base model as it is, or pass --round N for a trained round."
+        )
+    return round_no
 
 
 def export_adapter(folder: RunFolder, round_no: int | None, out: Path) -> Path:
