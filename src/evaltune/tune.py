@@ -142,8 +142,11 @@ def tune(
         summary = run(trial_config, sinks=[_TrialSink(trial, say)])
         trial.set_user_attr("run_dir", summary["run_dir"])
         trial.set_user_attr("bar_met", summary["bar_met"])
-        say(f"trial {trial.number}: best score {summary['best_score']:.3f}" + (", bar met" if summary["bar_met"] else ""))
-        return summary["best_score"]
+        # The objective is the best trained round's score: the baseline is the same in every trial
+        # and would hide how the settings differ (it counts only when it met the bar, untrained).
+        score = max((r["score"] for r in summary["rounds"] if r["round"] > 0), default=summary["best_score"])
+        say(f"trial {trial.number}: best score {score:.3f}" + (", bar met" if summary["bar_met"] else ""))
+        return score
 
     if done < trials:
         study.optimize(objective, callbacks=[optuna.study.MaxTrialsCallback(trials, states=FINISHED)])
