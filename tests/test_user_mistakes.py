@@ -128,6 +128,7 @@ def test_bad_training_data_leaves_a_run_that_never_started_and_cannot_be_resumed
     out, err = messages(capsys)
     message = "train.jsonl:4: missing field 'output'"
     assert (out + err).count(message) == 1 and "Its state is saved" not in out + err, out + err
+    assert "Report:" not in out  # nothing to report on a run that never started
 
     parent = config.parent / "runs"
     assert main(["runs", str(parent), "--json"]) == 0

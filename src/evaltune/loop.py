@@ -115,7 +115,8 @@ def run(
             events.close()  # waits at most delivery_flush_seconds; the rest stays in the outbox
         finally:
             folder.release()  # even when a second Ctrl-C cuts the wait short
-        _write_report(folder, events)  # after the release: the report sees a run that has stopped
+        if folder.never_started() is None:  # a run that never started has nothing to report
+            _write_report(folder, events)  # after the release: the report sees a run that has stopped
 
 
 def _write_report(folder: RunFolder, events: EventLog) -> None:
