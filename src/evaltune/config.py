@@ -37,7 +37,7 @@ _CREDENTIAL_WORDS = ("token", "secret", "password", "passwd", "pwd", "signature"
 _CREDENTIAL_NAMES = {"key", "sig", "auth"}
 
 
-def url_credentials(url: str) -> list[str]:
+def _url_credentials(url: str) -> list[str]:
     """What in `url` is a credential: `password` (of `user:password@`) and the names of its
     credential-like query parameters; empty when it holds none."""
     parts = urlsplit(url)
@@ -54,7 +54,7 @@ def url_credentials(url: str) -> list[str]:
 
 def _refuse_credentials(url: str, fix: str) -> None:
     """ValueError naming what in `url` is a credential (never its value) and how to pass it instead."""
-    found = url_credentials(url)
+    found = _url_credentials(url)
     if found:
         raise ValueError(
             f"the URL holds a credential ({', '.join(found)}), and the configuration is printed and saved in the "
