@@ -30,9 +30,38 @@ def scripted_scores(monkeypatch, scores: dict[int, float]):
 
 
 def test_the_best_round_is_the_highest_score_and_the_earlier_on_a_tie():
-    rounds = [RoundRecord(0, None, None, 0.9, None), RoundRecord(1, 1e-3, 1.0, 0.5, "a1"),
+    rounds = [RoundRecord(0, None, None, 0.6, None), RoundRecord(1, 1e-3, 1.0, 0.5, "a1"),
               RoundRecord(2, 1e-3, 1.0, 0.7, "a2"), RoundRecord(3, 1e-3, 1.0, 0.7, "a3")]
-    assert best_round(rounds).round == 2  # the baseline has no adapter to hand over
+    assert best_round(rounds).round == 2
+
+
+def test_the_base_model_is_the_best_round_when_no_trained_round_beats_it():
+    rounds = [RoundRecord(0, None, None, 0.9, None), RoundRecord(1, 1e-3, 1.0, 0.5, "a1"),
+              RoundRecord(2, 1e-3, 1.0, 0.9, "a2")]
+    assert best_round(rounds).round == 0  # a tie: the earlier, and untrained, wins
+    assert best_round(rounds, trained_only=True).round == 2  # what a rollback can load
+
+
+def test_a_baseline_that_meets_the_bar_ends_the_run_before_any_training(monkeypatch, write_run_config, tmp_path, capsys):
+    scripted_scores(monkeypatch, {0: 0.8})  # no trained round may be evaluated: the script has none
+    summary = run(load_config(write_run_config(max_rounds=3, eval_threshold=0.75)))
+    assert summary["bar_met"] and summary["exit_code"] == 0 and summary["rounds_run"] == 0
+    assert summary["best_round"] == 0 and summary["best_score"] == 0.8 and summary["best_adapter"] is None
+    assert any("meets the bar untrained" in line for line in summary["next_steps"])
+    run_dir = tmp_path / "runs" / "test"
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    [decision] = [e for e in events if e["event"] == "decision"]
+    assert decision["round"] == 0 and decision["stop"] and "nothing to train" in decision["reason"]
+    assert not any(e["event"] in ("round_started", "step") for e in events)
+    assert not (run_dir / "rounds" / "1").exists()
+
+
+def test_the_summary_names_the_base_model_when_training_only_made_it_worse(monkeypatch, write_run_config):
+    scripted_scores(monkeypatch, {0: 0.5, 1: 0.3, 2: 0.4})
+    summary = run(load_config(write_run_config(max_rounds=2, eval_threshold=0.9)))
+    assert summary["best_round"] == 0 and summary["best_score"] == 0.5 and summary["best_adapter"] is None
+    assert summary["exit_code"] == 1 and summary["rounds_run"] == 2
+    assert any("scored best, better than every trained round" in line for line in summary["next_steps"])
 
 
 def test_the_summary_points_at_the_best_round_not_the_last(monkeypatch, write_run_config):

@@ -11,14 +11,14 @@ from evaltune.cli import main
 
 
 def test_bar_met_exits_0_and_writes_a_complete_run_folder(write_run_config, capsys):
-    config = write_run_config(eval_threshold=0.0)
+    # No baseline: an untrained model meets a bar of 0, which ends the run before training.
+    config = write_run_config(eval_threshold=0.0, baseline_eval=False)
     assert main(["run", "--config", str(config)]) == 0
     run_dir = config.parent / "runs" / "test"
     for name in ("config.json", "events.jsonl", "state.json", "summary.json"):
         assert (run_dir / name).is_file(), name
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["bar_met"] and summary["exit_code"] == 0 and summary["rounds_run"] == 1
-    assert list((run_dir / "rounds" / "0" / "eval").glob("*.eval"))  # baseline Inspect log
     assert list((run_dir / "rounds" / "1" / "eval").glob("*.eval"))
     assert (run_dir / "rounds" / "1" / "trainer" / "trainer_state.pt").is_file()
     events = [json.loads(line)["event"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
@@ -29,7 +29,7 @@ def test_bar_met_exits_0_and_writes_a_complete_run_folder(write_run_config, caps
 
 
 def test_the_saved_adapter_loads_with_peft(write_run_config, tiny_model_dir):
-    config = write_run_config(eval_threshold=0.0)
+    config = write_run_config(eval_threshold=0.0, baseline_eval=False)
     main(["run", "--config", str(config)])
     adapter = json.loads((config.parent / "runs" / "test" / "summary.json").read_text())["best_adapter"]
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), adapter)
@@ -41,6 +41,7 @@ def test_bar_not_met_exits_1_after_the_last_round(write_run_config, capsys):
     assert main(["run", "--config", str(config)]) == 1
     summary = json.loads((config.parent / "runs" / "test" / "summary.json").read_text())
     assert summary["rounds_run"] == 2 and not summary["bar_met"]
+    assert list((config.parent / "runs" / "test" / "rounds" / "0" / "eval").glob("*.eval"))  # baseline Inspect log
     rounds = [r["learning_rate"] for r in summary["rounds"] if r["round"] > 0]
     assert rounds == pytest.approx([1e-3, 6e-4])  # decayed by the default 0.6
     assert "Bar not met" in capsys.readouterr().out

@@ -71,6 +71,11 @@ def test_nested_unknown_keys_are_checked_too(files):
         ("max_steps_per_round: 1000000000", "max_steps_per_round: Input should be less than or equal to 1000000 "),
         ("tune: {steps_per_round: [4, 1000000000]}", r"tune.steps_per_round\[1\]: Input should be less than or equal to 1000000 "),
         ("tune: {max_rounds: 1000000000}", "tune.max_rounds: Input should be less than or equal to 1000 "),
+        ("seed: -1", r"seed: Input should be greater than or equal to 0 \(got -1\)"),
+        ("micro_batch_size: 16", r"micro_batch_size \(16\) is larger than batch_size \(8\)"),
+        ("run_name: ../../x", r"run_name: must be a plain folder name, without / or \\ and not \. or \.\. \(got '\.\./\.\./x'\)"),
+        ("run_name: nested/run", "run_name: must be a plain folder name"),
+        ("run_name: '..'", "run_name: must be a plain folder name"),
     ],
 )
 def test_out_of_range_values_are_explained(files, line, message):
@@ -166,3 +171,33 @@ def test_changed_keys_names_nested_differences_and_ignores_where_the_run_goes():
     old = {"learning_rate": 1e-4, "output_dir": "a", "run_name": "x", "generation": {"max_tokens": 32}}
     new = {"learning_rate": 2e-4, "output_dir": "b", "run_name": "y", "generation": {"max_tokens": 64}}
     assert changed_keys(old, new) == ["generation.max_tokens", "learning_rate"]
+
+
+def test_a_problem_in_a_command_line_value_names_the_option_not_the_file(files):
+    path = write(files / "base.yaml", "train_file: train.jsonl\neval_tasks: [eval.jsonl]\n")
+    with pytest.raises(UsageError) as caught:
+        load_config(path, {"max_rounds": 0, "generation.max_tokens": 0},
+                    given={"max_rounds": "--set max_rounds", "generation.max_tokens": "--set generation.max_tokens"})
+    message = str(caught.value)
+    assert message.startswith("invalid configuration on the command line:") and "base.yaml" not in message
+    assert "max_rounds: Input should be greater than or equal to 1 (got 0) (from --set max_rounds)" in message
+    assert "generation.max_tokens: Input should be greater than or equal to 1 (got 0) (from --set generation.max_tokens)" in message
+
+
+def test_a_set_value_that_is_not_yaml_names_the_set(files):
+    with pytest.raises(UsageError, match=r"--set eval_tasks=\[a, b: the value is not valid YAML \(expected ',' or ']'"):
+        parse_override("eval_tasks=[a, b")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("train_file: t.jsonl\n".encode("utf-16"), r"c.yaml: the file is UTF-16 \(it starts with a UTF-16 byte order mark\)"),
+        (b"train_file: caf\xe9.jsonl\n", r"c.yaml:1: not valid UTF-8 \(byte 0xe9 at column 16\)"),
+    ],
+)
+def test_a_config_file_that_is_not_utf8_says_what_it_is(files, content, message):
+    path = files / "c.yaml"
+    path.write_bytes(content)
+    with pytest.raises(UsageError, match=message):
+        load_config(path)

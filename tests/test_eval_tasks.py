@@ -155,3 +155,45 @@ def test_inspect_itself_finds_the_packaged_tasks_by_name_through_the_entry_point
             "[t] = load_task_spec('evaltune/general_knowledge'); print(t.name, len(t.dataset))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.split() == ["general_knowledge", "20"], out.stderr
+
+
+def test_a_numeric_answer_is_the_expected_answer_not_a_missing_one(write_run_config):
+    path = write_run_config()
+    (path.parent / "eval.jsonl").write_text('{"question": "6 * 7?", "answer": 42, "aliases": [42.0]}\n'
+                                            '{"question": "Half of 5?", "answer": 2.5}\n')
+    [task] = build_tasks(load_config(path))
+    assert [s.target for s in task.task.dataset] == [["42", "42.0"], ["2.5"]]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (['{"question": "q", "answer": ["a"]}'], r"eval\.jsonl:1: 'answer' must be a string or a number, not list"),
+        (['{"question": "q", "answer": true}'], r"eval\.jsonl:1: 'answer' must be a string or a number, not bool"),
+        (['{"id": "x", "question": "q", "answer": "a"}', '{"question": "r", "answer": "b"}',
+          '{"id": "x", "question": "s", "answer": "c"}'],
+         r"eval\.jsonl:3: sample id 'x' is already used on line 1; sample ids must be unique"),
+    ],
+)
+def test_a_bad_qa_record_names_its_line(write_run_config, lines, message):
+    path = write_run_config()
+    (path.parent / "eval.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(UsageError, match=message):
+        build_tasks(load_config(path))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"question": "q", "answer": "a"}\n'.encode("utf-16"),
+         r"eval\.jsonl: the file is UTF-16 \(it starts with a UTF-16 byte order mark\), not UTF-8; save it as UTF-8"),
+        ('{"question": "q", "answer": "a"}\n'.encode("utf-16-be"), r"eval\.jsonl: the file is UTF-16 or binary"),
+        (b'{"question": "q", "answer": "a"}\n{"question": "caf\xe9?", "answer": "b"}\n',
+         r"eval\.jsonl:2: not valid UTF-8 \(byte 0xe9 at column 18\)"),
+    ],
+)
+def test_an_evaluation_file_that_is_not_utf8_says_what_it_is_and_where(write_run_config, content, message):
+    path = write_run_config()
+    (path.parent / "eval.jsonl").write_bytes(content)
+    with pytest.raises(UsageError, match=message):
+        build_tasks(load_config(path))

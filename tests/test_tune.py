@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -73,3 +74,94 @@ def test_tune_with_bad_arguments_exits_2(write_run_config, capsys):
 
     assert main(["tune", str(write_run_config()), "--trials", "0"]) == 2
     assert "--trials 0" in capsys.readouterr().err
+
+
+PASSWORD = "PLANTED-pg-password-41f7"
+
+
+@pytest.fixture
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server on 127.0.0.1 whose user `tuner` logs in with PASSWORD; yields its port.
+
+    PostgreSQL refuses to run as root, so it runs as the unprivileged user 65534 (nobody).
+    """
+    import glob
+    import os
+    import shutil
+    import signal
+    import socket
+    import tempfile
+    import time
+
+    psycopg = pytest.importorskip("psycopg")
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not binaries or not shutil.which("setpriv") or os.geteuid() != 0:
+        pytest.skip("needs PostgreSQL's server binaries (Debian's postgresql package), setpriv and root to drop to nobody")
+    bin_dir = Path(binaries[-1]).parent
+    base = Path(tempfile.mkdtemp(prefix="evaltune-pg-"))  # outside pytest's root-only tmp folders
+    (base / "pw").write_text(PASSWORD + "\n")
+    os.chown(base, 65534, 65534)
+    os.chown(base / "pw", 65534, 65534)
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    subprocess.run([*as_nobody, str(bin_dir / "initdb"), "-D", str(base / "data"), "-U", "tuner",
+                    f"--pwfile={base / 'pw'}", "--auth=scram-sha-256", "-E", "UTF8"],
+                   check=True, capture_output=True, cwd=base)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [*as_nobody, str(bin_dir / "postgres"), "-D", str(base / "data"), "-h", "127.0.0.1", "-p", str(port),
+         "-k", str(base)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=base,
+    )
+    try:
+        deadline = time.time() + 120  # a loaded machine starts it slowly; this waits, it asserts nothing
+        while True:
+            try:
+                with psycopg.connect(host="127.0.0.1", port=port, user="tuner", password=PASSWORD, dbname="postgres",
+                                     autocommit=True, connect_timeout=5) as conn:
+                    conn.execute("CREATE DATABASE optuna")
+                break
+            except psycopg.OperationalError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        yield port
+    finally:
+        server.send_signal(signal.SIGINT)  # fast shutdown: SIGTERM would wait for every client to leave
+        server.wait(timeout=120)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_storage_url_with_a_password_is_refused_without_being_echoed(write_run_config, capsys):
+    from evaltune.cli import main
+
+    config = write_run_config(tune=SEARCH)
+    url = f"postgresql+psycopg://tuner:{PASSWORD}@127.0.0.1/optuna"
+    assert main(["tune", str(config), "--trials", "1", "--storage", url]) == 2
+    err = capsys.readouterr().err
+    assert "tune.storage: the URL holds a credential (password)" in err and "(from --storage)" in err
+    assert "set tune.storage: TUNE_STORAGE_URL" in err and PASSWORD not in err
+    assert not (config.parent / "runs").exists()
+
+
+def test_a_shared_postgres_study_takes_its_url_from_a_secret_and_writes_the_password_nowhere(
+    write_run_config, postgres, tmp_path
+):
+    import os
+
+    url = f"postgresql+psycopg://tuner:{PASSWORD}@127.0.0.1:{postgres}/optuna"
+    config = write_run_config(tune={**SEARCH, "storage": "TUNE_STORAGE_URL"}, eval_threshold=1.0)
+    proc = subprocess.run(
+        [sys.executable, "-m", "evaltune", "tune", str(config), "--trials", "1"], cwd=config.parent,
+        env={**os.environ, "TUNE_STORAGE_URL": url}, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the tiny model never meets the bar
+    assert "in the storage in secret TUNE_STORAGE_URL" in proc.stdout
+    study = optuna.load_study(study_name="test", storage=url)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
+    assert (tmp_path / "runs" / "test" / "trials" / "trial-0" / "config.json").is_file()
+    assert PASSWORD not in proc.stdout + proc.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path

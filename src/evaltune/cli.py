@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -107,19 +108,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _overrides(args: argparse.Namespace) -> dict:
+def _overrides(args: argparse.Namespace) -> tuple[dict, dict[str, str]]:
+    """The config keys set on the command line, and for each the option that set it (for messages)."""
     from evaltune.config import parse_override
 
-    overrides = dict(parse_override(s) for s in args.set)
-    for key in ("base_model", "engine", "output_dir", "run_name"):
-        value = getattr(args, key, None)
+    overrides, given = {}, {}
+    for text in args.set:
+        key, overrides[key] = parse_override(text)
+        given[key] = f"--set {key}"  # without the value: it may be a URL with a password
+    options = {key: key for key in ("base_model", "engine", "output_dir", "run_name")}
+    options.update({key: f"tune.{key}" for key in ("storage", "study_name")})
+    for option, key in options.items():
+        value = getattr(args, option, None)
         if value is not None:
             overrides[key] = str(value)
-    for key in ("storage", "study_name"):
-        value = getattr(args, key, None)
-        if value is not None:
-            overrides[f"tune.{key}"] = value
-    return overrides
+            given[key] = f"--{option.replace('_', '-')}"
+    return overrides, given
 
 
 def _quiet_libraries() -> None:
@@ -154,15 +158,15 @@ def _train(args: argparse.Namespace, console: Console) -> int:
     from evaltune.tracking import RunFolder
     from evaltune.tracking.console import ConsoleSink
 
-    overrides = _overrides(args)
+    overrides, given = _overrides(args)
     resume_dir = args.run_dir if args.command == "resume" else getattr(args, "resume", None)
     if args.command == "resume":
         recorded = RunFolder.open(resume_dir).read_config()
-        config = build_config(apply_overrides(recorded, overrides), str(resume_dir / "config.json"))
+        config = build_config(apply_overrides(recorded, overrides), str(resume_dir / "config.json"), given=given)
     else:
         if args.command == "demo":
             overrides.setdefault("output_dir", "runs")  # in the working directory, not the package
-        config = load_config(DEMO_CONFIG if args.command == "demo" else args.config, overrides)
+        config = load_config(DEMO_CONFIG if args.command == "demo" else args.config, overrides, given=given)
     changed = _resume_config(resume_dir, config, args.force) if resume_dir else []
     if not args.verbose:
         _quiet_libraries()
@@ -182,7 +186,8 @@ def _tune(args: argparse.Namespace, console: Console) -> int:
 
     if args.trials < 1:
         raise UsageError(f"--trials {args.trials}: give the number of trials, at least 1.")
-    config = load_config(args.config, _overrides(args))
+    overrides, given = _overrides(args)
+    config = load_config(args.config, overrides, given=given)
     if not args.verbose:
         _quiet_libraries()
     folder = tune_folder(config, args.config)
@@ -199,7 +204,8 @@ def _tune(args: argparse.Namespace, console: Console) -> int:
     console.print(f"\nBest of {outcome.finished_trials} trials: trial {outcome.best_trial}, score "
                   f"{outcome.best_score:.3f} ({verdict}): {settings}", highlight=False)
     console.print(f"Config with these settings: {outcome.best_config}", soft_wrap=True, highlight=False)
-    console.print(f"Next: evaltune run --config {outcome.best_config}", soft_wrap=True, highlight=False)
+    console.print(f"Next: {shlex.join(['evaltune', 'run', '--config', str(outcome.best_config)])}",
+                  soft_wrap=True, highlight=False)
     return 0 if outcome.bar_met else 1
 
 
@@ -241,12 +247,12 @@ def _eval(args: argparse.Namespace, console: Console) -> int:
     if args.round is not None and args.run is None:
         raise UsageError("--round needs --run (the run folder whose round to evaluate).")
     adapter = resolve_adapter(args.adapter, args.run, args.round)
-    overrides = _overrides(args)
+    overrides, given = _overrides(args)
     if args.config is not None:
-        config = load_config(args.config, overrides)
+        config = load_config(args.config, overrides, given=given)
     elif args.run is not None:
         recorded = RunFolder.open(args.run).read_config()
-        config = build_config(apply_overrides(recorded, overrides), str(args.run / "config.json"))
+        config = build_config(apply_overrides(recorded, overrides), str(args.run / "config.json"), given=given)
     else:
         raise UsageError("give --config (the tasks and bar to evaluate against), or --run with a run folder.")
     if "run_name" not in overrides:  # a new folder, never the evaluated run's own
@@ -268,7 +274,9 @@ def _data_check(args: argparse.Namespace, console: Console) -> int:
     from evaltune.models import resolve_base_model
     from evaltune.tracking.console import print_data_report
 
-    config = load_config(args.config, {**_overrides(args), "train_file": str(args.train_file)}, need_eval_tasks=False)
+    overrides, given = _overrides(args)
+    config = load_config(args.config, {**overrides, "train_file": str(args.train_file)}, need_eval_tasks=False,
+                         given=given)
     for path in args.eval:
         if not path.is_file():
             raise UsageError(f"--eval {path}: file does not exist.")

@@ -13,13 +13,14 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from evaltune.errors import UsageError
 from evaltune.models import BUNDLED_MODEL_NAME
+from evaltune.text_encoding import decode_utf8
 
 WebhookEvent = Literal["bar_not_met", "round_below_best", "run_crashed", "run_finished"]
 
@@ -52,6 +53,42 @@ def _local_path_spec(value: str) -> str:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# Query parameters that carry credentials in the URLs of common services: `token`,
+# `access_token`, `api_key`, `X-Amz-Signature` and `X-Amz-Credential` (S3 presigned URLs),
+# `sig` (Azure SAS), `sslpassword` (libpq), `secret`, ...
+_CREDENTIAL_WORDS = ("token", "secret", "password", "passwd", "pwd", "signature", "credential", "apikey", "api_key",
+                     "api-key", "access_key", "private_key")
+_CREDENTIAL_NAMES = {"key", "sig", "auth"}
+
+
+def _url_credentials(url: str) -> list[str]:
+    """What in `url` is a credential: `password` (of `user:password@`) and the names of its
+    credential-like query parameters; empty when it holds none."""
+    parts = urlsplit(url)
+    try:
+        found = ["password"] if parts.password is not None else []
+    except ValueError:  # an unparseable port; the URL's owner reports that
+        found = []
+    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
+        lowered = name.lower()
+        if lowered in _CREDENTIAL_NAMES or any(word in lowered for word in _CREDENTIAL_WORDS):
+            found.append(name)
+    return found
+
+
+def _refuse_credentials(url: str, fix: str) -> None:
+    """ValueError naming what in `url` is a credential (never its value) and how to pass it instead."""
+    found = _url_credentials(url)
+    if found:
+        raise ValueError(
+            f"the URL holds a credential ({', '.join(found)}), and the configuration is printed and saved in the "
+            f"run folder; {fix}"
+        )
+
+
+SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 # Scorers of the built-in tasks. Each is chosen by `name`; a bare string is shorthand for
@@ -315,8 +352,9 @@ class TuneConfig(_Strict):
     )
     storage: str | None = Field(
         None,
-        description="Optuna storage URL shared by every worker, e.g. postgresql://user:pass@host/db; "
-        "none: a SQLite file study.db in the tune folder.",
+        description="Optuna storage shared by every worker: a database URL without credentials "
+        "(postgresql+psycopg://user@host/db), or the name of a secret (environment variable or secrets-file key) "
+        "holding the whole URL, password included (TUNE_STORAGE_URL); none: a SQLite file study.db in the tune folder.",
     )
     study_name: str | None = Field(None, description="The study's name in the storage; defaults to the tune folder's name.")
 
@@ -333,6 +371,18 @@ class TuneConfig(_Strict):
     def _positive_ranks(cls, value: list[int]) -> list[int]:
         if any(r < 1 for r in value):
             raise ValueError("LoRA ranks must be at least 1")
+        return value
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_without_credentials(cls, value: str | None) -> str | None:
+        if value is not None and not SECRET_NAME.fullmatch(value):
+            _refuse_credentials(
+                value,
+                "put the whole URL in a secret and name it instead: export TUNE_STORAGE_URL='<the URL>' (or "
+                "TUNE_STORAGE_URL = \"<the URL>\" in the secrets_file) and set tune.storage: TUNE_STORAGE_URL "
+                "(or --storage TUNE_STORAGE_URL)",
+            )
         return value
 
 
@@ -445,7 +495,10 @@ class Config(_Strict):
     lora_target_modules: list[str] | Literal["all-linear"] = Field(
         "all-linear", description="Modules that get adapters: `all-linear` or a list of module names."
     )
-    seed: int = Field(0, description="Seeds adapter init, data order and sampling; a CPU run is deterministic.")
+    seed: int = Field(
+        0, ge=0, le=2**32 - 1,  # the range NumPy and the model providers accept
+        description="Seeds adapter init, data order and sampling; a CPU run is deterministic.",
+    )
 
     # How the next round's hyperparameters follow from the scores (policies/hyperparameters.py).
     policy: Literal["lr_decay", "plateau", "more_steps", "grow_rank"] = Field(
@@ -493,7 +546,7 @@ class Config(_Strict):
 
     # Where results go.
     output_dir: Path = Field(Path("runs"), description="Run folders are created under this folder.")
-    run_name: str | None = Field(None, description="Run folder name; defaults to a timestamp.")
+    run_name: str | None = Field(None, description="Run folder name (a plain name, no path); defaults to a timestamp.")
 
     # Where every event goes besides the run folder. Secrets (API keys, webhook URLs) are never
     # config keys: they come from the environment or `secrets_file`, so config.json never holds one.
@@ -632,12 +685,40 @@ class Config(_Strict):
     @field_validator("mlflow_tracking_uri")
     @classmethod
     def _no_credentials_in_uri(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).password is not None:
-            raise ValueError(
-                "mlflow_tracking_uri must not hold credentials, as the configuration is saved in the run folder; "
-                "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) instead"
+        if value is not None:
+            _refuse_credentials(
+                value,
+                "remove it and set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) "
+                "in the environment instead",
             )
         return value
+
+    @field_validator("tinker_base_url")
+    @classmethod
+    def _no_credentials_in_service_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            _refuse_credentials(value, "remove it; the service's key goes in TINKER_API_KEY")
+        return value
+
+    @field_validator("run_name")
+    @classmethod
+    def _plain_folder_name(cls, value: str | None) -> str | None:
+        # The run folder is output_dir / run_name: a path here would put it somewhere else.
+        if value is not None and (value in ("", ".", "..") or any(c in value for c in "/\\\0")):
+            raise ValueError(
+                f"must be a plain folder name, without / or \\ and not . or .. (got {value!r}); "
+                "the run folder is made under output_dir, so set output_dir to choose where"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _micro_batch_within_batch(self) -> "Config":
+        if self.micro_batch_size is not None and self.micro_batch_size > self.batch_size:
+            raise ValueError(
+                f"micro_batch_size ({self.micro_batch_size}) is larger than batch_size ({self.batch_size}): a "
+                "micro-batch is a part of one batch; lower micro_batch_size or raise batch_size"
+            )
+        return self
 
     @model_validator(mode="after")
     def _evalops_needs_a_suite(self) -> "Config":
@@ -649,7 +730,7 @@ class Config(_Strict):
 def _read_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"config file {path} does not exist.")
-    text = path.read_text(encoding="utf-8")
+    text = decode_utf8(path.read_bytes(), path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
@@ -727,24 +808,29 @@ def _where(loc: tuple) -> tuple[str, type[BaseModel]]:
     return text, owner
 
 
-def _explain(err: ValidationError, source: str) -> str:
-    lines = []
+def _explain(err: ValidationError, source: str, given: dict[str, str]) -> str:
+    """One line per problem; a problem in a value from the command line names the option it came from."""
+    lines, from_options = [], []
     for e in err.errors():
         loc, owner = _where(e["loc"])
         if e["type"] == "extra_forbidden":
             key = str(e["loc"][-1])
             near = difflib.get_close_matches(key, _valid_keys(owner), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(_valid_keys(owner))}"
-            lines.append(f"unknown key {loc!r}{hint}")
+            line = f"unknown key {loc!r}{hint}"
         elif e["type"] == "missing":
-            lines.append(f"missing required key {loc!r}")
+            line = f"missing required key {loc!r}"
         else:
             msg = e["msg"].removeprefix("Value error, ")
             shown = "" if e["type"] == "value_error" else f" (got {e.get('input')!r})"
             if loc.startswith("data.fields.") and loc.endswith("[key]"):
                 shown += f"; write our name first, then yours: {{instruction: {e['loc'][2]}}}"
-            lines.append(f"{loc}: {msg}{shown}" if loc else msg)
-    return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)
+            line = f"{loc}: {msg}{shown}" if loc else msg
+        option = next((given[k] for k in given if loc == k or loc.startswith((f"{k}.", f"{k}["))), None)
+        from_options.append(option is not None)
+        lines.append(f"{line} (from {option})" if option else line)
+    where = "on the command line" if all(from_options) else f"in {source}"
+    return f"invalid configuration {where}:\n  " + "\n  ".join(lines)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -752,18 +838,29 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise UsageError(f"--set {text!r}: write overrides as KEY=VALUE, for example --set max_rounds=2")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UsageError(
+            f"--set {text}: the value is not valid YAML ({problem}). Write a number, true/false, a list "
+            f"[a, b] or a mapping {{k: v}}, or quote it to pass it as text: --set '{key.strip()}=\"...\"'"
+        ) from None
 
 
-def build_config(data: dict[str, Any], source: str = "config", need_eval_tasks: bool = True) -> Config:
+def build_config(
+    data: dict[str, Any], source: str = "config", need_eval_tasks: bool = True, given: dict[str, str] | None = None
+) -> Config:
     """Validate a mapping of keys into a Config, raising UsageError with one line per problem.
 
-    `need_eval_tasks=False` accepts an empty `eval_tasks` (for checking data alone).
+    `need_eval_tasks=False` accepts an empty `eval_tasks` (for checking data alone). `given`
+    maps the dotted keys set on the command line to the option that set them
+    (`max_rounds` -> `--set max_rounds=0`), which a message about such a key names instead of `source`.
     """
     try:
         config = Config.model_validate(data, context={"need_eval_tasks": need_eval_tasks})
     except ValidationError as err:
-        raise UsageError(_explain(err, source)) from None
+        raise UsageError(_explain(err, source, given or {})) from None
     check_files(config, source)
     # Imported here: the engines import the data step, which imports this module.
     from evaltune.engines import check_engine_requirements
@@ -821,11 +918,12 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
 
 
 def load_config(
-    path: Path | None, overrides: dict[str, Any] | None = None, need_eval_tasks: bool = True
+    path: Path | None, overrides: dict[str, Any] | None = None, need_eval_tasks: bool = True,
+    given: dict[str, str] | None = None,
 ) -> Config:
     """Read a config file (or start empty), apply overrides, validate, and return the Config.
 
-    With `need_eval_tasks=False` a missing or empty `eval_tasks` is accepted.
+    With `need_eval_tasks=False` a missing or empty `eval_tasks` is accepted; `given`: see build_config.
     """
     data: dict[str, Any] = {}
     source = "command-line options"
@@ -836,4 +934,4 @@ def load_config(
     data = apply_overrides(data, overrides)
     if not need_eval_tasks:
         data.setdefault("eval_tasks", [])
-    return build_config(data, source, need_eval_tasks)
+    return build_config(data, source, need_eval_tasks, given)

@@ -9,6 +9,7 @@ the loop's output and exit codes.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import time
 from dataclasses import asdict
@@ -59,7 +60,7 @@ def recorded_evaluations(folder: RunFolder) -> dict[int, EvalResult]:
 def resolve_adapter(adapter: Path | None, run_dir: Path | None, round_no: int | None) -> Path | None:
     """The adapter folder to evaluate: `adapter`, or round `round_no` of `run_dir` (its best round by default).
 
-    None means the base model. Raises UsageError with a fix when the folder is not there.
+    None means the base model (round 0 of a run is the base model). Raises UsageError with a fix when the folder is not there.
     """
     if adapter is not None and run_dir is not None:
         raise UsageError("give either --adapter or --run, not both.")
@@ -90,13 +91,13 @@ def run_eval(config: Config, adapter: Path | None = None, sinks: list[Sink] | No
     started = time.time()
     if adapter is not None:
         config = config.model_copy(update=adapter_lora_settings(adapter))
+    tasks = build_tasks(config)  # every evaluation file, task and scorer checked before a run folder exists
     folder = RunFolder.create(config.output_dir, config.run_name)
     folder.write_config(config.model_dump(mode="json"))
     events = EventLog(folder, sinks)
     events.emit("eval_started", run_dir=str(folder.root), base_model=config.base_model,
                 adapter=str(adapter) if adapter else None, threshold=config.eval_threshold, gate_on=config.gate_on)
     try:
-        tasks = build_tasks(config)
         t0 = time.time()
         engine = create_engine(config)
         if adapter is not None:
@@ -113,7 +114,7 @@ def run_eval(config: Config, adapter: Path | None = None, sinks: list[Sink] | No
             "score": result.score,
             "gate": asdict(verdict),
             "wall_seconds": time.time() - started,
-            "next_steps": [f"Browse the evaluation logs: inspect view --log-dir {folder.root / 'rounds'}"],
+            "next_steps": [f"Browse the evaluation logs: {shlex.join(['inspect', 'view', '--log-dir', str(folder.root / 'rounds')])}"],
         }
         folder.write_summary(summary)
         events.emit("eval_finished", **summary)

@@ -12,7 +12,7 @@ from evaltune.tracking import RunFolder, round_adapter
 
 def export_adapter(folder: RunFolder, round_no: int | None, out: Path) -> Path:
     """Copy round `round_no`'s (or the best round's) PEFT adapter to `out`; return `out`."""
-    source = round_adapter(folder, round_no)
+    source = _adapter(folder, round_no)
     _fresh_target(out)
     shutil.copytree(source, out)
     return out
@@ -29,7 +29,7 @@ def export_merged(folder: RunFolder, round_no: int | None, out: Path) -> Path:
 
     from evaltune.models import resolve_base_model
 
-    adapter = round_adapter(folder, round_no)
+    adapter = _adapter(folder, round_no)
     base_dir = resolve_base_model(folder.read_config()["base_model"])
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
@@ -40,6 +40,18 @@ def export_merged(folder: RunFolder, round_no: int | None, out: Path) -> Path:
     AutoTokenizer.from_pretrained(base_dir).save_pretrained(tmp)
     tmp.rename(out)
     return out
+
+
+def _adapter(folder: RunFolder, round_no: int | None) -> Path:
+    """The adapter to export; UsageError when the round is 0, the base model itself."""
+    adapter = round_adapter(folder, round_no)
+    if adapter is None:
+        raise UsageError(
+            f"round 0 of {folder.root} is the base model {folder.read_config()['base_model']} itself, without an "
+            "adapter" + (" (the run's best round: no trained round beat it)" if round_no is None else "")
+            + "; there is nothing to export: use the base model as it is, or pass --round N for a trained round."
+        )
+    return adapter
 
 
 def _fresh_target(out: Path) -> None:

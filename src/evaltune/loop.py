@@ -8,7 +8,9 @@ stopped.
 
 from __future__ import annotations
 
+import contextlib
 import resource
+import shlex
 import shutil
 import time
 from dataclasses import asdict
@@ -21,7 +23,7 @@ from evaltune.data.batching import epoch_of_step
 from evaltune.engines import create_engine
 from evaltune.engines.distributed import DataParallel
 from evaltune.errors import UsageError
-from evaltune.evals import adds_guard, build_tasks
+from evaltune.evals import EvalTask, adds_guard, build_tasks
 from evaltune.evaluation import evaluate_and_record, recorded_evaluations
 from evaltune.graceful_stop import GracefulStop, RunInterrupted, StoppedAtOnce
 from evaltune.learning_rate import resolve_learning_rate
@@ -37,7 +39,7 @@ from evaltune.tracking import (
 from evaltune.tracking.crashes import record_crash
 from evaltune.tracking.resume import restore_point
 from evaltune.tracking.sinks import delivery_for
-from evaltune.tracking.run_folder import write_json_atomic
+from evaltune.tracking.run_folder import disk_full, write_json_atomic
 
 
 def run(
@@ -59,6 +61,7 @@ def run(
         }), []
         resume = resume and resume.parent / f".rank-{process.rank}" / resume.name
     delivery = delivery_for(config)  # MLflow, EvalOps, webhooks; a missing secret fails here, before any work
+    tasks = build_tasks(config)  # every evaluation file, task and scorer checked before a run folder exists
     first = RunState(learning_rate=config.learning_rate, steps_per_round=config.steps_per_round, lora_rank=config.lora_rank)
     if resume is None:
         folder, state = RunFolder.create(config.output_dir, config.run_name), first
@@ -66,6 +69,12 @@ def run(
     else:
         folder = RunFolder.open(resume)
         state = folder.read_state() or first
+        not_started = folder.never_started()
+        if not_started is not None:
+            raise UsageError(
+                f"{folder.root} never started ({not_started}); there is nothing to resume. Fix that and start "
+                "the run again with `evaltune run` (the same run_name replaces this folder)."
+            )
         if state.phase == "finished":
             raise UsageError(f"{folder.root} has already finished (see summary.json); there is nothing to resume.")
         for key in ("learning_rate", "steps_per_round"):  # carried in the run state: a forced change
@@ -76,28 +85,41 @@ def run(
         folder.write_config(config.model_dump(mode="json"))
     events = EventLog(folder, [*(sinks or []), delivery.start(folder)])
     record_crash(folder, events, dead_pid)  # the session before this one was killed without a word
+    resume_command = folder.resume_command
     events.emit("run_started", run_dir=str(folder.root), config=brief(config), resumed=resume is not None)
     if changed_keys:
         events.emit("config_changed", keys=list(changed_keys))
     try:
         with GracefulStop() as stop:
-            return _rounds(config, folder, events, state, stop)
+            return _rounds(config, tasks, folder, events, state, stop)
     except RunInterrupted as err:
-        events.emit("interrupted", message=str(err), signal=err.signal, resume_command=f"evaltune resume {folder.root}")
+        events.emit("interrupted", message=str(err), signal=err.signal, resume_command=resume_command)
         raise
     except KeyboardInterrupt as err:
         by = f"a second {err.signal}" if isinstance(err, StoppedAtOnce) else "the user"
-        events.emit("interrupted", message=f"stopped at once by {by}", resume_command=f"evaltune resume {folder.root}")
+        events.emit("interrupted", message=f"stopped at once by {by}", resume_command=resume_command)
         raise
     except Exception as err:
-        events.emit("error", message=f"{err.__class__.__name__}: {err}", resume_command=f"evaltune resume {folder.root}")
-        raise
+        if isinstance(err, UsageError) and resume is None and folder.read_state() is None:
+            # Bad input (training data, candidate pool, model size) found before any durable work:
+            # the run never started, and there is nothing to resume.
+            events.emit("not_started", message=str(err))
+            raise
+        full = disk_full(err, folder.root)
+        if full is None:
+            events.emit("error", message=f"{err.__class__.__name__}: {err}", resume_command=resume_command)
+            raise
+        message = f"{full}; free some space there, then continue the run with: {resume_command}"
+        with contextlib.suppress(OSError):  # the full disk may refuse the event too
+            events.emit("error", message=message, resume_command=resume_command)
+        raise UsageError(message) from err
     finally:
         try:
             events.close()  # waits at most delivery_flush_seconds; the rest stays in the outbox
         finally:
             folder.release()  # even when a second Ctrl-C cuts the wait short
-        _write_report(folder, events)  # after the release: the report sees a run that has stopped
+        if folder.never_started() is None:  # a run that never started has nothing to report
+            _write_report(folder, events)  # after the release: the report sees a run that has stopped
 
 
 def _write_report(folder: RunFolder, events: EventLog) -> None:
@@ -105,12 +127,16 @@ def _write_report(folder: RunFolder, events: EventLog) -> None:
     try:
         path = write_report(folder.root)
     except Exception as err:  # a report that cannot be drawn must not change the run's outcome
-        events.emit("report_failed", message=f"{err.__class__.__name__}: {err}", command=f"evaltune report {folder.root}")
+        with contextlib.suppress(OSError):  # nor can a full disk that refuses this event as well
+            events.emit("report_failed", message=f"{err.__class__.__name__}: {err}",
+                        command=shlex.join(["evaltune", "report", str(folder.root)]))
     else:
         events.emit("report_written", path=str(path))
 
 
-def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState, stop: GracefulStop) -> dict:
+def _rounds(
+    config: Config, tasks: list[EvalTask], folder: RunFolder, events: EventLog, state: RunState, stop: GracefulStop
+) -> dict:
     started, elapsed_before = time.time(), state.elapsed_seconds
 
     def save_state() -> None:
@@ -118,7 +144,6 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
         folder.write_state(state)
 
     # Everything that can fail on bad input is checked before the model loads.
-    tasks = build_tasks(config)
     data_progress = partial(events.emit, "data_progress")
     eval_inputs = evaluation_inputs([t.task for t in tasks])
     records = check_training_records(config.train_file, config.data, eval_inputs, config.strict, progress=data_progress)
@@ -154,13 +179,23 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
         events.emit("resumed", round=state.round, phase=state.phase, global_step=state.global_step, checkpoint=state.checkpoint)
 
     evaluations = recorded_evaluations(folder)  # earlier rounds' results, for fixed/broke and alerts
+    bar_met = False
     if config.baseline_eval and not state.baseline_done:
         baseline = evaluate_and_record(0, engine, tasks, config, folder, events, evaluations)
-        state.history.append(RoundRecord(round=0, learning_rate=None, final_loss=None, score=baseline.score, adapter=None))
+        verdict = check_gate(baseline, threshold=config.eval_threshold, gate_on=config.gate_on)
+        state.history.append(RoundRecord(round=0, learning_rate=None, final_loss=None, score=baseline.score, adapter=None,
+                                         bar_met=verdict.passed))
         state.baseline_done = True
+        if verdict.passed:  # the base model meets the bar already: there is nothing to train
+            events.emit(
+                "decision", round=0, score=baseline.score, threshold=config.eval_threshold, gate=asdict(verdict),
+                best_round=0, rollback_to=None, stop=True, bar_met=True, next_learning_rate=state.learning_rate,
+                next_steps_per_round=state.steps_per_round, next_lora_rank=state.lora_rank, rule="bar_met",
+                reason=f"{verdict.reason}: the base model meets the bar untrained, nothing to train",
+            )
+            state.phase, bar_met = "finished", True
         save_state()
 
-    bar_met = False
     while state.phase != "finished":
         round_no = state.round
         if state.phase == "training":
@@ -188,16 +223,17 @@ def _rounds(config: Config, folder: RunFolder, events: EventLog, state: RunState
                         checkpoint=str(folder.round_dir(round_no)), global_step=state.global_step,
                         bar_met=verdict.passed)
         )
-        best = best_round(state.history)
-        rollback = config.on_regression == "rollback" and result.score < best.score and not decision.stop
+        # A rollback goes back to the best trained round: its checkpoint holds the adapter and optimizer.
+        best, best_trained = best_round(state.history), best_round(state.history, trained_only=True)
+        rollback = config.on_regression == "rollback" and result.score < best_trained.score and not decision.stop
         events.emit(
             "decision", round=round_no, score=result.score, threshold=config.eval_threshold, gate=asdict(verdict),
-            best_round=best.round, rollback_to=best.round if rollback else None, **asdict(decision),
+            best_round=best.round, rollback_to=best_trained.round if rollback else None, **asdict(decision),
         )
         if rollback:
-            engine.load_checkpoint(Path(best.checkpoint))
-            state.checkpoint = best.checkpoint
-        folder.prune_trainer_states(keep={r.round for r in state.history[-config.keep_last:]} | {best.round})
+            engine.load_checkpoint(Path(best_trained.checkpoint))
+            state.checkpoint = best_trained.checkpoint
+        folder.prune_trainer_states(keep={r.round for r in state.history[-config.keep_last:]} | {best_trained.round})
 
         bar_met = decision.bar_met
         if decision.stop:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict
 
 from evaltune.config import Config
@@ -21,13 +22,16 @@ def summarize(
     best = best_round(history)
     baseline = next((r.score for r in history if r.round == 0), None)
     next_steps = []
-    if best is not None and best.adapter.startswith("tinker://"):
-        next_steps.append(f"Download the adapter: tinker checkpoint download {best.adapter}")
+    if best is not None and best.round == 0:
+        untrained = "meets the bar untrained" if bar_met else "scored best, better than every trained round"
+        next_steps.append(f"The base model {config.base_model} {untrained}: use it as it is (there is no adapter to load).")
+    elif best is not None and best.adapter.startswith("tinker://"):
+        next_steps.append(f"Download the adapter: {shlex.join(['tinker', 'checkpoint', 'download', best.adapter])}")
     elif best is not None:
         next_steps.append(
             f"Load the adapter: PeftModel.from_pretrained(base_model, {best.adapter!r})"
         )
-    next_steps.append(f"Browse the evaluation logs: inspect view --log-dir {folder.root / 'rounds'}")
+    next_steps.append(f"Browse the evaluation logs: {shlex.join(['inspect', 'view', '--log-dir', str(folder.root / 'rounds')])}")
     if not bar_met:
         next_steps.append(
             "Below the bar: try more rounds (--set max_rounds=N), more steps per round, "

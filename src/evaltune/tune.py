@@ -5,7 +5,8 @@ objective is the run's best score. TPE samples the values; trials whose score af
 falls below the median of earlier trials at that round are pruned (stopped early). The study
 lives in an Optuna storage: by default a SQLite file in the tune folder, so running the same
 command again resumes the search; several workers, on one machine or many, share one study
-through a database URL (`tune.storage`).
+through a database URL (`tune.storage`: a URL without credentials, or the name of a secret
+holding the URL with its password).
 
 The tune folder:
     <output_dir>/<run_name or tune-CONFIGNAME>/
@@ -27,8 +28,11 @@ import optuna
 import sqlalchemy
 import yaml
 
-from evaltune.config import Config, apply_overrides, build_config
+from evaltune.config import SECRET_NAME, Config, apply_overrides, build_config
+from evaltune.errors import UsageError
 from evaltune.loop import run
+from evaltune.tracking.run_folder import make_folder
+from evaltune.tracking.secrets import Secrets
 
 TUNED_KEYS = ("learning_rate", "lora_rank", "steps_per_round")
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -53,10 +57,25 @@ def tune_folder(config: Config, config_path: Path) -> Path:
     return Path(config.output_dir) / (config.run_name or f"tune-{config_path.stem}")
 
 
+def storage_label(config: Config, folder: Path) -> str:
+    """Where the study lives, as it may be printed: never the URL a secret holds."""
+    storage = config.tune.storage
+    if storage is None:
+        return str(folder / "study.db")
+    return f"the storage in secret {storage}" if SECRET_NAME.fullmatch(storage) else storage
+
+
 def open_study(config: Config, folder: Path) -> optuna.Study:
-    """Create the study, or load it when it exists (a resumed search, or another worker's)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Create the study, or load it when it exists (a resumed search, or another worker's).
+
+    `tune.storage` naming a secret: the URL, password included, comes from the environment or
+    the secrets file, and no message shows it.
+    """
+    make_folder(folder)
+    secrets = Secrets(config.secrets_file)
     url = config.tune.storage or f"sqlite:///{(folder / 'study.db').resolve()}"
+    if SECRET_NAME.fullmatch(url):
+        url = secrets.require(url, "tune.storage")
     # SQLite serialises writers with a file lock: wait for it instead of failing at once.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     for attempt in range(SCHEMA_ATTEMPTS):
@@ -70,11 +89,14 @@ def open_study(config: Config, folder: Path) -> optuna.Study:
                 failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
             )
             break
-        except sqlalchemy.exc.DBAPIError:
+        except sqlalchemy.exc.DBAPIError as err:
             # Workers started together race to create the empty database's tables; the loser
             # finds them made by the winner when it tries again.
             if attempt == SCHEMA_ATTEMPTS - 1:
-                raise
+                raise UsageError(
+                    f"tune.storage: cannot open the study in {storage_label(config, folder)}: "
+                    f"{secrets.redact(str(err.orig))}".rstrip() + " Check the URL, the server and the credentials."
+                ) from None
             time.sleep(1 + attempt)
     study = optuna.create_study(
         study_name=config.tune.study_name or folder.name, storage=storage, direction="maximize", load_if_exists=True,
@@ -99,7 +121,7 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(config, folder)
     done = _finished(study)
-    say(f"Study {study.study_name!r} in {config.tune.storage or folder / 'study.db'}: {done} of {trials} trials finished")
+    say(f"Study {study.study_name!r} in {storage_label(config, folder)}: {done} of {trials} trials finished")
 
     def objective(trial: optuna.Trial) -> float:
         values = {
@@ -120,8 +142,11 @@ def tune(
         summary = run(trial_config, sinks=[_TrialSink(trial, say)])
         trial.set_user_attr("run_dir", summary["run_dir"])
         trial.set_user_attr("bar_met", summary["bar_met"])
-        say(f"trial {trial.number}: best score {summary['best_score']:.3f}" + (", bar met" if summary["bar_met"] else ""))
-        return summary["best_score"]
+        # The objective is the best trained round's score: the baseline is the same in every trial
+        # and would hide how the settings differ (it counts only when it met the bar, untrained).
+        score = max((r["score"] for r in summary["rounds"] if r["round"] > 0), default=summary["best_score"])
+        say(f"trial {trial.number}: best score {score:.3f}" + (", bar met" if summary["bar_met"] else ""))
+        return score
 
     if done < trials:
         study.optimize(objective, callbacks=[optuna.study.MaxTrialsCallback(trials, states=FINISHED)])

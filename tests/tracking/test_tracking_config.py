@@ -89,3 +89,39 @@ def test_alerts_follow_the_scores_and_the_outcome_and_reach_the_chosen_webhooks(
         "evaltune run nightly: bar not met after the last round: best score 0.600 (bar 0.75) in round 2 after 4 round(s)."
     )
     assert bodies[1]["best_score"] == 0.6 and bodies[1]["run_dir"] == str(folder.root) and "seq" not in bodies[1]
+
+
+@pytest.mark.parametrize(
+    ("key", "url", "found", "fix"),
+    [
+        ("mlflow_tracking_uri", "https://mlflow.example/?token=PLANTED-77aa", "token", "MLFLOW_TRACKING_TOKEN"),
+        ("mlflow_tracking_uri", "https://mlflow.example/api?X-Amz-Signature=PLANTED-77aa", "X-Amz-Signature",
+         "MLFLOW_TRACKING_TOKEN"),
+        ("tinker_base_url", "https://me:PLANTED-77aa@tinker.example", "password", "TINKER_API_KEY"),
+        ("tinker_base_url", "https://tinker.example/?api_key=PLANTED-77aa", "api_key", "TINKER_API_KEY"),
+    ],
+)
+def test_credentials_in_any_url_are_refused_naming_the_key_and_the_fix(write_run_config, key, url, found, fix):
+    with pytest.raises(UsageError, match=fr"{key}: the URL holds a credential \({found}\)") as caught:
+        load_config(write_run_config(**{key: url}))
+    assert fix in str(caught.value) and "PLANTED" not in str(caught.value)
+
+
+def test_a_url_without_credentials_keeps_its_harmless_query(write_run_config):
+    uri = "https://mlflow.example/?workspace=team&sslmode=require"
+    assert load_config(write_run_config(mlflow_tracking_uri=uri)).mlflow_tracking_uri == uri
+
+
+def test_a_webhook_url_whose_scheme_is_upper_case_is_accepted_and_delivered(write_run_config, receiver, monkeypatch):
+    from evaltune.tracking.sinks import delivery_for
+
+    receiver.start()
+    monkeypatch.setenv("TEAM_HOOK", f"HTTP://127.0.0.1:{receiver.port}/hooks/T0KEN")  # schemes are case-insensitive
+    path = write_run_config(webhooks=["TEAM_HOOK"], webhook_events=["run_finished"], delivery_flush_seconds=60)
+    folder = RunFolder.create(path.parent / "runs", "hook")
+    events = EventLog(folder, [delivery_for(load_config(path)).start(folder)])
+    events.emit("run_started", run_dir=str(folder.root), config={})
+    events.emit("run_finished", run_dir=str(folder.root), bar_met=True, best_score=1.0, best_round=1, threshold=0.5,
+                rounds_run=1, best_adapter="a")
+    events.close()
+    assert [b["alert"] for b in receiver.bodies("/hooks/")] == ["run_finished"]

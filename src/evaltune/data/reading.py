@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from evaltune.errors import UsageError
+from evaltune.text_encoding import decode_utf8, not_utf8_error
 
 FileFormat = Literal["jsonl", "json", "csv", "parquet"]
 _SUFFIXES: dict[str, FileFormat] = {
@@ -83,15 +84,16 @@ def open_records(path: Path, file_format: str = "auto") -> RecordSource:
                 "name the file .jsonl, .json, .csv or .parquet, or set data.format."
             )
         file_format = detected
-    if file_format == "json" and _first_byte(path) != b"[":
-        file_format = "jsonl"  # JSON Lines saved as .json, as HF datasets also accepts
+    if file_format != "parquet":
+        with path.open("rb") as f:
+            head = f.read(4096)
+        # A UTF-16 file would otherwise give one "not valid UTF-8" per line, with no word of why.
+        error = not_utf8_error(path, head)
+        if error is not None:
+            raise error
+        if file_format == "json" and head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] != b"[":
+            file_format = "jsonl"  # JSON Lines saved as .json, as HF datasets also accepts
     return RecordSource(path, file_format, _estimate_records(path, file_format))
-
-
-def _first_byte(path: Path) -> bytes:
-    with path.open("rb") as f:
-        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    return head[:1]
 
 
 def _estimate_records(path: Path, file_format: FileFormat) -> int:
@@ -127,10 +129,7 @@ def _jsonl_records(path: Path) -> Iterator[SourceRecord]:
 
 
 def _json_array_records(path: Path) -> Iterator[SourceRecord]:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{path}: not valid UTF-8 (byte offset {err.start}); save the file as UTF-8.") from None
+    text = decode_utf8(path.read_bytes(), path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:

@@ -9,10 +9,16 @@ __all__ = ["AdamWSettings", "Completion", "EngineInfo", "StepMetrics", "Training
 
 
 def check_engine_requirements(config) -> None:
-    """Fail before any work when the engine named by `config.engine` cannot start.
+    """Fail before any work (before a run folder exists) when the engine named by `config.engine`
+    cannot start.
 
-    `tinker` needs its SDK (the `tinker` extra) and an API key; neither needs the network.
+    `local` needs its base model on this machine: found, not loaded (the bundled model is
+    unpacked once). `tinker` needs its SDK (the `tinker` extra) and an API key. Neither needs the network.
     """
+    if config.engine == "local":
+        from evaltune.models import resolve_base_model
+
+        resolve_base_model(config.base_model)
     if config.engine == "tinker":
         if importlib.util.find_spec("tinker") is None:
             raise UsageError("engine: tinker needs the Tinker SDK; install it with: pip install 'evaltune[tinker]'")

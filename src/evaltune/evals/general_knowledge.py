@@ -18,13 +18,18 @@ from inspect_ai.model import GenerateConfig
 from evaltune.evals.qa import qa
 
 QUESTIONS = Path(__file__).with_name("general_knowledge.jsonl")
-GUARD_MAX_TOKENS = 16  # the answers come in the first sentence; more tokens only cost time
-
+# The documented 20/20 is greedy decoding of 16 tokens; every setting it depends on is pinned
+# here, so that `inspect eval evaltune/general_knowledge` reproduces it on any provider that
+# runs the model itself. Greedy is `top_k=1`, not `temperature=0`: Inspect's `hf/` provider
+# samples unless given `-M do_sample=false`, and transformers refuses temperature 0 while
+# sampling, whereas sampling from the one most likely token is greedy (transformers, vLLM).
+# Inside a run, the run's own `generation.temperature` (0 by default) and seed apply as well.
+GUARD_GENERATION = GenerateConfig(max_tokens=16, top_k=1, seed=0)
 
 @task
 def general_knowledge(system_prompt: str | None = None) -> Task:
-    """Built-in QA over the packaged general-knowledge questions, answer-included, 16 tokens."""
+    """Built-in QA over the packaged general-knowledge questions, answer-included, greedy, 16 tokens."""
     return task_with(
         qa(path=str(QUESTIONS), name="general_knowledge", system_prompt=system_prompt),
-        config=GenerateConfig(max_tokens=GUARD_MAX_TOKENS),
+        config=GUARD_GENERATION,
     )

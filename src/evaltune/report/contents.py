@@ -87,8 +87,7 @@ def read_report_contents(run_dir: Path) -> ReportContents:
     folder = RunFolder.open(run_dir)
     events = folder.read_events()
     state = folder.read_state()
-    summary_path = folder.root / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+    summary = folder.read_summary()
     config = folder.read_config()
     run = run_row(folder, events, state)
 

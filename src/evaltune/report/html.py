@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shlex
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -50,7 +51,7 @@ def render_html(contents: ReportContents, charts: dict[str, str]) -> str:
         loader=PackageLoader("evaltune", "report"), autoescape=True, undefined=StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters.update(score=format_score, number=_number, duration=format_duration)
+    env.filters.update(score=format_score, number=_number, duration=format_duration, shell_quote=shlex.quote)
     return env.get_template("template.html.j2").render(c=contents, charts=charts, roles=ROLE_LABEL)
 
 

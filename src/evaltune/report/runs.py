@@ -4,12 +4,13 @@ A run folder tells its status by what it holds. summary.json (written last) mean
 run.lock locked by a process (RunFolder.running_pid) means running; otherwise the run stopped
 early, and its last session's closing event says how: `interrupted` (Ctrl-C, SIGTERM),
 `error`, or `crash_detected` or none at all (killed, power lost; see tracking/crashes.py).
-Such a run continues with `evaltune resume`.
+Such a run continues with `evaltune resume`. A `not_started` event means bad input stopped the
+run before it did anything durable: nothing to resume. A folder whose files cannot be read is
+listed as unreadable, naming the damaged file.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +27,7 @@ from evaltune.tracking.crashes import CLOSING_EVENTS, last_session
 
 @dataclass
 class RunStatus:
-    status: Literal["finished", "running", "interrupted", "crashed"]
+    status: Literal["finished", "running", "interrupted", "crashed", "not started", "unreadable"]
     detail: str  # one line saying what happened or is happening
     resumable: bool
     resume_command: str | None = None
@@ -63,10 +64,13 @@ def run_status(folder: RunFolder, events: list[dict], state: RunState | None) ->
     pid = folder.running_pid()
     if pid is not None:
         return RunStatus("running", f"running (process {pid or 'starting'}), {where}", resumable=False)
+    not_started = folder.never_started()
+    if not_started is not None:
+        return RunStatus("not started", f"never started: {not_started}", resumable=False)
     if state is not None and state.phase == "finished":
         # Decided its last round, then died before summary.json was written.
         return RunStatus("crashed", "stopped after its last decision, before writing summary.json", resumable=False)
-    resume = f"evaltune resume {folder.root}"
+    resume = folder.resume_command
     closing = next((e for e in reversed(last_session(events)) if e.get("event") in CLOSING_EVENTS), None)
     if closing is not None and closing["event"] == "interrupted":
         return RunStatus("interrupted", f"interrupted {where}: {closing.get('message', '')}", True, resume)
@@ -123,7 +127,7 @@ def run_row(folder: RunFolder, events: list[dict], state: RunState | None) -> Ru
         resumable=status.resumable, resume_command=status.resume_command, started=started,
     )
     if status.status == "finished":
-        s = json.loads((folder.root / "summary.json").read_text())
+        s = folder.read_summary()
         return RunRow(
             **common, rounds=s.get("rounds_run", 0), baseline_score=s.get("baseline_score"),
             best_score=s.get("best_score"), best_round=s.get("best_round"), best_adapter=s.get("best_adapter"),
@@ -145,11 +149,24 @@ def list_runs(parent: Path) -> list[RunRow]:
     parent = Path(parent)
     if not parent.is_dir():
         raise UsageError(f"{parent} is not a folder; pass the folder your runs are in (output_dir, default runs).")
-    rows = [read_run_row(d) for d in sorted(parent.iterdir()) if (d / "config.json").is_file()]
+    rows = [_row_or_unreadable(d) for d in sorted(parent.iterdir()) if (d / "config.json").is_file()]
     return sorted(rows, key=lambda r: (r.started or "", r.name))
 
 
-STATUS_STYLE = {"finished": "green", "running": "cyan", "interrupted": "yellow", "crashed": "red"}
+def _row_or_unreadable(run_dir: Path) -> RunRow:
+    # One damaged folder is listed as such; it must not hide the others.
+    try:
+        return read_run_row(run_dir)
+    except UsageError as err:
+        return RunRow(
+            name=run_dir.name, run_dir=str(run_dir.absolute()), status="unreadable", detail=str(err), resumable=False,
+            resume_command=None, started=None, rounds=0, baseline_score=None, best_score=None, best_round=None,
+            best_adapter=None, bar_met=None, wall_seconds=None,
+        )
+
+
+STATUS_STYLE = {"finished": "green", "running": "cyan", "interrupted": "yellow", "crashed": "red",
+                "not started": "dim", "unreadable": "red"}
 
 
 def print_runs(rows: list[RunRow], parent: Path, console: Console) -> None:

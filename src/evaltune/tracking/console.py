@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import shlex
 from functools import partial
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -315,9 +316,13 @@ class ConsoleSink:
         self.progress = self.data_progress = None
 
     def _on_error(self, e: dict) -> None:
+        # The error itself is told once, by whoever catches it (the CLI prints it last).
         self._stop_progress()
-        self.console.print(f"\n[red]Run failed[/]: {e['message']}")
-        self.console.print(f"Its state is saved; continue with: {e['resume_command']}", soft_wrap=True, highlight=False)
+        self.console.print("\n[red]Run failed[/]. Its state is saved; continue with: "
+                           f"{escape(e['resume_command'])}", soft_wrap=True, highlight=False)
+
+    def _on_not_started(self, e: dict) -> None:
+        self._stop_progress()
 
     def _on_interrupted(self, e: dict) -> None:
         self._stop_progress()
@@ -363,7 +368,8 @@ class ConsoleSink:
                 self.console.print(f"{escape(d['name'])}: {d['delivered']} delivered", soft_wrap=True)
         if e["outbox"]:
             self.console.print(f"Kept in {escape(e['outbox'])}; deliver them later with:", soft_wrap=True, highlight=False)
-            self.console.print(f"  evaltune sync {escape(str(Path(e['outbox']).parent))}", soft_wrap=True, highlight=False)
+            command = shlex.join(["evaltune", "sync", str(Path(e["outbox"]).parent)])
+            self.console.print(f"  {escape(command)}", soft_wrap=True, highlight=False)
 
     def _on_report_written(self, e: dict) -> None:
         self.console.print(f"\nReport: {escape(e['path'])} (open it in a browser)", soft_wrap=True, highlight=False)

@@ -42,5 +42,5 @@ def record_crash(folder: RunFolder, events: EventLog, dead_pid: int | None) -> d
     return events.emit(
         "crash_detected", pid=dead_pid, round=state.round if state else None,
         message=f"process {dead_pid} died without a word{where}: killed (SIGKILL, the OOM killer) or the machine went down",
-        resume_command=f"evaltune resume {folder.root}",
+        resume_command=folder.resume_command,
     )

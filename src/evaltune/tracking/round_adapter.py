@@ -17,13 +17,14 @@ from evaltune.tracking.run_folder import RunFolder
 from evaltune.tracking.run_state import best_round
 
 
-def round_adapter(folder: RunFolder, round_no: int | None) -> Path:
+def round_adapter(folder: RunFolder, round_no: int | None) -> Path | None:
     """The PEFT adapter folder of round `round_no`, or of the run's best round when None.
 
-    The best round is the one summary.json names (the same rule, `best_round`, over the same
-    history). Raises UsageError, saying what to do instead, when the run has no evaluated
-    round yet, the round is the baseline, its adapter is missing or damaged, or it lives on
-    the Tinker service.
+    None means round 0: the base model itself, without an adapter (a run's best round when no
+    trained round beat its baseline). The best round is the one summary.json names (the same
+    rule, `best_round`, over the same history). Raises UsageError, saying what to do instead,
+    when the run has no evaluated round yet, the round's adapter is missing or damaged, or it
+    lives on the Tinker service.
     """
     state = folder.read_state()
     history = state.history if state else []
@@ -38,10 +39,7 @@ def round_adapter(folder: RunFolder, round_no: int | None) -> Path:
             )
         round_no = best.round
     if round_no == 0:
-        raise UsageError(
-            "round 0 is the untrained baseline: it has no adapter. Evaluate the base model with "
-            "`evaltune eval --config CONFIG` (without --run)."
-        )
+        return None
     round_dir = folder.round_dir(round_no)
     manifest = round_dir / MANIFEST
     address = json.loads(manifest.read_text()).get("address", "") if manifest.is_file() else ""

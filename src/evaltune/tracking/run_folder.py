@@ -7,10 +7,13 @@ presence means the run finished).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import re
+import shlex
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,49 @@ def append_json_line(path: Path, data: Any, *, sync: bool = True) -> None:
         os.close(fd)
 
 
+def make_folder(path: Path) -> None:
+    """Create `path` and its parents (an existing folder is fine); UsageError saying why not when
+    the place cannot hold it: a file in the way, a read-only or foreign folder, a full disk."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        reason = f"{existing} is a file" if not existing.is_dir() else f"{err.strerror}: {err.filename or path}"
+        raise UsageError(
+            f"cannot create the folder {path} ({reason}); set output_dir (--output-dir) to a folder you can write to."
+        ) from None
+
+
+# Writers that report a full disk only in words: torch's checkpoint writer ("unexpected pos",
+# "file write failed"), and Inspect, whose failed evaluation carries the OSError as text.
+_WRITE_FAILED = ("unexpected pos", "file write failed", "No space left on device", "Disk quota exceeded")
+_ALMOST_FULL_BYTES = 1 << 20  # what a failed write leaves; a disk with more did not fail for space
+
+
+def disk_full(error: BaseException, path: Path) -> str | None:
+    """When `error` comes from the disk holding `path` being full, a sentence saying so; else None.
+
+    Full means an ENOSPC or EDQUOT OSError in the error's chain, or a write failure reported in
+    words (see _WRITE_FAILED) while that disk has less than 1 MiB left.
+    """
+    chain: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    out_of_space = any(isinstance(c, OSError) and c.errno in (errno.ENOSPC, errno.EDQUOT) for c in chain)
+    if not out_of_space and not any(words in str(c) for c in chain for words in _WRITE_FAILED):
+        return None
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        free = 0
+    if not out_of_space and free >= _ALMOST_FULL_BYTES:
+        return None
+    return f"the disk holding {path} is full ({free // 1024} KiB free)"
+
+
 class RunFolder:
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -77,9 +123,11 @@ class RunFolder:
             while root.exists():  # two runs started in the same second
                 n += 1
                 root = output_dir / f"{name}-{n}"
+        elif root.exists() and cls(root).never_started() is not None:
+            shutil.rmtree(root)  # a start that bad input stopped left nothing durable: this run replaces it
         elif root.exists():
             raise UsageError(f"run folder {root} already exists; choose another run_name or remove it.")
-        (root / "rounds").mkdir(parents=True)
+        make_folder(root / "rounds")
         return cls(root)
 
     @classmethod
@@ -109,20 +157,45 @@ class RunFolder:
         return self.root / "partial"
 
     def read_config(self) -> dict:
-        return json.loads((self.root / "config.json").read_text())
+        """config.json's content; UsageError naming the file when it is damaged."""
+        return self._read_json("config.json", "the configuration the run was started with")
+
+    def _read_json(self, name: str, what: str) -> Any:
+        path = self.root / name
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise UsageError(
+                f"{path} is damaged ({err.__class__.__name__}: {err}); it should hold {what}. Restore it from a "
+                "backup, or start a new run."
+            ) from None
 
     def write_state(self, state: RunState) -> None:
         write_json_atomic(self.root / "state.json", state.to_dict())
 
     def read_state(self) -> RunState | None:
-        path = self.root / "state.json"
-        return RunState.from_dict(json.loads(path.read_text())) if path.is_file() else None
+        """state.json's RunState, None when there is none yet; UsageError naming the file when it is damaged."""
+        if not (self.root / "state.json").is_file():
+            return None
+        data = self._read_json("state.json", "the run's position (round, phase, history)")
+        try:
+            return RunState.from_dict(data)
+        except (TypeError, KeyError, AttributeError) as err:
+            raise UsageError(
+                f"{self.root / 'state.json'} is damaged (not the run's position: {err}). Restore it from a backup, "
+                "or start a new run."
+            ) from None
 
     def prune_trainer_states(self, keep: set[int]) -> None:
         """Delete optimizer states of every round not in `keep` (adapters are always kept)."""
         for round_dir in (self.root / "rounds").iterdir():
             if round_dir.name.isdigit() and int(round_dir.name) not in keep:
                 drop_trainer_state(round_dir)
+
+    @property
+    def resume_command(self) -> str:
+        """The shell command that continues this run (quoted: run folders may have spaces)."""
+        return shlex.join(["evaltune", "resume", str(self.root)])
 
     @property
     def lock_path(self) -> Path:
@@ -198,12 +271,24 @@ class RunFolder:
     def write_summary(self, summary: dict) -> None:
         write_json_atomic(self.root / "summary.json", summary)
 
+    def read_summary(self) -> dict | None:
+        """summary.json's content, None before the run finished; UsageError naming the file when it is damaged."""
+        if not (self.root / "summary.json").is_file():
+            return None
+        return self._read_json("summary.json", "the finished run's outcome")
+
     @property
     def outbox_path(self) -> Path:
         return self.root / "outbox.jsonl"
 
     def append_event(self, event: dict) -> None:
         append_json_line(self.events_path, event)
+
+    def never_started(self) -> str | None:
+        """The message of the usage error that stopped this run before it did anything durable
+        (its `not_started` event), or None when the run started."""
+        sessions = [e for e in self.read_events() if e.get("event") in ("run_started", "not_started")]
+        return sessions[-1].get("message", "") if sessions and sessions[-1]["event"] == "not_started" else None
 
     def read_events(self) -> list[dict]:
         if not self.events_path.exists():

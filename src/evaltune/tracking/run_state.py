@@ -53,10 +53,12 @@ class RunState:
         return cls(**{**data, "history": [RoundRecord(**r) for r in data.get("history", [])]})
 
 
-def best_round(history: list[RoundRecord]) -> RoundRecord | None:
-    """The trained round that met the bar, else the one with the highest score; the earlier one wins a tie.
+def best_round(history: list[RoundRecord], trained_only: bool = False) -> RoundRecord | None:
+    """The round that met the bar, else the one with the highest score; the earlier one wins a tie.
 
+    Round 0 is the base model itself, without an adapter: it is the best round when no trained
+    round beats it. `trained_only`: the best of the trained rounds (what a rollback can load).
     A round can score higher than the round that met the bar and still miss a task's own bar.
     """
-    trained = [r for r in history if r.adapter is not None]
-    return max(trained, key=lambda r: (r.bar_met, r.score, -r.round)) if trained else None
+    candidates = [r for r in history if r.round > 0 or not trained_only]
+    return max(candidates, key=lambda r: (r.bar_met, r.score, -r.round)) if candidates else None

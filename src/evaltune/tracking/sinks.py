@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -38,7 +39,8 @@ def delivery_for(config: Config) -> Delivery:
         destinations.append(EvalOpsDestination(api_url, api_key, config.evalops_test_suite_id, timeout))
     for name in config.webhooks:
         url = secrets.require(name, f"webhooks ({name})")
-        if not url.startswith(("https://", "http://")):
+        parts = urlsplit(url)  # the scheme lower-cased: schemes are case-insensitive (RFC 3986)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
             raise UsageError(f"webhooks: the secret {name} must hold an http:// or https:// URL.")
         destinations.append(WebhookDestination(name, url, config.webhook_events, timeout))
     return Delivery(
