@@ -88,6 +88,8 @@ def test_every_recorded_path_is_absolute_whether_from_a_file_or_an_override(file
     monkeypatch.chdir(files)
     (files / "pool.jsonl").write_text('{"instruction": "q", "output": "a"}\n')
     (files / "tasks.py").write_text("")
+    (files / "model").mkdir()
+    (files / "model" / "config.json").write_text("{}")  # a model folder: checked before any run starts
     path = write(files / "c.yaml", "train_file: train.jsonl\neval_tasks: [eval.jsonl, tasks.py@t]\nbase_model: ./model\n")
     config = load_config(Path("c.yaml"), {"candidate_file": "pool.jsonl", "output_dir": "out", "mlflow_tracking_uri": "mlruns"})
     assert config.train_file == files / "train.jsonl" and config.candidate_file == files / "pool.jsonl"
