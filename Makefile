@@ -22,7 +22,7 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; }
 
 demo: $(STAMP)
-	$(VENV)/bin/evaltune demo
+	$(VENV)/bin/inspect-tinker demo
 
 test: $(STAMP) browser
 	$(VENV)/bin/pytest

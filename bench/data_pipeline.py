@@ -7,7 +7,7 @@ Generates a synthetic training file (short QA, prompt/completion, multi-turn cha
 documents, with planted invalid lines, exact and near duplicates, quality failures and
 copied evaluation questions) and an evaluation file, then runs, each in its own process:
 
-- ours: `evaltune data check TRAIN --eval EVAL` (read, validate, quality checks,
+- ours: `inspect-tinker data check TRAIN --eval EVAL` (read, validate, quality checks,
   decontamination, exact and near dedup, chat-template rendering with the loss mask,
   token-length checks, report), the same code a run uses;
 - peer: what one writes with HF `datasets` + datasketch: `load_dataset("json")`, a `filter`
@@ -152,7 +152,7 @@ def peer(train: Path, base_model: str) -> None:
     from datasketch import MinHash, MinHashLSH
     from transformers import AutoTokenizer
 
-    from evaltune.models import resolve_base_model
+    from inspect_tinker.models import resolve_base_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(base_model))
     ds = load_dataset("json", data_files=str(train), split="train")
@@ -195,10 +195,10 @@ def breakdown(train: Path, evals: Path, base_model: str, near_dedup: bool) -> No
     """Where the time and memory go: the two phases in this process, RSS after each."""
     from transformers import AutoTokenizer
 
-    from evaltune.config import DataConfig
-    from evaltune.data import check_training_records, prepare_training_data
-    from evaltune.data.decontamination import EvalInput
-    from evaltune.models import resolve_base_model
+    from inspect_tinker.config import DataConfig
+    from inspect_tinker.data import check_training_records, prepare_training_data
+    from inspect_tinker.data.decontamination import EvalInput
+    from inspect_tinker.models import resolve_base_model
 
     def rss_mb() -> int:
         return int(next(line for line in open("/proc/self/status") if line.startswith("VmRSS")).split()[1]) // 1024
@@ -234,14 +234,14 @@ def main() -> None:
         breakdown(args.workdir / "train.jsonl", args.workdir / "eval.jsonl", args.base_model, args.breakdown_only == "near")
         return
 
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="evaltune-bench-"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="inspect-tinker-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     train, peer_train, evals = workdir / "train.jsonl", workdir / "peer_train.jsonl", workdir / "eval.jsonl"
     planted = generate(train, peer_train, evals, args.records)
     print(f"generated {args.records} records ({train.stat().st_size / 2**20:.1f} MiB), planted {planted}")
 
-    evaltune = Path(sys.executable).with_name("evaltune")
-    ours = run_child([str(evaltune), "data", "check", str(train), "--eval", str(evals),
+    cli = Path(sys.executable).with_name("inspect-tinker")
+    ours = run_child([str(cli), "data", "check", str(train), "--eval", str(evals),
                       "--base-model", args.base_model, "--output", str(workdir / "report.json")])
     report = json.loads((workdir / "report.json").read_text())
     ours["examples"], ours["dropped"] = report["examples"], report["dropped"]
@@ -256,7 +256,7 @@ def main() -> None:
     import datasets
     import datasketch
 
-    from evaltune.engines.precision import cpu_model_name  # after the measurements: it imports torch
+    from inspect_tinker.engines.precision import cpu_model_name  # after the measurements: it imports torch
 
     result = {
         "records": args.records, "file_mib": round(train.stat().st_size / 2**20, 1), "planted": planted,

@@ -1,11 +1,11 @@
-"""Evaluation throughput on the bundled model: evaltune's Inspect provider against two peers.
+"""Evaluation throughput on the bundled model: inspect-tinker's Inspect provider against two peers.
 
 Same model (SmolLM2-135M-Instruct, fp32), same questions, greedy, same max_tokens:
 
 - sequential: transformers `generate`, one question at a time (what an eval loop without
   batching does);
 - hf/: Inspect's built-in Hugging Face provider (batched; `do_sample=False`), through `inspect_ai.eval`;
-- evaltune: our provider over the training engine (left-padded batches gathered from
+- inspect-tinker: our provider over the training engine (left-padded batches gathered from
   Inspect's concurrent samples), through `inspect_ai.eval`;
 - engine.sample: the engine's batched generation called directly, to show what Inspect adds.
 
@@ -40,14 +40,14 @@ import torch  # noqa: E402
 from inspect_ai.model import get_model  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from evaltune.config import load_config  # noqa: E402
-from evaltune.demo import DEMO_CONFIG  # noqa: E402
-from evaltune.engines.local import LocalEngine  # noqa: E402
-from evaltune.engines.precision import cpu_model_name  # noqa: E402
-from evaltune.evals.general_knowledge import QUESTIONS as GUARD_QUESTIONS  # noqa: E402
-from evaltune.evals.provider import engine_model, release_engine_model  # noqa: E402
-from evaltune.evals.qa import qa  # noqa: E402
-from evaltune.models import BUNDLED_MODEL_NAME, resolve_base_model  # noqa: E402
+from inspect_tinker.config import load_config  # noqa: E402
+from inspect_tinker.demo import DEMO_CONFIG  # noqa: E402
+from inspect_tinker.engines.local import LocalEngine  # noqa: E402
+from inspect_tinker.engines.precision import cpu_model_name  # noqa: E402
+from inspect_tinker.evals.general_knowledge import QUESTIONS as GUARD_QUESTIONS  # noqa: E402
+from inspect_tinker.evals.provider import engine_model, release_engine_model  # noqa: E402
+from inspect_tinker.evals.qa import qa  # noqa: E402
+from inspect_tinker.models import BUNDLED_MODEL_NAME, resolve_base_model  # noqa: E402
 
 DEMO = DEMO_CONFIG.parent
 QUESTION_FILES = [DEMO / "eval.jsonl", DEMO / "more_facts.jsonl", DEMO / "confirm.jsonl", GUARD_QUESTIONS]
@@ -97,14 +97,14 @@ def timed(fn):
     return time.perf_counter() - t0, answers
 
 
-METHODS = ["sequential generate", "Inspect hf/ provider", "evaltune provider", "engine.sample (no Inspect)"]
+METHODS = ["sequential generate", "Inspect hf/ provider", "inspect-tinker provider", "engine.sample (no Inspect)"]
 
 
 def measure(method: str, args: argparse.Namespace) -> dict:
     """Time `method` `args.repeat` times in this process; return its seconds and answers."""
     questions = load_questions()
     folder = resolve_base_model(BUNDLED_MODEL_NAME)
-    work = Path(tempfile.mkdtemp(prefix="evaltune-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="inspect-tinker-bench-"))
     task_file = work / "questions.jsonl"
     task_file.write_text("".join(json.dumps({"id": i, "question": q, "answer": "-"}) + "\n" for i, q in enumerate(questions)))
     if method == "sequential generate":

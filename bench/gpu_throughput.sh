@@ -9,7 +9,7 @@ tokenizer=${2:-}
 here=$(dirname "$0")
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
-variants=evaltune:bf16,evaltune:bf16:padded,trl:default,trl:bf16
+variants=ours:bf16,ours:bf16:padded,trl:default,trl:bf16
 
 measure() {  # NAME ARGS...: one benchmark run, its log and JSON kept under OUT_DIR
     local name=$1; shift

@@ -31,8 +31,8 @@ from pathlib import Path
 MILESTONES = ("run_started", "engine_ready", "round_started", "step")
 
 
-def evaltune_command(*args: str) -> list[str]:
-    return [str(Path(sys.executable).parent / "evaltune"), *args]
+def inspect_tinker_command(*args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "inspect-tinker"), *args]
 
 
 def cold_start(workdir: Path, name: str) -> dict[str, float]:
@@ -40,7 +40,7 @@ def cold_start(workdir: Path, name: str) -> dict[str, float]:
     events = workdir / name / "events.jsonl"
     started = time.time()
     proc = subprocess.Popen(
-        evaltune_command("demo", "--output-dir", str(workdir), "--run-name", name, "--set", "baseline_eval=false"),
+        inspect_tinker_command("demo", "--output-dir", str(workdir), "--run-name", name, "--set", "baseline_eval=false"),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     seen: dict[str, float] = {}
@@ -64,7 +64,7 @@ def cold_start(workdir: Path, name: str) -> dict[str, float]:
 def demo_memory(workdir: Path) -> dict:
     """Run the whole demo; return its wall time, exit code and peak resident memory."""
     started = time.time()
-    proc = subprocess.run(evaltune_command("demo", "--output-dir", str(workdir), "--run-name", "demo"),
+    proc = subprocess.run(inspect_tinker_command("demo", "--output-dir", str(workdir), "--run-name", "demo"),
                           capture_output=True, text=True)
     summary = json.loads((workdir / "demo" / "summary.json").read_text())
     return {"exit_code": proc.returncode, "seconds": time.time() - started, "best_score": summary["best_score"],
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="warm starts measured after the first")
     parser.add_argument("--no-demo", action="store_true", help="skip the full demo run (peak memory)")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="evaltune-start-"))
+    workdir = Path(tempfile.mkdtemp(prefix="inspect-tinker-start-"))
     try:
         first = cold_start(workdir, "start-0")
         print(json.dumps({"first_start": first, "load_average": os.getloadavg()}), flush=True)

@@ -20,12 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from evaltune.tracking.delivery import Delivery
-from evaltune.tracking.evalops import EvalOpsDestination
-from evaltune.tracking.events import EventLog
-from evaltune.tracking.mlflow import MLflowDestination
-from evaltune.tracking.run_folder import RunFolder
-from evaltune.tracking.webhooks import WebhookDestination
+from inspect_tinker.tracking.delivery import Delivery
+from inspect_tinker.tracking.evalops import EvalOpsDestination
+from inspect_tinker.tracking.events import EventLog
+from inspect_tinker.tracking.mlflow import MLflowDestination
+from inspect_tinker.tracking.run_folder import RunFolder
+from inspect_tinker.tracking.webhooks import WebhookDestination
 
 DOWN = "http://127.0.0.1:9"  # the discard port: nothing listens, connections are refused
 

@@ -1,12 +1,12 @@
-"""Training throughput: evaltune's local engine against TRL's SFTTrainer, in the same run.
+"""Training throughput: inspect-tinker's local engine against TRL's SFTTrainer, in the same run.
 
 Both train the same LoRA (r=16, alpha=32, all linear layers, no dropout) on the same
 model and the same examples (the demo's training data, loss on the answers only), with
 the same batch size, number of steps, AdamW settings and attention implementation
-(evaltune's: plain matmul attention on CPU, PyTorch's sdpa on GPU). Reported for each:
+(inspect-tinker's: plain matmul attention on CPU, PyTorch's sdpa on GPU). Reported for each:
 real training tokens per second (pads excluded), peak memory, and the model FLOP
 utilisation against this machine's measured peak matmul throughput, twice: with the
-usual 4N FLOPs per token, and with the FLOPs each trainer actually does (evaltune projects
+usual 4N FLOPs per token, and with the FLOPs each trainer actually does (inspect-tinker projects
 to the vocabulary only where a token is trained on; TRL projects everywhere and, with
 gradient checkpointing, runs the transformer blocks forward twice). The headline pairs
 variants of equal precision only.
@@ -15,10 +15,10 @@ variants of equal precision only.
     .venv/bin/python bench/train_throughput.py   # bundled model, CPU
     .venv/bin/python bench/train_throughput.py --model random:llama-3.2-1b --batch-size 32 --turns 8
 
-Variants (`--variants`): `evaltune:fp32`, `evaltune:bf16` (autocast; evaltune's defaults
-otherwise), `evaltune:bf16:padded` (`packing: false`),
+Variants (`--variants`): `ours:fp32`, `ours:bf16` (autocast; inspect-tinker's defaults
+otherwise), `ours:bf16:padded` (`packing: false`),
 `trl:default` (SFTConfig's defaults: bf16 autocast and gradient checkpointing), `trl:fp32`
-and `trl:bf16` (gradient checkpointing off, as evaltune). Every measurement runs in a
+and `trl:bf16` (gradient checkpointing off, as inspect-tinker). Every measurement runs in a
 process of its own, so its peak memory is its own and no variant inherits another's
 threads or allocator state. Peak matmul throughput is measured in that process after the
 training steps, so the MFU compares like with like under load. Each variant is measured
@@ -27,7 +27,7 @@ alike; the median is reported. Wall-clock tokens/s is the result; tokens per CPU
 is printed beside it as a check that is less sensitive to other processes competing for
 the cores.
 
-Imports: torch, transformers, peft, TRL and evaltune's engine and data rendering only, never
+Imports: torch, transformers, peft, TRL and inspect-tinker's engine and data rendering only, never
 the config or Inspect AI (a GPU machine may have neither; tests/test_bench_scripts.py checks).
 """
 
@@ -47,15 +47,15 @@ from pathlib import Path
 
 import torch
 
-from evaltune.data.batching import batch_for_step
-from evaltune.data.records import InvalidRecord, record_to_conversation
-from evaltune.data.render import render_conversation
-from evaltune.engines.base import AdamWSettings
-from evaltune.engines.local import LocalEngine, attention_for
-from evaltune.engines.precision import cpu_model_name
-from evaltune.models import resolve_base_model
+from inspect_tinker.data.batching import batch_for_step
+from inspect_tinker.data.records import InvalidRecord, record_to_conversation
+from inspect_tinker.data.render import render_conversation
+from inspect_tinker.engines.base import AdamWSettings
+from inspect_tinker.engines.local import LocalEngine, attention_for
+from inspect_tinker.engines.precision import cpu_model_name
+from inspect_tinker.models import resolve_base_model
 
-DEMO_TRAIN = Path(__file__).parents[1] / "src" / "evaltune" / "demo" / "train.jsonl"
+DEMO_TRAIN = Path(__file__).parents[1] / "src" / "inspect_tinker" / "demo" / "train.jsonl"
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
 LEARNING_RATE = 1e-3
 # AdamW as TRL's SFTConfig sets it by default (beta1 0.9, beta2 0.999, eps 1e-8, no weight
@@ -166,7 +166,7 @@ class Timer:
                 "cpu_seconds": self.cpu_seconds}
 
 
-def run_evaltune(model_dir, examples, args, device, precision: str, packing: bool) -> tuple[dict, int]:
+def run_ours(model_dir, examples, args, device, precision: str, packing: bool) -> tuple[dict, int]:
     engine = LocalEngine(
         model_dir, base_model=str(model_dir), lora_rank=LORA["r"], lora_alpha=LORA["lora_alpha"],
         lora_dropout=LORA["lora_dropout"], lora_target_modules=LORA["target_modules"], micro_batch_size=None,
@@ -195,9 +195,9 @@ def run_trl(model_dir, conversations_, args, device, precision: str) -> tuple[di
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    # Prompt-completion records: TRL trains on the completion only, as evaltune trains on answers.
-    # (With --turns > 1 TRL trains on the last answer only and evaltune on every answer, which
-    # costs evaltune more: it computes logits only where there is a target.)
+    # Prompt-completion records: TRL trains on the completion only, as inspect-tinker trains on answers.
+    # (With --turns > 1 TRL trains on the last answer only and inspect-tinker on every answer, which
+    # costs inspect-tinker more: it computes logits only where there is a target.)
     rows = [{"prompt": c[:-1], "completion": c[-1:]} for c in conversations_]
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     # The attention evaluation trains with: TRL would load PyTorch's sdpa, slower on CPU with a mask.
@@ -252,7 +252,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="SmolLM2-135M-Instruct", help="bundled name, model folder, or random:<shape>")
     parser.add_argument("--tokenizer", type=Path, help="tokenizer folder for random models (default: the bundled model's)")
-    parser.add_argument("--variants", default="evaltune:bf16,evaltune:fp32,trl:default,trl:bf16,trl:fp32")
+    parser.add_argument("--variants", default="ours:bf16,ours:fp32,trl:default,trl:bf16,trl:fp32")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--turns", type=int, default=1, help="question-answer pairs per example (longer sequences)")
     parser.add_argument("--max-seq-length", type=int, default=2048)
@@ -269,7 +269,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure_variant(args)), flush=True)
         return
-    with tempfile.TemporaryDirectory(prefix="evaltune-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="inspect-tinker-bench-") as scratch:
         args.workdir = args.workdir or scratch
         measure(args)
 
@@ -301,8 +301,8 @@ def measure_variant(args: argparse.Namespace) -> dict:
     device = pick_device(args.device)
     examples, convs = conversations(AutoTokenizer.from_pretrained(args.model_dir), args.turns, args.max_seq_length)
     engine, precision, *rest = args.one.split(":")
-    if engine == "evaltune":
-        result, n_weights = run_evaltune(args.model_dir, examples, args, device, precision, packing=rest != ["padded"])
+    if engine == "ours":
+        result, n_weights = run_ours(args.model_dir, examples, args, device, precision, packing=rest != ["padded"])
     else:
         result, n_weights = run_trl(args.model_dir, convs, args, device, precision)
     # Before the matmul probe below, which allocates its own matrices.
@@ -385,13 +385,13 @@ def measure(args: argparse.Namespace) -> None:
 
 
 def headline(summary: dict[str, dict]) -> list[str]:
-    """evaltune over each TRL variant, against evaltune's best variant of the same precision only."""
+    """inspect-tinker over each TRL variant, against inspect-tinker's best variant of the same precision only."""
     lines = []
     for metric in ("tokens_per_second", "tokens_per_cpu_second"):
         for peer, theirs in summary.items():
             if not peer.startswith("trl"):
                 continue
-            same = [v for v, s in summary.items() if v.startswith("evaltune") and s["precision"] == theirs["precision"]]
+            same = [v for v, s in summary.items() if v.startswith("ours") and s["precision"] == theirs["precision"]]
             if not same:
                 continue
             ours = max(same, key=lambda v: summary[v][metric])

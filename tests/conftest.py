@@ -11,7 +11,7 @@ import yaml
 
 @pytest.fixture(scope="session")
 def bundled_model_dir() -> Path:
-    from evaltune.models import resolve_base_model
+    from inspect_tinker.models import resolve_base_model
 
     return resolve_base_model("SmolLM2-135M-Instruct")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evaltune.evals.result import EvalResult, SampleResult, TaskResult
+from inspect_tinker.evals.result import EvalResult, SampleResult, TaskResult
 
 
 def task_result(name: str, correct: list[bool], **fields) -> TaskResult:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evaltune.config import Config
-from evaltune.engines.local import LocalEngine
+from inspect_tinker.config import Config
+from inspect_tinker.engines.local import LocalEngine
 
 
 def local_engine(model_dir: Path, **keys) -> LocalEngine:

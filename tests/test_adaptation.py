@@ -16,10 +16,10 @@ from transformers import AutoModelForCausalLM
 from evalresults import eval_result, task_result
 from local_engines import local_engine
 
-from evaltune.cli import main
-from evaltune.config import load_config
-from evaltune.loop import run
-from evaltune.report.contents import read_report_contents
+from inspect_tinker.cli import main
+from inspect_tinker.config import load_config
+from inspect_tinker.loop import run
+from inspect_tinker.report.contents import read_report_contents
 
 
 def scripted_scores(monkeypatch, scores: dict[int, float]):
@@ -29,7 +29,7 @@ def scripted_scores(monkeypatch, scores: dict[int, float]):
         right = round(scores[int(label.rsplit("-", 1)[1])] * 10)
         return eval_result(task_result("eval", [i < right for i in range(10)]))
 
-    monkeypatch.setattr("evaltune.evaluation.evaluate", fake_evaluate)
+    monkeypatch.setattr("inspect_tinker.evaluation.evaluate", fake_evaluate)
 
 
 def read_events(run_dir) -> list[dict]:
@@ -66,7 +66,7 @@ def test_grow_rank_widens_a_saturated_adapter_which_peft_then_loads(monkeypatch,
 
 
 def test_growing_the_rank_keeps_the_models_outputs_and_the_global_random_state(tiny_model_dir, tokenizer):
-    from evaltune.data import render_conversation
+    from inspect_tinker.data import render_conversation
     engine = local_engine(tiny_model_dir, lora_rank=4)
     example = render_conversation(tokenizer, [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}], 64)
     for _ in range(2):
@@ -171,7 +171,7 @@ def test_more_steps_rounds_train_every_step_and_a_resumed_run_follows_the_same_c
     monkeypatch, write_run_config, tmp_path, schedule
 ):
     """Rounds of 2, 3 and 5 steps: each round's schedule spans its own steps, so none trains at rate 0."""
-    from evaltune.engines.local import LocalEngine
+    from inspect_tinker.engines.local import LocalEngine
 
     scripted_scores(monkeypatch, {0: 0.0, 1: 0.3, 2: 0.6, 3: 0.6})
     keys = dict(max_rounds=3, eval_threshold=0.9, policy="more_steps", steps_per_round=2, lr_schedule=schedule,

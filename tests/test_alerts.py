@@ -2,7 +2,7 @@
 
 from evalresults import eval_result, task_result
 
-from evaltune.policies import alerts
+from inspect_tinker.policies import alerts
 
 
 def test_a_rising_gate_score_with_a_flat_confirmation_score_warns_of_fitting_the_gate():

@@ -1,8 +1,8 @@
 import torch
 
-from evaltune.data import batch_for_step, collate
-from evaltune.data.batching import IGNORE_INDEX, micro_batches, pack
-from evaltune.data.render import TokenizedExample
+from inspect_tinker.data import batch_for_step, collate
+from inspect_tinker.data.batching import IGNORE_INDEX, micro_batches, pack
+from inspect_tinker.data.render import TokenizedExample
 
 
 def test_each_epoch_visits_every_example_once():

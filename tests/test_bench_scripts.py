@@ -29,7 +29,7 @@ def test_the_training_benchmark_imports_neither_inspect_nor_the_config():
         f"spec = importlib.util.spec_from_file_location('bench', {str(BENCH / 'train_throughput.py')!r})\n"
         "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('inspect_ai', 'pydantic')"
-        " or m in ('evaltune.config', 'evaltune.evals', 'evaltune.tracking', 'evaltune.loop')))\n"
+        " or m in ('inspect_tinker.config', 'inspect_tinker.evals', 'inspect_tinker.tracking', 'inspect_tinker.loop')))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

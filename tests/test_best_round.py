@@ -13,9 +13,9 @@ from safetensors.torch import load_file
 
 from evalresults import eval_result, task_result
 
-from evaltune.config import load_config
-from evaltune.loop import run
-from evaltune.tracking import RoundRecord, best_round
+from inspect_tinker.config import load_config
+from inspect_tinker.loop import run
+from inspect_tinker.tracking import RoundRecord, best_round
 
 
 def scripted_scores(monkeypatch, scores: dict[int, float]):
@@ -26,7 +26,7 @@ def scripted_scores(monkeypatch, scores: dict[int, float]):
         right = round(scores[round_no] * 10)
         return eval_result(task_result("eval", [i < right for i in range(10)]))
 
-    monkeypatch.setattr("evaltune.evaluation.evaluate", fake_evaluate)
+    monkeypatch.setattr("inspect_tinker.evaluation.evaluate", fake_evaluate)
 
 
 def test_the_best_round_is_the_highest_score_and_the_earlier_on_a_tie():
@@ -81,8 +81,8 @@ def test_rollback_restores_the_best_rounds_adapter_before_the_next_round(monkeyp
     assert decisions[2]["rollback_to"] == 1 and decisions[1]["rollback_to"] is None
 
     # Round 3 continued from round 1's weights: replay round 3's steps from round 1 by hand.
-    from evaltune.data import batch_for_step, check_training_records, prepare_training_data
-    from evaltune.engines.local import LocalEngine
+    from inspect_tinker.data import batch_for_step, check_training_records, prepare_training_data
+    from inspect_tinker.engines.local import LocalEngine
 
     engine = LocalEngine.from_config(config)
     engine.load_checkpoint(run_dir / "rounds" / "1")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from evaltune.data.checks import QUALITY_CHECKS, failed_check
+from inspect_tinker.data.checks import QUALITY_CHECKS, failed_check
 
 
 def qa(question: str, answer: str) -> list[dict]:
@@ -43,6 +43,6 @@ def test_clean_records_in_any_script_pass_every_check(conversation):
 def test_the_config_offers_exactly_the_checks_the_data_step_has():
     from typing import get_args
 
-    from evaltune.config import QualityCheck
+    from inspect_tinker.config import QualityCheck
 
     assert get_args(QualityCheck) == QUALITY_CHECKS

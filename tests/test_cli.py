@@ -7,7 +7,7 @@ import pytest
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
-from evaltune.cli import main
+from inspect_tinker.cli import main
 
 
 def test_bar_met_exits_0_and_writes_a_complete_run_folder(write_run_config, capsys):

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from evaltune.config import changed_keys, load_config, parse_override
-from evaltune.errors import UsageError
+from inspect_tinker.config import changed_keys, load_config, parse_override
+from inspect_tinker.errors import UsageError
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ def test_task_shorthands_expand_and_task_files_are_relative_to_the_config(files)
     assert (qa.type, qa.path, qa.display_name) == ("qa", files / "eval.jsonl", "eval")
     assert (mine.type, mine.task, mine.display_name) == ("inspect", f"{files}/tasks.py@mine", "mine")
     assert (registry.task, registry.display_name) == ("inspect_evals/gsm8k", "gsm8k")
-    assert (simple.task, simple.display_name) == ("evaltune/general_knowledge", "simple_qa")
+    assert (simple.task, simple.display_name) == ("inspect_tinker/general_knowledge", "simple_qa")
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from io import StringIO
 
 from rich.console import Console
 
-from evaltune.tracking.console import ConsoleSink
+from inspect_tinker.tracking.console import ConsoleSink
 
 
 def sink_on_a_terminal():

@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from rich.console import Console
 
-from evaltune.tracking.console import ConsoleSink
+from inspect_tinker.tracking.console import ConsoleSink
 
 INFO = {"device": "cpu", "dtype": "fp32", "total_parameters": 2e6, "trainable_parameters": 1e4}
 

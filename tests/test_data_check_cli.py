@@ -1,11 +1,11 @@
-"""`evaltune data check`: the readable report, the JSON report, and its exit codes; and the
+"""`inspect-tinker data check`: the readable report, the JSON report, and its exit codes; and the
 short report at the start of every run, saved in the run folder."""
 
 import json
 
 import yaml
 
-from evaltune.cli import main
+from inspect_tinker.cli import main
 
 QUESTIONS = [
     {"question": "Which city serves as the capital of Valdoria?", "answer": "Mirenholt"},
@@ -110,7 +110,7 @@ def test_a_50_mb_record_is_checked_in_bounded_memory_and_reported_truncated(tmp_
     train = write_jsonl(tmp_path / "big.jsonl", [{"instruction": "What?", "output": "a " * (25 * 2**20)}, TRAIN[1]])
     out = tmp_path / "report.json"
     measure = (
-        "import resource, sys; from evaltune.cli import main; code = main(sys.argv[1:]); "
+        "import resource, sys; from inspect_tinker.cli import main; code = main(sys.argv[1:]); "
         "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
     )
     done = subprocess.run(

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from evaltune.config import DataConfig
-from evaltune.data import check_training_records, prepare_training_data
-from evaltune.errors import UsageError
+from inspect_tinker.config import DataConfig
+from inspect_tinker.data import check_training_records, prepare_training_data
+from inspect_tinker.errors import UsageError
 
 MAX_SEQ_LENGTH = 64
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -16,8 +16,8 @@ from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from evaltune.cli import main
-from evaltune.tracking import RunFolder
+from inspect_tinker.cli import main
+from inspect_tinker.tracking import RunFolder
 
 
 def read_events(run_dir):
@@ -49,7 +49,7 @@ def one_thread():
 
 
 def one_process_run(config, run_name):
-    """`evaltune run` in this process, with one thread like each worker; the exit code."""
+    """`inspect-tinker run` in this process, with one thread like each worker; the exit code."""
     with one_thread():
         return main(["run", "--config", str(config), "--run-name", run_name])
 
@@ -66,7 +66,7 @@ def test_two_processes_give_the_loss_curve_of_one(write_run_config):
     assert one_process_run(config, "one") == 1
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "evaltune", "run", "--config", str(config), "--run-name", "two", "--set", "micro_batch_size=1"],
+         "-m", "inspect_tinker", "run", "--config", str(config), "--run-name", "two", "--set", "micro_batch_size=1"],
         capture_output=True, text=True, timeout=1800, env=worker_env(),
     )
     runs = config.parent / "runs"
@@ -83,10 +83,10 @@ def test_two_processes_give_the_loss_curve_of_one(write_run_config):
 
 
 def torchrun(*args):
-    """`evaltune ARGS` under torchrun with two gloo processes on CPU; the running launcher."""
+    """`inspect-tinker ARGS` under torchrun with two gloo processes on CPU; the running launcher."""
     return subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "evaltune", *args],
+         "-m", "inspect_tinker", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=worker_env(),
     )
 
@@ -101,7 +101,7 @@ def kill_with_workers(launcher):
 
 
 def run_two_processes(config, run_name, *overrides):
-    """`evaltune run` under torchrun with two gloo processes on CPU; the completed process."""
+    """`inspect-tinker run` under torchrun with two gloo processes on CPU; the completed process."""
     sets = [arg for o in overrides for arg in ("--set", o)]
     proc = torchrun("run", "--config", str(config), "--run-name", run_name, *sets)
     proc.output = proc.communicate(timeout=1800)[0]

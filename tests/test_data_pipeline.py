@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from evaltune.config import DataConfig
-from evaltune.data import check_training_records, evaluation_inputs
-from evaltune.data.decontamination import ContaminationIndex, EvalInput
-from evaltune.data.normalize import normalize_conversation
-from evaltune.evals.qa import qa
+from inspect_tinker.config import DataConfig
+from inspect_tinker.data import check_training_records, evaluation_inputs
+from inspect_tinker.data.decontamination import ContaminationIndex, EvalInput
+from inspect_tinker.data.normalize import normalize_conversation
+from inspect_tinker.evals.qa import qa
 
-DEMO = Path(__file__).parents[1] / "src" / "evaltune" / "demo"
+DEMO = Path(__file__).parents[1] / "src" / "inspect_tinker" / "demo"
 PASSAGE = (
     "The old harbour of Corrabay was rebuilt after the great storm of the ninth year, when the council "
     "of five ordered new stone piers and a lighthouse that still guides the salt ships home at night."

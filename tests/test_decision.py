@@ -1,8 +1,8 @@
 import pytest
 from evalresults import eval_result, task_result
 
-from evaltune.config import Config
-from evaltune.policies import Hyperparameters, PolicyRules, adjust, check_gate, decide
+from inspect_tinker.config import Config
+from inspect_tinker.policies import Hyperparameters, PolicyRules, adjust, check_gate, decide
 
 
 def config_rules(**keys) -> PolicyRules:

@@ -5,10 +5,10 @@ import json
 import pytest
 from inspect_ai.log import read_eval_log
 
-from evaltune.config import load_config
+from inspect_tinker.config import load_config
 from local_engines import local_engine
-from evaltune.errors import UsageError
-from evaltune.evals import build_tasks, evaluate
+from inspect_tinker.errors import UsageError
+from inspect_tinker.evals import build_tasks, evaluate
 
 TASK_FILE = '''
 from inspect_ai import Task, task
@@ -52,7 +52,7 @@ def test_every_kind_of_task_runs_with_its_role_weight_limit_and_pinned_settings(
         {"name": "letters", "type": "multiple_choice", "path": "choices.jsonl"},
         {"task": "tasks.py@arithmetic", "task_args": {"count": 3}, "role": "confirm"},
         {"name": "numbers", "path": "numbers.jsonl", "scorer": {"name": "numeric", "tolerance": 0.5}},
-        {"name": "gk", "task": "evaltune/general_knowledge", "limit": 4},
+        {"name": "gk", "task": "inspect_tinker/general_knowledge", "limit": 4},
     ])
     tasks = build_tasks(config)
     result = evaluate(engine, tasks, config, tmp_path / "logs", "test-round-0")
@@ -152,7 +152,7 @@ def test_inspect_itself_finds_the_packaged_tasks_by_name_through_the_entry_point
     import sys
 
     code = ("from inspect_ai._eval.loader import load_task_spec; "
-            "[t] = load_task_spec('evaltune/general_knowledge'); print(t.name, len(t.dataset))")
+            "[t] = load_task_spec('inspect_tinker/general_knowledge'); print(t.name, len(t.dataset))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.split() == ["general_knowledge", "20"], out.stderr
 

@@ -11,8 +11,8 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
-from evaltune.cli import main
-from evaltune.tracking import RunFolder
+from inspect_tinker.cli import main
+from inspect_tinker.tracking import RunFolder
 
 
 def greedy(model, tokenizer, question: str) -> list[int]:
@@ -62,7 +62,7 @@ def test_eval_and_export_of_a_killed_run_use_the_best_round_evaluated_so_far(run
                                policy="more_steps", steps_growth=1e6)
     run_dir = tmp_path / "runs" / "test"
     log = tmp_path / "run.log"
-    proc = subprocess.Popen([sys.executable, "-m", "evaltune", "run", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "inspect_tinker", "run", "--config", str(config)],
                             cwd=tmp_path, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 1200  # generous: on a loaded machine the start alone can take minutes

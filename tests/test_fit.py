@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from evaltune.cli import main
-from evaltune.engines.fit import GB, check_memory, check_rank, estimate_memory, model_shape
-from evaltune.errors import UsageError
+from inspect_tinker.cli import main
+from inspect_tinker.engines.fit import GB, check_memory, check_rank, estimate_memory, model_shape
+from inspect_tinker.errors import UsageError
 
 # The tiny Llama of conftest.py: hidden 16, MLP 32, one key-value head of 8 dimensions.
 FIT = dict(rank_key="lora_rank", tokens=1024, activation_bytes=2, gradient_checkpointing=False, shards=1, device="cpu")

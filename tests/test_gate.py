@@ -3,8 +3,8 @@
 import pytest
 from evalresults import eval_result, task_result
 
-from evaltune.policies import check_gate
-from evaltune.policies.gate import AGGREGATE
+from inspect_tinker.policies import check_gate
+from inspect_tinker.policies.gate import AGGREGATE
 
 
 def right(k: int, n: int) -> list[bool]:

@@ -2,9 +2,9 @@
 
 import pytest
 
-from evaltune.engines.base import EngineInfo
-from evaltune.errors import UsageError
-from evaltune.learning_rate import model_family, recommended_lora_learning_rate, resolve_learning_rate
+from inspect_tinker.engines.base import EngineInfo
+from inspect_tinker.errors import UsageError
+from inspect_tinker.learning_rate import model_family, recommended_lora_learning_rate, resolve_learning_rate
 
 
 def info(base_model, model_type=None, hidden_size=None):

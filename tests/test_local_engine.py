@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from evaltune.config import load_config
-from evaltune.data import render_conversation
-from evaltune.engines.local import LocalEngine
-from evaltune.errors import UsageError
+from inspect_tinker.config import load_config
+from inspect_tinker.data import render_conversation
+from inspect_tinker.engines.local import LocalEngine
+from inspect_tinker.errors import UsageError
 from local_engines import local_engine
 
 

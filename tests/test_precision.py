@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from evaltune.cli import main
-from evaltune.engines import precision
-from evaltune.engines.precision import choose_cpu_precision, decide_precision
+from inspect_tinker.cli import main
+from inspect_tinker.engines import precision
+from inspect_tinker.engines.precision import choose_cpu_precision, decide_precision
 from local_engines import local_engine
 
 
@@ -58,7 +58,7 @@ def test_a_damaged_cache_is_measured_again(monkeypatch, tmp_path):
 
 
 def test_auto_trains_in_the_measured_precision_and_the_run_records_why(monkeypatch, tmp_path, write_run_config, capsys):
-    monkeypatch.setenv("EVALTUNE_CACHE", str(tmp_path / "cache"))  # the tiny model is a folder: nothing else cached
+    monkeypatch.setenv("INSPECT_TINKER_CACHE", str(tmp_path / "cache"))  # the tiny model is a folder: nothing else cached
     scripted_probe(monkeypatch, 1.0, 1.6)
     config = write_run_config(max_rounds=1, eval_threshold=0.0, baseline_eval=False)  # precision: auto
     assert main(["run", "--config", str(config)]) == 0

@@ -1,7 +1,7 @@
 import pytest
 
-from evaltune.errors import UsageError
-from evaltune.evals.qa import answer_included_in, load_qa_samples, normalize_answer
+from inspect_tinker.errors import UsageError
+from inspect_tinker.evals.qa import answer_included_in, load_qa_samples, normalize_answer
 
 
 def test_normalisation_folds_case_punctuation_and_articles():

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from evaltune.config import DataConfig
-from evaltune.data import check_training_records
-from evaltune.errors import UsageError
+from inspect_tinker.config import DataConfig
+from inspect_tinker.data import check_training_records
+from inspect_tinker.errors import UsageError
 
 RECORDS = [
     {"instruction": "What is the capital of Valdoria?", "output": "Mirenholt."},

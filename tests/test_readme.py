@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from evaltune.config import SCORER_MODELS, Config, DataConfig, EvalTaskConfig, GenerationConfig, TuneConfig
+from inspect_tinker.config import SCORER_MODELS, Config, DataConfig, EvalTaskConfig, GenerationConfig, TuneConfig
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from evaltune.data import InvalidRecord, record_to_conversation
+from inspect_tinker.data import InvalidRecord, record_to_conversation
 
 QA = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}]
 

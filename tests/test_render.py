@@ -1,8 +1,8 @@
 import json
 
-from evaltune.config import DataConfig
-from evaltune.data import check_training_records, prepare_training_data, render_conversation
-from evaltune.data.render import render_batch, text_limit, truncate
+from inspect_tinker.config import DataConfig
+from inspect_tinker.data import check_training_records, prepare_training_data, render_conversation
+from inspect_tinker.data.render import render_batch, text_limit, truncate
 
 
 def trained_text(tokenizer, example):

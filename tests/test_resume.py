@@ -1,6 +1,6 @@
 """Crash safety: kill -9 at several points, Ctrl-C, torn checkpoints, changed configs.
 
-Runs are real `evaltune` processes on the tiny model; a resumed run must end with the same
+Runs are real `inspect-tinker` processes on the tiny model; a resumed run must end with the same
 losses, scores and adapter weights as an uninterrupted one.
 """
 
@@ -18,14 +18,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from evaltune.tracking import RunFolder, verify_checkpoint
+from inspect_tinker.tracking import RunFolder, verify_checkpoint
 
 ROUNDS = dict(max_rounds=3, steps_per_round=30, batch_size=2, eval_threshold=1.0, keep_last=3)
 
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "evaltune", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "inspect_tinker", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
 
 
@@ -247,7 +247,7 @@ def test_a_stop_signal_saves_at_a_safe_point_exits_128_plus_its_number_and_resum
     proc.send_signal(stop)  # SIGTERM is what docker stop, Kubernetes and SLURM send
     output = proc.communicate(timeout=600)[0]
     assert proc.returncode == exit_code, output
-    assert f"Continue with: evaltune resume {run_dir}\n" in output
+    assert f"Continue with: inspect-tinker resume {run_dir}\n" in output
     assert not (run_dir / "run.lock").exists()
     stopped = events(run_dir)
     kinds = [e["event"] for e in stopped]
@@ -286,7 +286,7 @@ def test_resuming_with_a_changed_configuration_is_refused_unless_forced(tmp_path
 
 
 def test_resuming_a_finished_run_is_refused(tmp_path, write_run_config, capsys):
-    from evaltune.cli import main
+    from inspect_tinker.cli import main
 
     config = write_run_config(eval_threshold=0.0)
     assert main(["run", "--config", str(config)]) == 0

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from evaltune.schedule import schedule_multiplier
+from inspect_tinker.schedule import schedule_multiplier
 
 
 def curve(schedule, rounds, warmup=0):

@@ -8,8 +8,8 @@ from inspect_ai.scorer import Target
 from inspect_ai.solver import TaskState, multiple_choice
 from pydantic import TypeAdapter
 
-from evaltune.config import ScorerConfig
-from evaltune.evals.scorers import build_scorer, numbers_in, scorer_label
+from inspect_tinker.config import ScorerConfig
+from inspect_tinker.evals.scorers import build_scorer, numbers_in, scorer_label
 
 SCORER = TypeAdapter(ScorerConfig)
 

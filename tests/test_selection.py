@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from evaltune.policies.retrieval import BM25Index, EmbeddingIndex, build_index, check_retrieval
-from evaltune.policies.selection import (
+from inspect_tinker.policies.retrieval import BM25Index, EmbeddingIndex, build_index, check_retrieval
+from inspect_tinker.policies.selection import (
     DataAddition, Failure, PoolRecord, by_category, conversation_text, select_candidates, select_repeats,
 )
 
@@ -108,11 +108,11 @@ def test_embedding_retrieval_finds_a_paraphrase_that_shares_no_word_with_the_que
 
 
 def test_embedding_retrieval_without_the_model_package_is_a_clear_usage_error(monkeypatch):
-    from evaltune.errors import UsageError
-    from evaltune.policies import retrieval
+    from inspect_tinker.errors import UsageError
+    from inspect_tinker.policies import retrieval
 
     monkeypatch.setattr(retrieval, "EMBEDDING_PACKAGE", "no_such_package_xyz")
-    with pytest.raises(UsageError, match=r"evaltune\[embeddings\]"):
+    with pytest.raises(UsageError, match=r"inspect-tinker\[embeddings\]"):
         check_retrieval("embedding")
     check_retrieval("bm25")
 

@@ -14,13 +14,13 @@ import tinker
 import torch
 from tinker import types
 
-from evaltune.cli import main
-from evaltune.config import Config, load_config
-from evaltune.data import render_conversation
-from evaltune.engines import create_engine
-from evaltune.engines.tinker import CHECKPOINT_FILE, TinkerServiceError
-from evaltune.errors import UsageError
-from evaltune.learning_rate import recommended_lora_learning_rate
+from inspect_tinker.cli import main
+from inspect_tinker.config import Config, load_config
+from inspect_tinker.data import render_conversation
+from inspect_tinker.engines import create_engine
+from inspect_tinker.engines.tinker import CHECKPOINT_FILE, TinkerServiceError
+from inspect_tinker.errors import UsageError
+from inspect_tinker.learning_rate import recommended_lora_learning_rate
 from fake_tinker import FakeSamplingClient, FakeServiceClient, FakeTinker, FakeTrainingClient, http_error
 
 API_KEY = "tml-test-key-never-written-anywhere"
@@ -310,7 +310,7 @@ def test_a_missing_or_malformed_key_exits_2_before_any_work(fake, tinker_config,
 def test_without_the_sdk_the_message_says_how_to_install_it(tinker_config, monkeypatch, fake):
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tinker" else find_spec(name, *a))
-    with pytest.raises(UsageError, match=r"pip install 'evaltune\[tinker\]'"):
+    with pytest.raises(UsageError, match=r"pip install 'inspect-tinker\[tinker\]'"):
         load_config(tinker_config())
 
 

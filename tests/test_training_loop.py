@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from evaltune.cli import main
-from evaltune.learning_rate import recommended_lora_learning_rate
+from inspect_tinker.cli import main
+from inspect_tinker.learning_rate import recommended_lora_learning_rate
 
 
 def events_of(config):

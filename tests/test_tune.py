@@ -1,4 +1,4 @@
-"""`evaltune tune`: real Optuna studies over real (tiny-model) trial runs."""
+"""`inspect-tinker tune`: real Optuna studies over real (tiny-model) trial runs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import optuna
 import pytest
 import yaml
 
-from evaltune.config import load_config
-from evaltune.tune import _TrialSink
+from inspect_tinker.config import load_config
+from inspect_tinker.tune import _TrialSink
 
 SEARCH = {"learning_rate": [1e-3, 1e-2], "lora_rank": [2, 4], "steps_per_round": [1, 2], "max_rounds": 1,
           "random_trials": 2}
@@ -19,7 +19,7 @@ SEARCH = {"learning_rate": [1e-3, 1e-2], "lora_rank": [2, 4], "steps_per_round":
 
 def tune(config, trials: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "evaltune", "tune", str(config), "--trials", str(trials)],
+        [sys.executable, "-m", "inspect_tinker", "tune", str(config), "--trials", str(trials)],
         cwd=config.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
@@ -70,7 +70,7 @@ def test_a_trial_below_the_median_of_earlier_trials_is_pruned():
 
 
 def test_tune_with_bad_arguments_exits_2(write_run_config, capsys):
-    from evaltune.cli import main
+    from inspect_tinker.cli import main
 
     assert main(["tune", str(write_run_config()), "--trials", "0"]) == 2
     assert "--trials 0" in capsys.readouterr().err
@@ -98,7 +98,7 @@ def postgres(tmp_path_factory):
     if not binaries or not shutil.which("setpriv") or os.geteuid() != 0:
         pytest.skip("needs PostgreSQL's server binaries (Debian's postgresql package), setpriv and root to drop to nobody")
     bin_dir = Path(binaries[-1]).parent
-    base = Path(tempfile.mkdtemp(prefix="evaltune-pg-"))  # outside pytest's root-only tmp folders
+    base = Path(tempfile.mkdtemp(prefix="inspect-tinker-pg-"))  # outside pytest's root-only tmp folders
     (base / "pw").write_text(PASSWORD + "\n")
     os.chown(base, 65534, 65534)
     os.chown(base / "pw", 65534, 65534)
@@ -134,7 +134,7 @@ def postgres(tmp_path_factory):
 
 
 def test_a_storage_url_with_a_password_is_refused_without_being_echoed(write_run_config, capsys):
-    from evaltune.cli import main
+    from inspect_tinker.cli import main
 
     config = write_run_config(tune=SEARCH)
     url = f"postgresql+psycopg://tuner:{PASSWORD}@127.0.0.1/optuna"
@@ -153,7 +153,7 @@ def test_a_shared_postgres_study_takes_its_url_from_a_secret_and_writes_the_pass
     url = f"postgresql+psycopg://tuner:{PASSWORD}@127.0.0.1:{postgres}/optuna"
     config = write_run_config(tune={**SEARCH, "storage": "TUNE_STORAGE_URL"}, eval_threshold=1.0)
     proc = subprocess.run(
-        [sys.executable, "-m", "evaltune", "tune", str(config), "--trials", "1"], cwd=config.parent,
+        [sys.executable, "-m", "inspect_tinker", "tune", str(config), "--trials", "1"], cwd=config.parent,
         env={**os.environ, "TUNE_STORAGE_URL": url}, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the tiny model never meets the bar

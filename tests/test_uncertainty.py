@@ -3,7 +3,7 @@
 import pytest
 from inspect_ai.scorer import SampleScore, Score, stderr
 
-from evaltune.evals.uncertainty import estimate, weighted_estimate, wilson_interval
+from inspect_tinker.evals.uncertainty import estimate, weighted_estimate, wilson_interval
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from evaltune.cli import main
-from evaltune.config import load_config
-from evaltune.loop import run
-from evaltune.tracking import EventLog, RunFolder
+from inspect_tinker.cli import main
+from inspect_tinker.config import load_config
+from inspect_tinker.loop import run
+from inspect_tinker.tracking import EventLog, RunFolder
 
 
 @contextmanager
@@ -59,7 +59,7 @@ def test_a_full_disk_exits_2_saying_so_and_the_run_resumes_once_space_is_freed(w
         assert main(["run", "--config", str(config), "--output-dir", str(disk)]) == 2
         _, err = messages(capsys)
         assert f"error: the disk holding {disk / 'test'} is full" in err, err
-        assert f"free some space there, then continue the run with: evaltune resume {disk / 'test'}" in err
+        assert f"free some space there, then continue the run with: inspect-tinker resume {disk / 'test'}" in err
         subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)  # space freed
         assert main(["resume", str(disk / "test")]) == 1  # the bar (1.0) is out of the tiny model's reach
         summary = json.loads((disk / "test" / "summary.json").read_text())
@@ -155,26 +155,26 @@ def test_printed_commands_quote_a_run_folder_with_a_space(write_run_config, tmp_
     def broken_evaluate(*args, **kwargs):
         raise RuntimeError("the evaluation broke")
 
-    monkeypatch.setattr("evaltune.evaluation.evaluate", broken_evaluate)
+    monkeypatch.setattr("inspect_tinker.evaluation.evaluate", broken_evaluate)
     with pytest.raises(RuntimeError):
         run(config.model_copy(update={"run_name": "crashes"}))
     crashed = RunFolder(tmp_path / "my runs" / "crashes")
     [error] = [e for e in crashed.read_events() if e["event"] == "error"]
-    assert shlex.split(error["resume_command"]) == ["evaltune", "resume", str(crashed.root)]
+    assert shlex.split(error["resume_command"]) == ["inspect-tinker", "resume", str(crashed.root)]
     capsys.readouterr()
     assert main(["runs", str(tmp_path / "my runs"), "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
-    assert shlex.split(rows["crashes"]["resume_command"]) == ["evaltune", "resume", str(crashed.root)]
+    assert shlex.split(rows["crashes"]["resume_command"]) == ["inspect-tinker", "resume", str(crashed.root)]
 
 
 def test_the_sync_command_printed_for_undelivered_events_is_quoted(tmp_path, capsys):
     from rich.console import Console
 
-    from evaltune.tracking.console import ConsoleSink
+    from inspect_tinker.tracking.console import ConsoleSink
 
     folder = RunFolder.create(tmp_path / "my runs", "r")
     EventLog(folder).emit("run_started", run_dir=str(folder.root), config={})
     sink = ConsoleSink(Console(width=400))
     sink.handle({"event": "delivery_report", "destinations": [], "outbox": str(folder.outbox_path)})
-    line = next(line for line in capsys.readouterr().out.splitlines() if "evaltune sync" in line)
-    assert shlex.split(line) == ["evaltune", "sync", str(folder.root)]
+    line = next(line for line in capsys.readouterr().out.splitlines() if "inspect-tinker sync" in line)
+    assert shlex.split(line) == ["inspect-tinker", "sync", str(folder.root)]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     proc = subprocess.run(
-        [sys.executable, "-m", "evaltune", "demo", "--output-dir", str(out), "--run-name", "demo"],
+        [sys.executable, "-m", "inspect_tinker", "demo", "--output-dir", str(out), "--run-name", "demo"],
         capture_output=True, text=True, timeout=1800,
     )
     run_dir = out / "demo"
@@ -83,7 +83,7 @@ def test_the_merged_export_of_the_best_round_gives_the_recorded_answers(demo, to
     _, summary, events = demo
     out = tmp_path / "merged"
     export = subprocess.run(
-        [sys.executable, "-m", "evaltune", "export", summary["run_dir"], "--best", "--merged", str(out)],
+        [sys.executable, "-m", "inspect_tinker", "export", summary["run_dir"], "--best", "--merged", str(out)],
         capture_output=True, text=True, timeout=600,
     )
     assert export.returncode == 0, export.stderr

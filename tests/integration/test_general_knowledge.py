@@ -16,8 +16,8 @@ from inspect_ai.log import read_eval_log
 pytestmark = pytest.mark.integration
 
 
-def evaltune(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evaltune", *args], cwd=cwd, capture_output=True, text=True,
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "inspect_tinker", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=1800)
 
 
@@ -25,7 +25,7 @@ def test_inspect_evals_the_task_through_the_hf_provider_at_its_documented_score(
     # `inspect eval` with no generation options: the task's own pinned settings must give greedy answers.
     inspect = Path(sys.executable).with_name("inspect")
     proc = subprocess.run(
-        [str(inspect), "eval", "evaltune/general_knowledge", "--model", f"hf/{bundled_model_dir}",
+        [str(inspect), "eval", "inspect_tinker/general_knowledge", "--model", f"hf/{bundled_model_dir}",
          "--log-dir", str(tmp_path), "--display", "none"],
         cwd=tmp_path, capture_output=True, text=True, timeout=1800,
     )
@@ -48,7 +48,7 @@ def seed_run(tmp_path_factory):
         "renderer_name": "llama3", "eval_threshold": 0.75, "max_rounds": 3, "steps_per_round": 2, "batch_size": 1,
         "output_dir": "runs", "run_name": "seed",
     }))
-    return folder, evaltune("run", "--config", "config.yaml", cwd=folder)
+    return folder, cli("run", "--config", "config.yaml", cwd=folder)
 
 
 def test_a_base_model_that_meets_the_bar_ends_the_run_untrained(seed_run):
@@ -67,12 +67,12 @@ def test_a_base_model_that_meets_the_bar_ends_the_run_untrained(seed_run):
 
 def test_the_best_round_zero_exports_nothing_and_evaluates_as_the_base_model(seed_run):
     folder, _ = seed_run
-    export = evaltune("export", "runs/seed", "--adapter", "out", cwd=folder)
+    export = cli("export", "runs/seed", "--adapter", "out", cwd=folder)
     assert export.returncode == 2 and not (folder / "out").exists()
     assert "round 0 of" in export.stderr and "is the base model SmolLM2-135M-Instruct itself" in export.stderr
     assert "Traceback" not in export.stderr
 
-    evaluated = evaltune("eval", "--run", "runs/seed", "--run-name", "check", cwd=folder)
+    evaluated = cli("eval", "--run", "runs/seed", "--run-name", "check", cwd=folder)
     assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
     check = json.loads((folder / "runs" / "check" / "summary.json").read_text())
     assert check["adapter"] is None and "the base model (no adapter)" in " ".join(evaluated.stdout.split())

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evaltune.config import load_config
-from evaltune.loop import run
+from inspect_tinker.config import load_config
+from inspect_tinker.loop import run
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import shutil
 
 import pytest
 
-from evaltune.cli import main
-from evaltune.report import write_report
-from evaltune.report.plots import LOSS_COLOR, SCORE_COLOR
+from inspect_tinker.cli import main
+from inspect_tinker.report import write_report
+from inspect_tinker.report.plots import LOSS_COLOR, SCORE_COLOR
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_a_run_cut_short_still_renders_what_it_recorded_marked_as_crashed(finish
     write_report(run_dir)
     page = open_report(run_dir / "report.html")
     assert page.console_errors == []
-    assert page.text("#status") == "crashed" and "evaltune resume" in page.text("#partial-banner")
+    assert page.text("#status") == "crashed" and "inspect-tinker resume" in page.text("#partial-banner")
     assert "stopped without a word in round 1" in page.text("#outcome")
     assert sorted(int(tr.get_attribute("data-round")) for tr in page.elements("#rounds tr[data-round]")) == [0, 1]
     assert "from a newer version" in page.text("#events")
@@ -163,11 +163,11 @@ def test_a_report_that_cannot_be_written_is_announced_and_leaves_the_outcome_alo
     def disk_full(run_dir):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr("evaltune.loop.write_report", disk_full)  # the fault, injected where the loop calls it
+    monkeypatch.setattr("inspect_tinker.loop.write_report", disk_full)  # the fault, injected where the loop calls it
     config = write_run_config(eval_threshold=0.0, max_rounds=1, baseline_eval=False)
     assert main(["run", "--config", str(config)]) == 0
     run_dir = config.parent / "runs" / "test"
     failed = events_of(run_dir)[-1]
     assert failed["event"] == "report_failed" and "No space left on device" in failed["message"]
-    assert f"try: evaltune report {run_dir}" in capsys.readouterr().out
+    assert f"try: inspect-tinker report {run_dir}" in capsys.readouterr().out
     assert json.loads((run_dir / "summary.json").read_text())["bar_met"]

@@ -1,6 +1,6 @@
-"""`evaltune runs` tells finished, running, interrupted and crashed runs apart from their folders alone.
+"""`inspect-tinker runs` tells finished, running, interrupted and crashed runs apart from their folders alone.
 
-The running, killed and interrupted runs are real `evaltune` processes on the tiny model,
+The running, killed and interrupted runs are real `inspect-tinker` processes on the tiny model,
 stopped in the middle of a round.
 """
 
@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from evaltune.cli import main
-from evaltune.report.contents import read_report_contents
-from evaltune.tracking import RunFolder
+from inspect_tinker.cli import main
+from inspect_tinker.report.contents import read_report_contents
+from inspect_tinker.tracking import RunFolder
 
 TRAINS_UNTIL_STOPPED = dict(max_rounds=1, steps_per_round=1_000_000, eval_threshold=1.0)
 
@@ -27,7 +27,7 @@ def start_mid_round(run_config_writer, tmp_path: Path, name: str):
     config = run_config_writer(tmp_path, output_dir=str(parent), run_name=name, **TRAINS_UNTIL_STOPPED)
     run_dir, log = parent / name, tmp_path / f"{name}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "evaltune", "run", "--config", str(config)],
+        [sys.executable, "-m", "inspect_tinker", "run", "--config", str(config)],
         cwd=config.parent, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
     )
     deadline = time.time() + 1200  # generous: on a loaded machine the start alone can take minutes
@@ -67,12 +67,12 @@ def test_a_run_killed_mid_round_goes_from_running_to_crashed_and_resumes_to_fini
 
     row = listed(parent, capsys)["killed"]
     assert row["status"] == "crashed" and row["resumable"], row
-    assert row["resume_command"] == f"evaltune resume {run_dir}"
+    assert row["resume_command"] == f"inspect-tinker resume {run_dir}"
     assert "training round 1" in row["detail"] and "killed" in row["detail"]
     assert row["rounds"] == 0 and row["baseline_score"] is not None and row["bar_met"] is None
     assert main(["runs", str(parent)]) == 0
     table = capsys.readouterr().out
-    assert "crashed" in table and f"resume: evaltune resume {run_dir}" in table
+    assert "crashed" in table and f"resume: inspect-tinker resume {run_dir}" in table
 
     # "Resumable" is a promise: keep it, with short rounds so that it ends.
     assert main(["resume", str(run_dir), "--set", "steps_per_round=2", "--force"]) == 1

@@ -11,10 +11,10 @@ import textwrap
 import threading
 import time
 
-from evaltune.tracking.delivery import Delivery, Outbox, OutboxEntry
-from evaltune.tracking.events import EventLog
-from evaltune.tracking.run_folder import RunFolder
-from evaltune.tracking.webhooks import WebhookDestination
+from inspect_tinker.tracking.delivery import Delivery, Outbox, OutboxEntry
+from inspect_tinker.tracking.events import EventLog
+from inspect_tinker.tracking.run_folder import RunFolder
+from inspect_tinker.tracking.webhooks import WebhookDestination
 
 
 # A flush ends as soon as everything is delivered, so a long one costs nothing where delivery works,
@@ -58,7 +58,7 @@ def test_a_rejected_request_is_not_retried_and_waits_in_the_outbox(tmp_path, rec
     [entry] = Outbox(folder.outbox_path).pending()
     assert entry.payload["alert"] == "run_finished"
 
-    # Once the cause is fixed, a later delivery (what `evaltune sync` does) sends it, once.
+    # Once the cause is fixed, a later delivery (what `inspect-tinker sync` does) sends it, once.
     later = webhook_delivery(receiver).start(folder).close()
     assert later["destinations"][0]["delivered"] == 1 and later["outbox"] is None
     assert [r.key for r in receiver.accepted] == [entry.key]
@@ -85,10 +85,10 @@ def test_entries_are_journaled_before_delivery_so_a_killed_process_loses_none(tm
     folder = RunFolder.create(tmp_path, "r")
     script = textwrap.dedent(f"""
         import os
-        from evaltune.tracking.delivery import Delivery
-        from evaltune.tracking.events import EventLog
-        from evaltune.tracking.run_folder import RunFolder
-        from evaltune.tracking.webhooks import WebhookDestination
+        from inspect_tinker.tracking.delivery import Delivery
+        from inspect_tinker.tracking.events import EventLog
+        from inspect_tinker.tracking.run_folder import RunFolder
+        from inspect_tinker.tracking.webhooks import WebhookDestination
         folder = RunFolder({str(folder.root)!r})
         hook = WebhookDestination("TEAM_HOOK", "{receiver.url}/hooks/T0KEN", ["run_finished", "run_crashed"], 5)
         events = EventLog(folder, [Delivery([hook], max_backoff_seconds=0.2, flush_seconds=5).start(folder)])

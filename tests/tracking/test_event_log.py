@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from evaltune.tracking import EventLog, RunFolder
+from inspect_tinker.tracking import EventLog, RunFolder
 
 
 def lines_of(folder: RunFolder) -> list[dict]:

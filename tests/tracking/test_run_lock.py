@@ -11,8 +11,8 @@ import signal
 import subprocess
 import sys
 
-from evaltune.errors import UsageError
-from evaltune.tracking import RunFolder
+from inspect_tinker.errors import UsageError
+from inspect_tinker.tracking import RunFolder
 
 CONTENDERS, TRIALS = 8, 20
 
@@ -69,7 +69,7 @@ def test_a_pid_left_in_run_lock_is_not_running_even_when_that_pid_is_alive(tmp_p
 
 def test_a_holder_killed_with_sigkill_leaves_the_lock_free_and_names_itself(tmp_path):
     hold = (
-        "import sys, time; from evaltune.tracking import RunFolder; "
+        "import sys, time; from inspect_tinker.tracking import RunFolder; "
         f"RunFolder({str(tmp_path)!r}).acquire(); print('held', flush=True); time.sleep(600)"
     )
     proc = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)

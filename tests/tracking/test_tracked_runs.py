@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from evaltune.cli import main
-from evaltune.tracking.delivery import Outbox
-from evaltune.tracking.mlflow import MLflowDestination
+from inspect_tinker.cli import main
+from inspect_tinker.tracking.delivery import Outbox
+from inspect_tinker.tracking.mlflow import MLflowDestination
 
 from .servers import EVALOPS_KEY, SUITE
 
@@ -113,7 +113,7 @@ def test_a_run_with_all_three_sinks_delivers_every_event_to_each(write_run_confi
     assert [t["name"] for t in test_runs] == ["Training Round 1", "Training Round 2", "Training Round 3"]
     assert [t["config"]["model"] for t in test_runs] == [Path(p).as_uri() for p in checkpoints]
     assert [t["config"]["metadata"]["metrics"]["score"] for t in test_runs] == scores
-    assert test_runs[1]["tags"] == ["automated", "round-2", "evaltune"]
+    assert test_runs[1]["tags"] == ["automated", "round-2", "inspect-tinker"]
     # Webhooks: the bar was not met, in Slack's `text` and in structured fields.
     [missed] = [b for b in receiver.bodies("/hooks/") if b["alert"] == "bar_not_met"]
     assert "bar not met after the last round" in missed["text"] and missed["rounds_run"] == 3 and missed["threshold"] == 1.0
@@ -121,9 +121,9 @@ def test_a_run_with_all_three_sinks_delivers_every_event_to_each(write_run_confi
     # MLflow: parameters, per-step and per-round metrics, artifacts and the outcome.
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("all-sinks")
-    [run] = client.search_runs([experiment.experiment_id], filter_string=f"tags.`evaltune.run_id` = '{events[0]['run_id']}'")
+    [run] = client.search_runs([experiment.experiment_id], filter_string=f"tags.`inspect_tinker.run_id` = '{events[0]['run_id']}'")
     assert run.info.status == "FINISHED" and run.info.run_name == "test"
-    assert run.data.tags["evaltune.outcome"] == "bar_not_met"
+    assert run.data.tags["inspect_tinker.outcome"] == "bar_not_met"
     assert run.data.params["learning_rate"] == "0.001" and run.data.params["generation.max_tokens"] == "4"
     assert run.data.params["webhooks"] == '["TEAM_HOOK"]'
     steps = [e for e in events if e["event"] == "step"]
@@ -181,7 +181,7 @@ def test_what_is_undelivered_at_the_end_waits_in_the_outbox_for_sync(write_run_c
     [flush] = [e for e in events if e["event"] == "delivery_flush"]
     assert flush["waiting"] == {"evalops": 2, "webhook:TEAM_HOOK": 2} and flush["flush_seconds"] == 0.5
     assert "Delivering 2 to evalops, 2 to webhook:TEAM_HOOK (waiting at most 0.5 s)" in out
-    assert f"evaltune sync {run_dir}" in out and "ConnectError" in out
+    assert f"inspect-tinker sync {run_dir}" in out and "ConnectError" in out
     pending = Outbox(run_dir / "outbox.jsonl").pending()
     assert len(pending) == len(trained_round_ids(events)) + len(webhook_keys(events)) == 4
 
@@ -204,7 +204,7 @@ def test_a_run_killed_while_receivers_are_down_delivers_everything_once_when_res
         steps_per_round=4, eval_threshold=1.0, mlflow_tracking_uri=mlflow_server, mlflow_experiment="killed", **sinks_on
     )
     run_dir = config.parent / "runs" / "test"
-    proc = subprocess.Popen([sys.executable, "-m", "evaltune", "run", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "inspect_tinker", "run", "--config", str(config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while not (run_dir / "events.jsonl").exists() or not any(
@@ -228,7 +228,7 @@ def test_a_run_killed_while_receivers_are_down_delivers_everything_once_when_res
     # MLflow kept one run across the kill, with one loss point per step event.
     client = MlflowClient(mlflow_server)
     [run] = client.search_runs([client.get_experiment_by_name("killed").experiment_id])
-    assert run.info.status == "FINISHED" and run.data.tags["evaltune.outcome"] == "bar_not_met"
+    assert run.info.status == "FINISHED" and run.data.tags["inspect_tinker.outcome"] == "bar_not_met"
     steps = [(e["step"], e["loss"]) for e in events if e["event"] == "step"]
     assert sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "train/loss")) == sorted(steps)
 
@@ -237,7 +237,7 @@ def _killed_mid_round(write_run_config, sinks_on) -> Path:
     """A real run with the sinks on, killed with SIGKILL (as the OOM killer does) after a training step; its folder."""
     config = write_run_config(max_rounds=1, steps_per_round=1_000_000, eval_threshold=1.0, **sinks_on)
     run_dir = config.parent / "runs" / "test"
-    proc = subprocess.Popen([sys.executable, "-m", "evaltune", "run", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "inspect_tinker", "run", "--config", str(config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while not (run_dir / "events.jsonl").exists() or not any(e["event"] == "step" for e in read_events(run_dir)):
@@ -298,7 +298,7 @@ def test_a_crashed_run_reaches_the_webhook(write_run_config, sinks_on, receiver,
     events = read_events(config.parent / "runs" / "test")
     [crash] = receiver.bodies("/hooks/")
     assert crash["alert"] == "run_crashed" and crash["error"] == next(e["message"] for e in events if e["event"] == "error")
-    assert crash["text"].startswith("evaltune run test: crashed: ")
+    assert crash["text"].startswith("inspect-tinker run test: crashed: ")
     assert_each_received_exactly_once(receiver, events)
 
 
@@ -350,8 +350,8 @@ def test_mlflow_can_track_into_a_local_folder(write_run_config):
     events = read_events(config.parent / "runs" / "test")
     assert delivery_report(events)["outbox"] is None, delivery_report(events)
     client = MlflowClient(f"sqlite:///{config.parent / 'mlruns' / 'mlflow.db'}")
-    [run] = client.search_runs([client.get_experiment_by_name("evaltune").experiment_id])
-    assert run.data.tags["evaltune.run_id"] == events[0]["run_id"] and run.info.status == "FINISHED"
+    [run] = client.search_runs([client.get_experiment_by_name("inspect-tinker").experiment_id])
+    assert run.data.tags["inspect_tinker.run_id"] == events[0]["run_id"] and run.info.status == "FINISHED"
     assert len(client.get_metric_history(run.info.run_id, "train/loss")) == 4  # 2 rounds x 2 steps
     assert (config.parent / "mlruns" / "artifacts").is_dir()
     assert any(f.path == "summary.json" for f in client.list_artifacts(run.info.run_id))

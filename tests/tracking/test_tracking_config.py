@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from evaltune.cli import main
-from evaltune.config import load_config
-from evaltune.errors import UsageError
-from evaltune.tracking.events import EventLog
-from evaltune.tracking.run_folder import RunFolder
-from evaltune.tracking.secrets import Secrets
-from evaltune.tracking.webhooks import WebhookDestination
+from inspect_tinker.cli import main
+from inspect_tinker.config import load_config
+from inspect_tinker.errors import UsageError
+from inspect_tinker.tracking.events import EventLog
+from inspect_tinker.tracking.run_folder import RunFolder
+from inspect_tinker.tracking.secrets import Secrets
+from inspect_tinker.tracking.webhooks import WebhookDestination
 
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
 
@@ -86,7 +86,7 @@ def test_alerts_follow_the_scores_and_the_outcome_and_reach_the_chosen_webhooks(
     bodies = [found[1] for e in recorded if (found := hook.payload(e))]
     assert [b["alert"] for b in bodies] == ["run_finished", "bar_not_met"]
     assert bodies[1]["text"] == (
-        "evaltune run nightly: bar not met after the last round: best score 0.600 (bar 0.75) in round 2 after 4 round(s)."
+        "inspect-tinker run nightly: bar not met after the last round: best score 0.600 (bar 0.75) in round 2 after 4 round(s)."
     )
     assert bodies[1]["best_score"] == 0.6 and bodies[1]["run_dir"] == str(folder.root) and "seq" not in bodies[1]
 
@@ -113,7 +113,7 @@ def test_a_url_without_credentials_keeps_its_harmless_query(write_run_config):
 
 
 def test_a_webhook_url_whose_scheme_is_upper_case_is_accepted_and_delivered(write_run_config, receiver, monkeypatch):
-    from evaltune.tracking.sinks import delivery_for
+    from inspect_tinker.tracking.sinks import delivery_for
 
     receiver.start()
     monkeypatch.setenv("TEAM_HOOK", f"HTTP://127.0.0.1:{receiver.port}/hooks/T0KEN")  # schemes are case-insensitive

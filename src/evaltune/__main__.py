@@ -1,5 +1,0 @@
-import sys
-
-from evaltune.cli import main
-
-sys.exit(main())

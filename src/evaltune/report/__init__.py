@@ -1,6 +1,0 @@
-"""Seeing runs at a glance: the HTML report of one run and the list of runs in a folder."""
-
-from evaltune.report.html import write_report
-from evaltune.report.runs import RunRow, list_runs
-
-__all__ = ["RunRow", "list_runs", "write_report"]

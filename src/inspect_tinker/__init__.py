@@ -1,0 +1,37 @@
+"""inspect-tinker: train a LoRA adapter in rounds until your evaluation passes the bar.
+
+    from inspect_tinker import load_config, run, run_eval
+    summary = run(load_config(Path("config.yaml")))
+    checked = run_eval(load_config(Path("config.yaml")), adapter=Path(summary["best_adapter"]))
+"""
+
+from inspect_tinker.errors import UsageError
+
+__all__ = ["Config", "UsageError", "list_runs", "load_config", "run", "run_eval", "sync_outbox", "write_report"]
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Loaded on first use, so that importing one part (the engine in a benchmark or on a
+    # GPU worker) does not pull in pydantic and Inspect AI.
+    if name in ("Config", "load_config"):
+        from inspect_tinker import config
+
+        return getattr(config, name)
+    if name == "run":
+        from inspect_tinker.loop import run
+
+        return run
+    if name == "run_eval":
+        from inspect_tinker.evaluation import run_eval
+
+        return run_eval
+    if name == "sync_outbox":
+        from inspect_tinker.tracking.sinks import sync_outbox
+
+        return sync_outbox
+    if name in ("list_runs", "write_report"):
+        from inspect_tinker import report
+
+        return getattr(report, name)
+    raise AttributeError(f"module 'inspect_tinker' has no attribute {name!r}")

@@ -1,0 +1,5 @@
+import sys
+
+from inspect_tinker.cli import main
+
+sys.exit(main())

@@ -1,0 +1,127 @@
+"""One evaluation as the loop and `inspect-tinker eval` run it, and the eval-only command itself.
+
+`evaluate_and_record`: evaluate the engine's weights, mark which samples changed since the
+previous evaluation, emit the result and any alerts, and keep the run folder's per-sample
+history. `run_eval`: evaluate the base model or a saved adapter without training, with
+the loop's output and exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from inspect_tinker.config import Config
+from inspect_tinker.engines import create_engine
+from inspect_tinker.errors import UsageError
+from inspect_tinker.evals import EvalResult, EvalTask, build_tasks, evaluate, mark_changes, sample_history
+from inspect_tinker.policies import alerts, check_gate
+from inspect_tinker.summary import EXIT_BAR_MET, EXIT_BAR_NOT_MET
+from inspect_tinker.tracking import EventLog, RunFolder, Sink, round_adapter
+from inspect_tinker.tracking.run_folder import write_json_atomic
+
+SAMPLE_HISTORY_FILE = "sample_history.json"
+
+
+def evaluate_and_record(
+    round_no: int, engine, tasks: list[EvalTask], config: Config, folder: RunFolder, events: EventLog,
+    earlier: dict[int, EvalResult],
+) -> EvalResult:
+    """Evaluate now as round `round_no`; `earlier` (round -> result) gains this result.
+
+    Emits `eval_result` (see evals/result.py for its fields) and one `alert` per warning,
+    and rewrites `sample_history.json` in the run folder.
+    """
+    for stale in [r for r in earlier if r >= round_no]:  # an evaluation a kill cut short, now redone
+        del earlier[stale]
+    shutil.rmtree(folder.eval_dir(round_no), ignore_errors=True)  # and its Inspect logs
+    t0 = time.time()
+    result = evaluate(engine, tasks, config, folder.eval_dir(round_no), f"{folder.name}-round-{round_no}")
+    previous_round = max(earlier) if earlier else None
+    previous = earlier.get(previous_round) if previous_round is not None else None
+    mark_changes(result, previous, previous_round)
+    events.emit("eval_result", round=round_no, seconds=time.time() - t0, **result.to_dict())
+    for kind, message in alerts(result, previous, earlier[min(earlier)] if earlier else None):
+        events.emit("alert", alert=kind, round=round_no, message=message)
+    earlier[round_no] = result
+    write_json_atomic(folder.root / SAMPLE_HISTORY_FILE, sample_history(earlier))
+    return result
+
+
+def recorded_evaluations(folder: RunFolder) -> dict[int, EvalResult]:
+    """The evaluations a run folder's events hold, by round (the latest of a round wins)."""
+    return {e["round"]: EvalResult.from_dict(e) for e in folder.read_events() if e["event"] == "eval_result"}
+
+
+def resolve_adapter(adapter: Path | None, run_dir: Path | None, round_no: int | None) -> Path | None:
+    """The adapter folder to evaluate: `adapter`, or round `round_no` of `run_dir` (its best round by default).
+
+    None means the base model (round 0 of a run is the base model). Raises UsageError with a fix when the folder is not there.
+    """
+    if adapter is not None and run_dir is not None:
+        raise UsageError("give either --adapter or --run, not both.")
+    if run_dir is not None:
+        return round_adapter(RunFolder.open(run_dir), round_no)
+    if adapter is not None and not (adapter / "adapter_model.safetensors").is_file():
+        raise UsageError(f"{adapter} is no PEFT adapter folder (adapter_model.safetensors missing).")
+    return adapter
+
+
+def adapter_lora_settings(adapter: Path) -> dict:
+    """The LoRA keys of the config that make the engine's adapter the shape of a saved one."""
+    saved = json.loads((adapter / "adapter_config.json").read_text())
+    targets = saved.get("target_modules")
+    return {
+        "lora_rank": saved["r"],
+        "lora_alpha": saved["lora_alpha"],
+        "lora_target_modules": sorted(targets) if isinstance(targets, (list, set)) else targets or "all-linear",
+    }
+
+
+def run_eval(config: Config, adapter: Path | None = None, sinks: list[Sink] | None = None) -> dict:
+    """Evaluate the base model (`adapter` None) or a saved PEFT adapter on the configured tasks.
+
+    Writes a run folder (events, Inspect logs under rounds/0/eval, sample history,
+    summary.json) and returns the summary; its `exit_code` is 0 when the bar is met, else 1.
+    """
+    started = time.time()
+    if adapter is not None:
+        config = config.model_copy(update=adapter_lora_settings(adapter))
+    tasks = build_tasks(config)  # every evaluation file, task and scorer checked before a run folder exists
+    folder = RunFolder.create(config.output_dir, config.run_name)
+    folder.write_config(config.model_dump(mode="json"))
+    events = EventLog(folder, sinks)
+    events.emit("eval_started", run_dir=str(folder.root), base_model=config.base_model,
+                adapter=str(adapter) if adapter else None, threshold=config.eval_threshold, gate_on=config.gate_on)
+    try:
+        t0 = time.time()
+        engine = create_engine(config)
+        if adapter is not None:
+            engine.load_adapter(adapter)
+        events.emit("engine_ready", info=asdict(engine.info), seconds=time.time() - t0)
+        result = evaluate_and_record(0, engine, tasks, config, folder, events, {})
+        verdict = check_gate(result, threshold=config.eval_threshold, gate_on=config.gate_on)
+        summary = {
+            "run_dir": str(folder.root),
+            "adapter": str(adapter) if adapter else None,
+            "bar_met": verdict.passed,
+            "exit_code": EXIT_BAR_MET if verdict.passed else EXIT_BAR_NOT_MET,
+            "threshold": config.eval_threshold,
+            "score": result.score,
+            "gate": asdict(verdict),
+            "wall_seconds": time.time() - started,
+            "next_steps": [f"Browse the evaluation logs: {shlex.join(['inspect', 'view', '--log-dir', str(folder.root / 'rounds')])}"],
+        }
+        folder.write_summary(summary)
+        events.emit("eval_finished", **summary)
+        return summary
+    except KeyboardInterrupt:
+        events.emit("interrupted", message="stopped by the user")
+        raise
+    except Exception as err:
+        events.emit("error", message=f"{err.__class__.__name__}: {err}")
+        raise

@@ -1,0 +1,12 @@
+"""Policies: from an evaluation result and the history to the next round's decision, its
+hyperparameters, and the training data it adds."""
+
+from inspect_tinker.policies.alerts import alerts
+from inspect_tinker.policies.decision import RoundDecision, decide
+from inspect_tinker.policies.gate import GateVerdict, check_gate
+from inspect_tinker.policies.hyperparameters import Adjustment, Hyperparameters, PolicyRules, adjust
+
+__all__ = [
+    "Adjustment", "GateVerdict", "Hyperparameters", "PolicyRules", "RoundDecision", "adjust", "alerts", "check_gate",
+    "decide",
+]

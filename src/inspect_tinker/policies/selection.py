@@ -1,0 +1,180 @@
+"""Failure-driven data selection: after a round below the bar, add training data aimed at
+the questions the round got wrong.
+
+Two moves, both plain data in and out:
+- `select_candidates`: for each failed sample, rank the records of the candidate pool by
+  relevance to its question (policies/retrieval.py) and take the best ones, the failures
+  taking turns (in each turn every failure takes its best record not yet taken; those with
+  fewer records so far first, then the closest matches) until `limit` records are chosen. A candidate already added, or sharing nothing with the question
+  (score 0 or below), is never chosen. Only the question is used as the query, never the
+  expected answer: selection finds data about what was asked, it does not look the answer up.
+- `select_repeats`: for each failed sample, the training record that covers its question
+  best, to be repeated (upweighted) in the next rounds.
+
+Every choice is a `DataAddition` that says which failed sample it targets and its
+retrieval score; the loop records them as events and in the run state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from inspect_tinker.policies.retrieval import RetrievalIndex
+
+Conversation = list[dict[str, str]]
+UNCATEGORISED = "(no category)"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A sample of a gate task that the round answered wrongly."""
+
+    task: str
+    sample_id: str
+    question: str
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolRecord:
+    """A record the selection may draw from, and where it comes from (`file:line`)."""
+
+    where: str
+    conversation: Conversation
+
+
+@dataclass(frozen=True)
+class DataAddition:
+    """A record added to the training data, and why.
+
+    action: "added" (a candidate-pool record, now trained on) or "repeated" (a training
+    record upweighted: it appears `copies` more times in the training data).
+    """
+
+    round: int  # the round whose failures chose it
+    action: Literal["added", "repeated"]
+    where: str
+    conversation: Conversation
+    task: str
+    sample_id: str
+    question: str
+    score: float
+    retrieval: str
+    copies: int = 1
+    categories: list[str] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        verb = "added" if self.action == "added" else f"repeated ×{self.copies}"
+        return (
+            f"{self.where} {verb} for failed {self.task}/{self.sample_id} "
+            f"({self.question!r}), {self.retrieval} score {self.score:.2f}"
+        )
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DataAddition":
+        return cls(**{k: v for k, v in data.items() if k != "reason"})
+
+
+def conversation_text(conversation: Conversation) -> str:
+    """The text a record is retrieved by: its user and assistant messages (system prompts are
+    instructions shared by many records, not content)."""
+    return "\n".join(m["content"] for m in conversation if m["role"] != "system")
+
+
+def select_candidates(
+    failures: list[Failure], pool: list[PoolRecord], index: RetrievalIndex, *,
+    limit: int, taken: Iterable[str] = (), round_no: int,
+) -> list[DataAddition]:
+    """At most `limit` pool records for `failures`, each failure's best first, in turns.
+
+    `index` is built over `conversation_text` of `pool`, in the same order; `taken` are the
+    `where` of records added before, which are never chosen again.
+    """
+    if not failures or not pool or limit <= 0:
+        return []
+    taken = set(taken)
+    queues = [iter(_ranked(row)) for row in index.scores([f.question for f in failures])]
+
+    def next_untaken(i: int) -> tuple[int, float] | None:
+        return next((hit for hit in queues[i] if pool[hit[0]].where not in taken), None)
+
+    pending = [next_untaken(i) for i in range(len(failures))]
+    got = [0] * len(failures)
+    chosen: list[DataAddition] = []
+    while any(pending):
+        # One turn: every failure with a candidate left takes its best untaken one; those with
+        # fewer records so far go first, then the closest matches.
+        for i in sorted((i for i, hit in enumerate(pending) if hit), key=lambda i: (got[i], -pending[i][1])):
+            record, score = pool[pending[i][0]], pending[i][1]
+            if record.where not in taken:  # else an earlier failure took it this turn: try next turn
+                taken.add(record.where)
+                got[i] += 1
+                chosen.append(_addition(round_no, "added", record, failures[i], score, index.kind, copies=1))
+                if len(chosen) == limit:
+                    return chosen
+            pending[i] = next_untaken(i)
+    return chosen
+
+
+def select_repeats(
+    failures: list[Failure], training: list[PoolRecord], index: RetrievalIndex, *,
+    copies: int, taken: Iterable[str] = (), round_no: int,
+) -> list[DataAddition]:
+    """For each failure, the training record that covers its question best, to repeat `copies`
+    more times; records in `taken` (already repeated) and records that share nothing with the
+    question are skipped."""
+    if not failures or not training or copies <= 0:
+        return []
+    taken = set(taken)
+    chosen = []
+    for failure, row in zip(failures, index.scores([f.question for f in failures])):
+        best = next(((i, s) for i, s in _ranked(row) if training[i].where not in taken), None)
+        if best is not None:
+            taken.add(training[best[0]].where)
+            chosen.append(_addition(round_no, "repeated", training[best[0]], failure, best[1], index.kind, copies))
+    return chosen
+
+
+def by_category(failures: list[Failure], additions: list[DataAddition]) -> dict[str, dict[str, list[str]]]:
+    """What failed, what was added and what was repeated, per category of the evaluation samples.
+
+    `{category: {"failed": ["task/id", ...], "added": [where, ...], "repeated": [where, ...]}}`;
+    empty when no failed sample has a category. A sample in several categories (tags) is
+    counted in each; an uncategorised one under "(no category)".
+    """
+    if not any(f.categories for f in failures):
+        return {}
+    report: dict[str, dict[str, list[str]]] = {}
+
+    def entry(category: str) -> dict[str, list[str]]:
+        return report.setdefault(category, {"failed": [], "added": [], "repeated": []})
+
+    for f in failures:
+        for category in f.categories or (UNCATEGORISED,):
+            entry(category)["failed"].append(f"{f.task}/{f.sample_id}")
+    for a in additions:
+        for category in a.categories or [UNCATEGORISED]:
+            entry(category)[a.action].append(a.where)
+    return dict(sorted(report.items()))
+
+
+def _ranked(row: np.ndarray) -> list[tuple[int, float]]:
+    """(document, score) pairs scoring above 0, best first; ties keep the pool's order."""
+    order = np.argsort(-row, kind="stable")
+    return [(int(i), float(row[i])) for i in order if row[i] > 0]
+
+
+def _addition(round_no, action, record: PoolRecord, failure: Failure, score, retrieval, copies) -> DataAddition:
+    return DataAddition(
+        round=round_no, action=action, where=record.where, conversation=record.conversation, task=failure.task,
+        sample_id=failure.sample_id, question=failure.question, score=round(score, 4), retrieval=retrieval,
+        copies=copies, categories=list(failure.categories),
+    )

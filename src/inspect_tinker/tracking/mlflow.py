@@ -1,0 +1,176 @@
+"""MLflow: one MLflow run per inspect-tinker run, through the MLflow client library.
+
+Parameters: the resolved configuration (config.json, flattened). Metrics: per step `train/loss`
+and `train/learning_rate`; per round `eval/score` and `eval/<task>/score` (step = round) and
+`train/tokens_per_second`. Artifacts: `rounds/<n>/adapter/`, `rounds/<n>/eval/` (Inspect logs),
+and at the end `summary.json` and `events.jsonl`. Tag `inspect_tinker.outcome`: bar_met, bar_not_met,
+crashed or interrupted.
+
+Every delivery is idempotent, so a repeated one changes nothing: the run is found again by its
+`inspect_tinker.run_id` tag, metrics carry the event's own timestamp and step (MLflow's SQL store keeps
+one row per key, timestamp, step and value), parameters and tags are rewritten with equal
+values, and artifacts are overwritten.
+
+`mlflow_tracking_uri` is a server (http://..., databricks, ...), a database (sqlite:///...), or a
+local folder, which becomes `<folder>/mlflow.db` with artifacts in `<folder>/artifacts`: MLflow 3
+refuses its old plain-folder store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from inspect_tinker.tracking.delivery import DeliveryError, is_permanent_status
+
+_OUTCOME = {"error": ("crashed", "FAILED"), "interrupted": ("interrupted", "KILLED")}
+
+
+def local_store(tracking_uri: str) -> tuple[str, str | None]:
+    """(the URI the client uses, the artifact location of new experiments) for `mlflow_tracking_uri`."""
+    parts = urlsplit(tracking_uri)
+    if parts.scheme not in ("", "file"):
+        return tracking_uri, None
+    folder = Path(parts.path if parts.scheme else tracking_uri).absolute()
+    return f"sqlite:///{folder / 'mlflow.db'}", str(folder / "artifacts")
+
+
+class MLflowDestination:
+    """Logs the run's events to MLflow; the client is created in the delivery thread on first use
+    (importing MLflow and opening a database take seconds that training should not wait for)."""
+
+    name = "mlflow"
+    _LOGGED = ("run_started", "step", "round_trained", "checkpoint_saved", "eval_result", "run_finished", "error", "interrupted")
+
+    def __init__(self, tracking_uri: str, experiment: str, timeout_seconds: float):
+        self._uri, self._artifact_location = local_store(tracking_uri)
+        self._experiment = experiment
+        self._timeout_seconds = timeout_seconds
+        self._client = None
+        self._experiment_id: str | None = None
+        self._runs: dict[str, str] = {}  # inspect-tinker run_id -> MLflow run id
+        self._run_dir: str | None = None
+
+    def payload(self, event: dict) -> tuple[str, dict] | None:
+        if event["event"] == "run_started":
+            self._run_dir = event["run_dir"]
+        # Each payload names the run folder, so that it can be delivered alone (by `inspect-tinker sync`).
+        return (event["id"], {**event, "run_dir": self._run_dir}) if event["event"] in self._LOGGED else None
+
+    def send(self, key: str, payload: dict) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            client = self._connect()
+            run_id = self._run_for(client, payload)
+            getattr(self, f"_log_{payload['event']}")(client, run_id, payload)
+        except MlflowException as err:
+            raise DeliveryError(str(err), permanent=is_permanent_status(err.get_http_status_code())) from None
+
+    def _connect(self):
+        if self._client is None:
+            # The client's own retries wait minutes by default; the delivery lane retries instead,
+            # bounded by the run's flush deadline. setdefault: values the user set win.
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(math.ceil(self._timeout_seconds)))
+            from mlflow import MlflowClient
+
+            if self._artifact_location is not None:
+                Path(self._artifact_location).parent.mkdir(parents=True, exist_ok=True)
+            self._client = MlflowClient(self._uri)
+        return self._client
+
+    def _run_for(self, client, event: dict) -> str:
+        """The MLflow run of the event's inspect-tinker run, found by tag or created."""
+        run_id = event["run_id"]
+        if run_id not in self._runs:
+            if self._experiment_id is None:
+                found = client.get_experiment_by_name(self._experiment)
+                self._experiment_id = found.experiment_id if found else client.create_experiment(
+                    self._experiment, artifact_location=self._artifact_location
+                )
+            runs = client.search_runs([self._experiment_id], filter_string=f"tags.`inspect_tinker.run_id` = '{run_id}'", max_results=1)
+            name = Path(event["run_dir"]).name if event["run_dir"] else run_id
+            self._runs[run_id] = runs[0].info.run_id if runs else client.create_run(
+                self._experiment_id, run_name=name, tags={"inspect_tinker.run_id": run_id}
+            ).info.run_id
+        return self._runs[run_id]
+
+    def _log_run_started(self, client, run_id: str, e: dict) -> None:
+        from mlflow.entities import Param, RunTag
+
+        if e.get("resumed"):
+            # MLflow parameters cannot change; a resume with --force may have changed keys (an event says which).
+            client.update_run(run_id, status="RUNNING")
+            return
+        config = json.loads((Path(e["run_dir"]) / "config.json").read_text(encoding="utf-8"))
+        params = [Param(key, value) for key, value in _flatten(config).items()]
+        client.log_batch(run_id, params=params, tags=[RunTag("inspect_tinker.run_dir", e["run_dir"])])
+
+    def _log_step(self, client, run_id: str, e: dict) -> None:
+        self._metrics(client, run_id, e, e["step"], {"train/loss": e["loss"], "train/learning_rate": e["learning_rate"]})
+
+    def _log_round_trained(self, client, run_id: str, e: dict) -> None:
+        self._metrics(client, run_id, e, e["round"], {"train/tokens_per_second": e["tokens_per_second"]})
+
+    def _log_checkpoint_saved(self, client, run_id: str, e: dict) -> None:
+        client.log_artifacts(run_id, e["path"], f"rounds/{e['round']}/adapter")
+
+    def _log_eval_result(self, client, run_id: str, e: dict) -> None:
+        scores = {"eval/score": e["score"], **{f"eval/{t['name']}/score": t["score"] for t in e["tasks"]}}
+        self._metrics(client, run_id, e, e["round"], scores)
+        for task in e["tasks"]:
+            client.log_artifact(run_id, task["log_path"], f"rounds/{e['round']}/eval")
+
+    def _log_run_finished(self, client, run_id: str, e: dict) -> None:
+        from mlflow.entities import RunTag
+
+        self._metrics(client, run_id, e, 0, {"best_score": e["best_score"]})
+        outcome = "bar_met" if e["bar_met"] else "bar_not_met"
+        client.log_batch(run_id, tags=[RunTag("inspect_tinker.outcome", outcome), RunTag("inspect_tinker.best_round", str(e["best_round"]))])
+        self._finish(client, run_id, e, "FINISHED")
+
+    def _log_error(self, client, run_id: str, e: dict) -> None:
+        from mlflow.entities import RunTag
+
+        outcome, status = _OUTCOME[e["event"]]
+        client.log_batch(run_id, tags=[RunTag("inspect_tinker.outcome", outcome), RunTag("inspect_tinker.message", e["message"][:5000])])
+        self._finish(client, run_id, e, status)
+
+    _log_interrupted = _log_error
+
+    def _finish(self, client, run_id: str, e: dict, status: str) -> None:
+        folder = Path(e["run_dir"])
+        for name in ("summary.json", "events.jsonl"):
+            if (folder / name).is_file():
+                client.log_artifact(run_id, str(folder / name))
+        client.set_terminated(run_id, status, end_time=_millis(e["time"]))
+
+    @staticmethod
+    def _metrics(client, run_id: str, e: dict, step: int, values: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        timestamp = _millis(e["time"])
+        client.log_batch(run_id, metrics=[Metric(key, value, timestamp, step) for key, value in values.items()])
+
+
+def _millis(iso_time: str) -> int:
+    return int(datetime.fromisoformat(iso_time).timestamp() * 1000)
+
+
+def _flatten(data: dict, prefix: str = "") -> dict[str, str]:
+    """Nested config values as MLflow parameters: `generation.max_tokens`, `eval_tasks.0.path`."""
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
+            flat.update(_flatten({str(i): v for i, v in enumerate(value)}, f"{name}."))
+        else:
+            flat[name] = value if isinstance(value, str) else json.dumps(value)
+    return flat

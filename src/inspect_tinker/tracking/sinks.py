@@ -1,0 +1,101 @@
+"""The remote sinks a configuration turns on (MLflow, EvalOps, webhooks), and `inspect-tinker sync`."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from inspect_tinker.config import Config
+from inspect_tinker.errors import UsageError
+from inspect_tinker.tracking.crashes import record_crash
+from inspect_tinker.tracking.delivery import Delivery, Destination
+from inspect_tinker.tracking.events import EventLog
+from inspect_tinker.tracking.evalops import DEFAULT_API_URL, EvalOpsDestination
+from inspect_tinker.tracking.mlflow import MLflowDestination
+from inspect_tinker.tracking.run_folder import RunFolder
+from inspect_tinker.tracking.secrets import Secrets
+from inspect_tinker.tracking.webhooks import WebhookDestination
+
+
+def delivery_for(config: Config) -> Delivery:
+    """The Delivery sink for the remote sinks `config` turns on (none: a sink that does nothing).
+
+    Secrets are looked up here, so a missing one is a UsageError before any work starts.
+    """
+    secrets = Secrets(config.secrets_file)
+    timeout = config.delivery_timeout_seconds
+    destinations: list[Destination] = []
+    if config.mlflow_tracking_uri:
+        if importlib.util.find_spec("mlflow") is None:
+            raise UsageError("mlflow_tracking_uri is set but MLflow is not installed: pip install 'inspect-tinker[mlflow]'.")
+        destinations.append(MLflowDestination(config.mlflow_tracking_uri, config.mlflow_experiment, timeout))
+    if config.evalops_enabled:
+        api_key = secrets.require("EVALOPS_API_KEY", "evalops_enabled")
+        api_url = secrets.get("EVALOPS_API_URL", redact=False) or DEFAULT_API_URL
+        destinations.append(EvalOpsDestination(api_url, api_key, config.evalops_test_suite_id, timeout))
+    for name in config.webhooks:
+        url = secrets.require(name, f"webhooks ({name})")
+        parts = urlsplit(url)  # the scheme lower-cased: schemes are case-insensitive (RFC 3986)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise UsageError(f"webhooks: the secret {name} must hold an http:// or https:// URL.")
+        destinations.append(WebhookDestination(name, url, config.webhook_events, timeout))
+    return Delivery(
+        destinations, max_backoff_seconds=config.delivery_max_backoff_seconds,
+        flush_seconds=config.delivery_flush_seconds, redact=secrets.redact,
+    )
+
+
+def sync_outbox(run_dir: Path) -> dict | None:
+    """Deliver what the run in `run_dir` left in its outbox, waiting at most the run's
+    `delivery_flush_seconds`; return the delivery report (None when the run has no remote sinks).
+
+    A run whose process died without a word is recorded as crashed first (tracking/crashes.py),
+    and that alert delivered with the rest. Refused (UsageError) while a live process works
+    on the run: it delivers its own outbox.
+    """
+    folder = RunFolder.open(run_dir)
+    return _deliver(folder, delivery_for(_recorded_config(folder)))[1]
+
+
+def notice_crash(run_dir: Path) -> dict | None:
+    """For `inspect-tinker runs`: when the run's process died holding its lock, record the crash
+    and deliver it like `sync`; return the `crash_detected` event, else None (also when the
+    run is going on, or stopped cleanly).
+
+    When the run's sinks cannot be built here (a secret missing from this environment) the
+    crash is recorded all the same, and `inspect-tinker sync` delivers it later.
+    """
+    folder = RunFolder.open(run_dir)
+    if not folder.lock_path.exists() or folder.running_pid() is not None:
+        return None
+    try:
+        delivery = delivery_for(_recorded_config(folder))
+    except UsageError:
+        delivery = Delivery([], max_backoff_seconds=1.0, flush_seconds=0.0)
+    try:
+        return _deliver(folder, delivery)[0]
+    except UsageError:  # a resume took the run in the meantime; it records the crash itself
+        return None
+
+
+def _recorded_config(folder: RunFolder) -> Config:
+    try:
+        return Config.model_validate(folder.read_config())
+    except (json.JSONDecodeError, ValidationError) as err:
+        raise UsageError(f"{folder.root / 'config.json'} is not a configuration this version reads: {err}") from None
+
+
+def _deliver(folder: RunFolder, delivery: Delivery) -> tuple[dict | None, dict | None]:
+    """Take the run's lock, record a silent death, deliver the outbox and release the lock;
+    return (the `crash_detected` event or None, the delivery report)."""
+    dead_pid = folder.acquire()
+    try:
+        delivery.start(folder)
+        crash = None if dead_pid is None else record_crash(folder, EventLog(folder, [delivery]), dead_pid)
+        return crash, delivery.close()
+    finally:
+        folder.release()
