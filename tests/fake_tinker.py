@@ -1,8 +1,8 @@
 """An in-process stand-in for the Tinker service, for tests of the tinker engine.
 
 The service cannot be reached from CI, so these fakes take its place behind the SDK's
-interfaces: the methods the engine calls on `ServiceClient`, `TrainingClient` and
-`SamplingClient`, with the SDK's signatures (a test checks them), returning the SDK's
+interfaces: the methods the engine calls on `ServiceClient`, `RestClient`, `TrainingClient`
+and `SamplingClient`, with the SDK's signatures (a test checks them), returning the SDK's
 real `tinker.types` objects inside real `tinker.APIFuture`s. Behind them is a real tiny
 LoRA model, so training changes weights and sampling generates from them. Every request
 and every wait on a result is recorded in `FakeTinker.log` for tests to assert on.
@@ -48,8 +48,9 @@ def http_error(cls, status: int, message: str):
 class FakeTinker:
     """The service's state: recorded requests, saved states, and failures to inject."""
 
-    def __init__(self, model_dir: Path):
+    def __init__(self, model_dir: Path, offered: list[str]):
         self.model_dir = Path(model_dir)
+        self.offered = offered  # the base models get_server_capabilities lists
         self.log: list[tuple] = []
         self.states: dict[str, dict] = {}  # tinker:// path -> saved weights and optimizer
         self.failures: dict[str, list[Exception | None]] = {}  # method -> outcomes of its next calls
@@ -72,8 +73,22 @@ class FakeTinker:
         self.log.append(("ServiceClient", kwargs))
         return FakeServiceClient(self)
 
+    def rest_client(self, **kwargs) -> "FakeRestClient":
+        self.log.append(("RestClient", kwargs))
+        return FakeRestClient(self)
+
     def calls(self, name: str) -> list[tuple]:
         return [entry[1:] for entry in self.log if entry[0] == name]
+
+
+class FakeRestClient:
+    def __init__(self, fake: FakeTinker):
+        self.fake = fake
+
+    def get_server_capabilities(self):
+        self.fake.log.append(("get_server_capabilities",))
+        models = [types.SupportedModel(model_name=name) for name in self.fake.offered]
+        return self.fake.future("get_server_capabilities", types.GetServerCapabilitiesResponse(supported_models=models))
 
 
 class FakeServiceClient:
@@ -172,7 +187,10 @@ class FakeTrainingClient:
 
 
 class FakeSamplingClient:
-    """Greedy or sampled generation from a snapshot of the training run's weights."""
+    """Greedy or sampled generation from a snapshot of the training run's weights.
+
+    Like the service, it stops at the stop tokens a request names, else at the model's EOS.
+    """
 
     def __init__(self, fake: FakeTinker, model):
         self.fake, self.model = fake, model.eval()
@@ -184,13 +202,15 @@ class FakeSamplingClient:
         self.fake.log.append(("sample", prompt.to_ints(), num_samples, sampling_params))
         ids = torch.tensor([prompt.to_ints()])
         sampled = sampling_params.temperature > 0
+        stop = [self.eos] if sampling_params.stop is None else list(sampling_params.stop)
         out = self.model.generate(
             input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=sampling_params.max_tokens,
             do_sample=sampled, temperature=sampling_params.temperature if sampled else None, top_p=None, top_k=None,
-            eos_token_id=self.eos if sampling_params.stop is None else None, pad_token_id=self.eos,
+            eos_token_id=stop or None, pad_token_id=self.eos,
         )[0, ids.shape[1]:].tolist()
-        stopped = sampling_params.stop is None and self.eos in out
-        tokens = out[: out.index(self.eos) + 1] if stopped else out
+        end = next((i for i, t in enumerate(out) if t in stop), None)
+        stopped = end is not None
+        tokens = out[: end + 1] if stopped else out
         sequence = types.SampledSequence(
             stop_reason="stop" if stopped else "length", sequence_id=f"seq-{len(self.fake.log)}",
             tokens_np=np.array(tokens, dtype=np.int32),

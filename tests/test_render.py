@@ -89,6 +89,21 @@ def test_token_length_checks_truncate_or_drop_and_are_reported(tmp_path, tokeniz
     assert report.dropped["too_short"] == 1 and report.dropped_records[0]["where"] == "line 2"
 
 
+def test_the_end_of_turn_tokens_are_what_the_template_writes_after_an_answer_and_eos(tokenizer):
+    from copy import deepcopy
+
+    from inspect_tinker.data import end_of_turn_token_ids
+
+    # SmolLM2 ends a turn with <|im_end|>, which is also its EOS token.
+    assert end_of_turn_token_ids(tokenizer) == [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+    # A template ending turns with another special token (as Llama 3's <|eot_id|> does) adds it.
+    other = deepcopy(tokenizer)
+    other.chat_template = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|endoftext|>\n{% endfor %}"
+    assert end_of_turn_token_ids(other) == sorted(
+        [tokenizer.convert_tokens_to_ids("<|endoftext|>"), tokenizer.eos_token_id]
+    )
+
+
 def test_a_text_far_longer_than_max_seq_length_is_cut_before_tokenizing_to_the_same_tokens(tokenizer):
     # 120 000 characters, over ten times the limit for 64 tokens (2 * 65 * 81 = 10 530).
     conversation = [{"role": "user", "content": "Tell it all."}, {"role": "assistant", "content": "word " * 24_000}]

@@ -7,6 +7,7 @@ names, the resume path) and what it makes of the SDK's answers. See tests/fake_t
 import importlib.util
 import inspect
 import json
+import socket
 
 import numpy as np
 import pytest
@@ -21,7 +22,9 @@ from inspect_tinker.engines import create_engine
 from inspect_tinker.engines.tinker import CHECKPOINT_FILE, TinkerServiceError
 from inspect_tinker.errors import UsageError
 from inspect_tinker.learning_rate import recommended_lora_learning_rate
-from fake_tinker import FakeSamplingClient, FakeServiceClient, FakeTinker, FakeTrainingClient, http_error
+from fake_tinker import (
+    FakeRestClient, FakeSamplingClient, FakeServiceClient, FakeTinker, FakeTrainingClient, http_error,
+)
 
 API_KEY = "tml-test-key-never-written-anywhere"
 TINKER_MODEL = "meta-llama/Llama-3.2-1B"
@@ -30,8 +33,9 @@ TINKER_MODEL = "meta-llama/Llama-3.2-1B"
 @pytest.fixture
 def fake(monkeypatch, tmp_path, tiny_model_dir):
     """The fake service behind `tinker.ServiceClient`, and a well-formed key in the environment."""
-    service = FakeTinker(tiny_model_dir)
+    service = FakeTinker(tiny_model_dir, offered=[TINKER_MODEL])
     monkeypatch.setattr(tinker, "ServiceClient", service.service_client)
+    monkeypatch.setattr(tinker, "RestClient", service.rest_client)
     monkeypatch.setenv("TINKER_API_KEY", API_KEY)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no stored `tinker auth login` credentials
     for name in ("TINKER_BASE_URL", "TINKER_CREDENTIAL_CMD"):
@@ -193,7 +197,10 @@ def test_all_prompts_are_in_flight_before_any_answer_is_awaited(fake, tinker_con
                      + ["sample"] * 6 + ["wait sample"] * 6)
     sent = fake.calls("sample")
     assert [s[0] for s in sent] == prompts(tokenizer, questions)
-    assert all(n == 1 and p == types.SamplingParams(max_tokens=5, temperature=0.0, seed=0) for _, n, p in sent)
+    # The stop token is named: the chat template's end of turn, which is also SmolLM2's EOS.
+    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    expected = types.SamplingParams(max_tokens=5, temperature=0.0, seed=0, stop=[end_of_turn])
+    assert all(n == 1 and p == expected for _, n, p in sent)
     assert len(out) == 6 and all(c.n_tokens <= 5 for c in out)
 
 
@@ -330,7 +337,46 @@ def test_a_model_the_service_refuses_exits_2_naming_base_model(fake, tinker_conf
     fake.fail("create_lora_training_client", http_error(tinker.BadRequestError, 400, "unknown base model"))
     assert main(["run", "--config", str(tinker_config())]) == 2
     err = capsys.readouterr().err
-    assert f"base_model '{TINKER_MODEL}' was refused by the Tinker service" in err and "unknown base model" in err
+    assert f"base_model '{TINKER_MODEL}' at lora_rank 16 was refused by the Tinker service" in err
+    assert "unknown base model" in err
+
+
+def test_a_model_the_service_does_not_offer_exits_2_naming_those_it_does(fake, tinker_config, capsys):
+    fake.offered = ["Qwen/Qwen3-8B", "meta-llama/Llama-3.1-8B-Instruct"]
+    assert main(["run", "--config", str(tinker_config())]) == 2
+    err = capsys.readouterr().err
+    assert f"base_model '{TINKER_MODEL}' is not offered by the Tinker service" in err
+    assert "it offers: Qwen/Qwen3-8B, meta-llama/Llama-3.1-8B-Instruct" in err and "Traceback" not in err
+    assert fake.calls("create_lora_training_client") == []  # asked before anything was created
+
+
+def test_a_result_the_sdk_refuses_after_its_retries_is_one_clear_message(fake, tinker_config, capsys):
+    # Waiting on a result, the SDK raises a ValueError from the HTTP error it got (a bare 400
+    # after three tries); a Tinker-compatible server answers a full adapter table this way.
+    refused = ValueError("Error retrieving result: ... (status 400) for self.request_id='19' — exceeded 3 retries")
+    refused.__cause__ = http_error(tinker.BadRequestError, 400, "Maximum number of LoRA adapters (4) reached")
+    fake.fail("create_lora_training_client", refused)
+    assert main(["run", "--config", str(tinker_config())]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "Traceback" not in err
+    assert "was refused by the Tinker service (HTTP 400: Maximum number of LoRA adapters (4) reached)" in err
+
+
+def test_a_wait_on_a_service_that_stopped_answering_ends_with_a_connection_error(monkeypatch):
+    from concurrent.futures import Future
+
+    from tinker.lib.public_interfaces.api_future import AwaitableConcurrentFuture
+
+    from inspect_tinker.engines import tinker as engine_module
+
+    monkeypatch.setattr(engine_module, "REACHABILITY_CHECK_SECONDS", 0.05)
+    with socket.socket() as s:  # a port nothing listens on: connections are refused
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    wait = engine_module.ResultWaiter(url, unreachable_timeout=0.5)
+    never = AwaitableConcurrentFuture(Future())
+    with pytest.raises(tinker.APIConnectionError, match=f"the service at {url} has not answered for 0.5 s .*ConnectError"):
+        wait(never)
 
 
 def test_a_rejected_key_exits_2_with_a_clear_message(fake, tinker_config, capsys):
@@ -416,8 +462,8 @@ def test_an_explicit_tokenizer_is_loaded_from_its_folder_not_from_the_service(fa
 
 @pytest.mark.parametrize(
     ("fake_class", "sdk_class"),
-    [(FakeServiceClient, tinker.ServiceClient), (FakeTrainingClient, tinker.TrainingClient),
-     (FakeSamplingClient, tinker.SamplingClient)],
+    [(FakeServiceClient, tinker.ServiceClient), (FakeRestClient, tinker.RestClient),
+     (FakeTrainingClient, tinker.TrainingClient), (FakeSamplingClient, tinker.SamplingClient)],
 )
 def test_the_fake_clients_have_the_sdk_methods_signatures(fake_class, sdk_class):
     for name, method in inspect.getmembers(fake_class, inspect.isfunction):

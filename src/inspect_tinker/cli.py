@@ -105,6 +105,21 @@ def _parser() -> argparse.ArgumentParser:
                       help="the folder holding run folders (default: runs)")
     runs.add_argument("--json", action="store_true", help="print the list as JSON, for scripts")
     runs.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
+
+    from inspect_tinker.tinker_server.server import DEFAULT_MAX_LORA_ADAPTERS, DEFAULT_PORT
+
+    server = sub.add_parser(
+        "dev-server", help="run a local Tinker-compatible server (SkyRL, JAX on CPU) for trying engine: tinker offline"
+    )
+    server.add_argument("--model", default="bundled", metavar="MODEL",
+                        help="bundled (SmolLM2-135M-Instruct, the default), tiny (a random 2-layer Llama for protocol "
+                        "tests) or a Llama/Qwen3 model folder")
+    server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default: {DEFAULT_PORT})")
+    server.add_argument("--max-lora-adapters", type=int, default=DEFAULT_MAX_LORA_ADAPTERS, metavar="N",
+                        help=f"adapter slots; N - 1 training runs at once (default: {DEFAULT_MAX_LORA_ADAPTERS})")
+    server.add_argument("--state-dir", type=Path, metavar="DIR",
+                        help="database and checkpoints (default: one folder per model and port in the user cache)")
+    server.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -337,13 +352,22 @@ def _runs(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _dev_server(args: argparse.Namespace, console: Console) -> int:
+    from inspect_tinker.tinker_server import serve
+
+    if args.max_lora_adapters < 2:
+        raise UsageError(f"--max-lora-adapters {args.max_lora_adapters}: at least 2 (slot 0 is the base model's).")
+    say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+    return serve(args.model, args.port, args.max_lora_adapters, args.state_dir, say=say)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     try:
         commands = {
             "export": _export, "sync": _sync, "eval": _eval, "data": _data_check, "tune": _tune,
-            "report": _report, "runs": _runs,
+            "report": _report, "runs": _runs, "dev-server": _dev_server,
         }
         return commands.get(args.command, _train)(args, console)
     except UsageError as err:

@@ -408,6 +408,11 @@ class Config(_Strict):
         "none means the one the service names for base_model, downloaded from the Hugging Face hub. "
         "When set, `learning_rate: auto` reads the hidden size from its config.json, else from base_model's on the hub.",
     )
+    tinker_unreachable_timeout: float = Field(
+        300.0, gt=0,
+        description="Seconds the Tinker service may go without answering (connection refused, no reply) while the run "
+        "waits on a result; then the run ends with a message and can be resumed. The SDK alone would wait for ever.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` uses CUDA when present, else CPU.")
     train_file: Path = Field(
         description="Training data: JSONL, JSON, CSV or Parquet of {instruction, input?, output}, {prompt, completion} or {messages} records."

@@ -126,3 +126,21 @@ def truncate(example: TokenizedExample, max_seq_length: int) -> TokenizedExample
     if len(example.input_ids) > max_seq_length:
         example = TokenizedExample(example.input_ids[:max_seq_length], example.loss_mask[:max_seq_length])
     return example if example.n_target_tokens > 0 else None
+
+
+def end_of_turn_token_ids(tokenizer) -> list[int]:
+    """The token ids that end an assistant turn under the tokenizer's chat template, sorted.
+
+    The first special token the template writes after an assistant message's text (SmolLM2's
+    and Qwen's `<|im_end|>`, Llama 3's `<|eot_id|>`), and the tokenizer's EOS token. A sampler
+    stops there only when told to: Tinker's managed service stops at the end of turn by
+    itself, while a Tinker-compatible server may run on into a made-up next turn.
+    """
+    text = "Hello"
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": text}], tokenize=False
+    )
+    after = tokenizer(rendered[rendered.rindex(text) + len(text):], add_special_tokens=False)["input_ids"]
+    special = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
+    end = next((t for t in after if t in special), None)
+    return sorted({t for t in (end, tokenizer.eos_token_id) if t is not None})
