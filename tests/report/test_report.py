@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from inspect_tinker.cli import main
-from inspect_tinker.report import write_report
+from inspect_tinker.report.html import write_report
 from inspect_tinker.report.plots import LOSS_COLOR, SCORE_COLOR
 
 
