@@ -27,7 +27,7 @@ SCRIPT = Path(sys.executable).with_name("inspect-tinker")  # the console script 
         (["tune", "my-run.yaml"], "Missing option '--trials'."),
         (["tune", "my-run.yaml", "--trials", "many"], "'many' is not a valid integer."),
         (["export", "runs/x"], "give one of --merged or --adapter."),
-        (["export", "runs/x", "--round", "1", "--best", "--adapter", "out"], "--round and --best exclude each other"),
+        (["export", "runs/x", "--round", "0", "--best", "--adapter", "out"], "--round and --best exclude each other"),
         (["eval", "--adapter", "a", "--run", "runs/x"], "--adapter and --run exclude each other"),
         (["data", "check"], "Missing argument 'TRAIN'."),
     ],

@@ -91,7 +91,7 @@ _placement = _options(
 def _one_of(required: bool = False, **given) -> None:
     """Refuse options that exclude each other (click has no such groups); `given` maps each
     option as written (`--merged`) to its value, None or False when not given."""
-    named = [option for option, value in given.items() if value not in (None, False)]
+    named = [option for option, value in given.items() if value is not None and value is not False]  # --round 0 counts
     if len(named) > 1:
         raise click.UsageError(f"{' and '.join(named)} exclude each other: give one of them.")
     if required and not named:
