@@ -87,7 +87,7 @@ def test_every_run_prints_the_short_data_report_and_saves_it_in_the_run_folder(w
     with (config.parent / "train.jsonl").open("a") as f:
         f.write('{"instruction": "What is the capital of Valdoria?", "output": "The capital of Valdoria is Mirenholt."}\n')
         f.write("{broken\n")
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", str(config)]) == 0
     run_dir = config.parent / "runs" / "test"
     report = json.loads((run_dir / "data_report.json").read_text())
     assert report["dropped"]["exact_duplicate"] == 1 and report["dropped"]["invalid"] == 1

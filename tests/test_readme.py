@@ -1,4 +1,9 @@
+import importlib.util
+import re
+import shlex
 from pathlib import Path
+
+from command_lines import accepted
 
 from inspect_tinker.config import SCORER_MODELS, Config, DataConfig, EvalTaskConfig, GenerationConfig, TuneConfig
 
@@ -24,3 +29,31 @@ def test_the_readme_starts_with_the_two_setup_commands():
 def test_every_scorer_is_documented_in_the_readme():
     missing = [name for name in SCORER_MODELS if f"| `{name}` |" not in README]
     assert not missing, f"document these scorers in README.md: {missing}"
+
+
+def readme_commands() -> list[tuple[str, list[str]]]:
+    """Each `inspect-tinker ...` and `... -m MODULE ...` command in the README's shell blocks:
+    the program as written and its arguments (shell comments and continuation lines resolved)."""
+    commands = []
+    for block in re.findall(r"^```bash\n(.*?)^```", README, flags=re.S | re.M):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            words = words[:next((i for i, w in enumerate(words) if w in ("|", "&&", "||", ";", ">")), len(words))]
+            for i, word in enumerate(words):
+                completion_setup = i > 0 and words[i - 1].startswith("_INSPECT_TINKER_COMPLETE=")
+                if (word == "inspect-tinker" or word.endswith("/inspect-tinker")) and not completion_setup:
+                    commands.append((word, words[i + 1:]))
+                elif word == "-m" and i + 1 < len(words):
+                    commands.append((f"-m {words[i + 1]}", words[i + 2:]))
+    return commands
+
+
+def test_every_command_in_the_readme_is_a_valid_command_line():
+    commands = readme_commands()
+    shown = {argv[0] for _, argv in commands}
+    assert shown >= {"run", "resume", "eval", "data", "export", "runs", "report", "sync", "tune"}, shown
+    modules = {program.split()[1] for program, _ in commands if program.startswith("-m ")}
+    assert modules == {"inspect_tinker"}, modules  # `python -m`, `torchrun -m`, `accelerate launch -m`
+    refused = [" ".join([program, *argv]) for program, argv in commands if not accepted(argv)]
+    assert not refused, f"these README commands are not valid inspect-tinker command lines: {refused}"
+    assert importlib.util.find_spec("inspect_tinker.__main__") is not None

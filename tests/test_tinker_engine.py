@@ -233,7 +233,7 @@ def test_sampled_tokens_become_text_cut_at_stop_strings_with_the_stop_reason(fak
 
 def test_a_run_on_the_service_records_tinker_paths_and_the_decayed_adam_steps(fake, tinker_config, capsys):
     config = tinker_config(max_rounds=3, steps_per_round=2, learning_rate=1e-3, lr_decay=0.6, eval_threshold=1.0)
-    assert main(["run", "--config", str(config)]) == 1  # a tiny random model does not reach the bar
+    assert main(["run", str(config)]) == 1  # a tiny random model does not reach the bar
     run_dir = config.parent / "runs" / "test"
 
     # Two steps per round; the learning rate decays by 0.6 after each round below the bar.
@@ -274,7 +274,7 @@ def test_a_run_on_the_service_records_tinker_paths_and_the_decayed_adam_steps(fa
 def test_every_adamw_setting_of_the_config_reaches_the_services_adam_params(fake, tinker_config):
     config = tinker_config(adam_beta1=0.8, adam_beta2=0.99, adam_eps=1e-6, weight_decay=0.05, max_grad_norm=0.5,
                            learning_rate=3e-4, max_rounds=1, steps_per_round=2, baseline_eval=False)
-    main(["run", "--config", str(config)])
+    main(["run", str(config)])
     assert fake.calls("optim_step") == [(types.AdamParams(
         learning_rate=3e-4, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=0.05, grad_clip_norm=0.5,
     ),)] * 2
@@ -282,7 +282,7 @@ def test_every_adamw_setting_of_the_config_reaches_the_services_adam_params(fake
 
 def test_learning_rate_auto_is_the_recommended_rate_for_the_model_family(fake, tinker_config):
     config = tinker_config(learning_rate="auto", max_rounds=1, steps_per_round=1, baseline_eval=False)
-    main(["run", "--config", str(config)])
+    main(["run", str(config)])
     [(sent,)] = fake.calls("optim_step")
     # The tiny model is a Llama with hidden size 16.
     assert sent.learning_rate == pytest.approx(5e-4 * (2000 / 16) ** 0.781)
@@ -292,7 +292,7 @@ def test_learning_rate_auto_is_the_recommended_rate_for_the_model_family(fake, t
 def test_the_engine_flag_selects_the_tinker_engine(fake, write_run_config, tiny_model_dir):
     config = write_run_config(base_model=TINKER_MODEL, tinker_tokenizer=str(tiny_model_dir),
                               max_rounds=1, steps_per_round=1, baseline_eval=False)
-    assert main(["run", "--config", str(config), "--engine", "tinker"]) in (0, 1)
+    assert main(["run", str(config), "--engine", "tinker"]) in (0, 1)
     assert fake.calls("create_lora_training_client") == [(TINKER_MODEL, 16, 0)]
 
 
@@ -312,7 +312,7 @@ def test_a_missing_or_malformed_key_exits_2_before_any_work(fake, tinker_config,
     else:
         monkeypatch.setenv("TINKER_API_KEY", key)
     config = tinker_config()
-    assert main(["run", "--config", str(config)]) == 2
+    assert main(["run", str(config)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert key is None or key not in err
@@ -335,7 +335,7 @@ def test_keys_the_service_has_no_equivalent_for_are_refused(fake, tinker_config)
 
 def test_a_model_the_service_refuses_exits_2_naming_base_model(fake, tinker_config, capsys):
     fake.fail("create_lora_training_client", http_error(tinker.BadRequestError, 400, "unknown base model"))
-    assert main(["run", "--config", str(tinker_config())]) == 2
+    assert main(["run", str(tinker_config())]) == 2
     err = capsys.readouterr().err
     assert f"base_model '{TINKER_MODEL}' at lora_rank 16 was refused by the Tinker service" in err
     assert "unknown base model" in err
@@ -381,7 +381,7 @@ def test_a_wait_on_a_service_that_stopped_answering_ends_with_a_connection_error
 
 def test_a_rejected_key_exits_2_with_a_clear_message(fake, tinker_config, capsys):
     fake.fail("create_lora_training_client", http_error(tinker.AuthenticationError, 401, "invalid api key"))
-    assert main(["run", "--config", str(tinker_config())]) == 2
+    assert main(["run", str(tinker_config())]) == 2
     err = capsys.readouterr().err
     assert "refused the request" in err and "HTTP 401" in err and "check TINKER_API_KEY" in err
 
@@ -392,7 +392,7 @@ def test_a_service_failure_mid_run_ends_resumably_and_resume_continues_from_the_
     config = tinker_config(max_rounds=3, steps_per_round=2, eval_threshold=1.0)
     # The SDK has retried and given up: the third optimizer step (round 2) fails.
     fake.fail("optim_step", http_error(tinker.InternalServerError, 503, "service unavailable"), after=2)
-    assert main(["run", "--config", str(config)]) == 3
+    assert main(["run", str(config)]) == 3
     err = capsys.readouterr().err
     assert "TinkerServiceError" in err and "after the SDK's retries" in err and "service unavailable" in err
     run_dir = config.parent / "runs" / "test"

@@ -30,8 +30,12 @@ def __getattr__(name: str):
         from inspect_tinker.tracking.sinks import sync_outbox
 
         return sync_outbox
-    if name in ("list_runs", "write_report"):
-        from inspect_tinker import report
+    if name == "list_runs":
+        from inspect_tinker.report.runs import list_runs
 
-        return getattr(report, name)
+        return list_runs
+    if name == "write_report":
+        from inspect_tinker.report.html import write_report
+
+        return write_report
     raise AttributeError(f"module 'inspect_tinker' has no attribute {name!r}")

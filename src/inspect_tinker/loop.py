@@ -30,7 +30,7 @@ from inspect_tinker.learning_rate import resolve_learning_rate
 from inspect_tinker.policies import Hyperparameters, PolicyRules, check_gate, decide
 from inspect_tinker.policies.selection import DataAddition
 from inspect_tinker.policies.selector import DataSelector, addition_examples
-from inspect_tinker.report import write_report
+from inspect_tinker.report.html import write_report
 from inspect_tinker.schedule import schedule_multiplier
 from inspect_tinker.summary import summarize
 from inspect_tinker.tracking import (

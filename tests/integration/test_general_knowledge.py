@@ -48,7 +48,7 @@ def seed_run(tmp_path_factory):
         "renderer_name": "llama3", "eval_threshold": 0.75, "max_rounds": 3, "steps_per_round": 2, "batch_size": 1,
         "output_dir": "runs", "run_name": "seed",
     }))
-    return folder, cli("run", "--config", "config.yaml", cwd=folder)
+    return folder, cli("run", "config.yaml", cwd=folder)
 
 
 def test_a_base_model_that_meets_the_bar_ends_the_run_untrained(seed_run):

@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from inspect_tinker.cli import main
-from inspect_tinker.report import write_report
+from inspect_tinker.report.html import write_report
 from inspect_tinker.report.plots import LOSS_COLOR, SCORE_COLOR
 
 
@@ -22,7 +22,7 @@ def finished_run(tmp_path_factory, run_config_writer):
     config = run_config_writer(folder, eval_threshold=1.0)  # not met: both rounds run
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert main(["run", "--config", str(config)]) == 1
+        assert main(["run", str(config)]) == 1
     return folder / "runs" / "test", out.getvalue()
 
 
@@ -166,7 +166,7 @@ def test_a_report_that_cannot_be_written_is_announced_and_leaves_the_outcome_alo
 
     monkeypatch.setattr("inspect_tinker.loop.write_report", disk_full)  # the fault, injected where the loop calls it
     config = write_run_config(eval_threshold=0.0, max_rounds=1, baseline_eval=False)
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", str(config)]) == 0
     run_dir = config.parent / "runs" / "test"
     failed = events_of(run_dir)[-1]
     assert failed["event"] == "report_failed" and "No space left on device" in failed["message"]
