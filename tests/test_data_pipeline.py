@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from inspect_tinker.config import DataConfig
-from inspect_tinker.data import check_training_records, evaluation_inputs
-from inspect_tinker.data.decontamination import ContaminationIndex, EvalInput
+from inspect_tinker.data.decontamination import ContaminationIndex, EvalInput, evaluation_inputs
 from inspect_tinker.data.normalize import normalize_conversation
+from inspect_tinker.data.prepare import check_training_records
+from inspect_tinker.data.settings import DataConfig
 from inspect_tinker.evals.qa import qa
 
 DEMO = Path(__file__).parents[1] / "src" / "inspect_tinker" / "demo"

@@ -1,8 +1,8 @@
 import json
 
-from inspect_tinker.config import DataConfig
-from inspect_tinker.data import check_training_records, prepare_training_data, render_conversation
-from inspect_tinker.data.render import render_batch, text_limit, truncate
+from inspect_tinker.data.prepare import check_training_records, prepare_training_data
+from inspect_tinker.data.render import render_batch, render_conversation, text_limit, truncate
+from inspect_tinker.data.settings import DataConfig
 
 
 def trained_text(tokenizer, example):
