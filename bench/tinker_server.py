@@ -33,7 +33,8 @@ from pathlib import Path
 import yaml
 
 from inspect_tinker.config import load_config
-from inspect_tinker.data import InvalidRecord, record_to_conversation, render_conversation
+from inspect_tinker.data.records import InvalidRecord, record_to_conversation
+from inspect_tinker.data.render import render_conversation
 from inspect_tinker.demo import DEMO_CONFIG
 from inspect_tinker.engines import create_engine
 from inspect_tinker.tinker_server import LocalTinkerServer, ServerSettings, free_port, served_model

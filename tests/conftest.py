@@ -126,3 +126,22 @@ def small_disk(tmp_path):
         yield SmallDisk(path)
     finally:
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+# Inspect's `mockllm` counts tokens with tiktoken's o200k_base encoding, which tiktoken downloads
+# on first use; offline that fails. The tml-renderers package (dev extra) ships the same file
+# (tiktoken checks its SHA-256), so it is put where tiktoken looks for its cached download.
+_O200K_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+
+
+@pytest.fixture(scope="session")
+def offline_tiktoken(tmp_path_factory) -> dict[str, str]:
+    """Environment variables under which tiktoken (and so Inspect's mockllm) works offline."""
+    import hashlib
+    import shutil
+    from importlib.resources import files
+
+    cache = tmp_path_factory.mktemp("tiktoken-cache")
+    bundled = files("tml_renderers") / "data" / "o200k_base.tiktoken"
+    shutil.copyfile(str(bundled), cache / hashlib.sha1(_O200K_URL.encode()).hexdigest())
+    return {"TIKTOKEN_CACHE_DIR": str(cache)}

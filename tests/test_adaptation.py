@@ -66,7 +66,7 @@ def test_grow_rank_widens_a_saturated_adapter_which_peft_then_loads(monkeypatch,
 
 
 def test_growing_the_rank_keeps_the_models_outputs_and_the_global_random_state(tiny_model_dir, tokenizer):
-    from inspect_tinker.data import render_conversation
+    from inspect_tinker.data.render import render_conversation
     engine = local_engine(tiny_model_dir, lora_rank=4)
     example = render_conversation(tokenizer, [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}], 64)
     for _ in range(2):

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from command_lines import accepted
 
-from inspect_tinker.config import SCORER_MODELS, Config, DataConfig, EvalTaskConfig, GenerationConfig, TuneConfig
+from inspect_tinker.config import SCORER_MODELS, Config, EvalTaskConfig, GenerationConfig, TuneConfig
+from inspect_tinker.data.settings import DataConfig
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
 
@@ -57,3 +58,20 @@ def test_every_command_in_the_readme_is_a_valid_command_line():
     refused = [" ".join([program, *argv]) for program, argv in commands if not accepted(argv)]
     assert not refused, f"these README commands are not valid inspect-tinker command lines: {refused}"
     assert importlib.util.find_spec("inspect_tinker.__main__") is not None
+
+
+def test_every_task_file_and_example_the_readme_names_exists():
+    repo = Path(__file__).parents[1]
+    named = set(re.findall(r"(?<![\w/.])((?:tasks|examples)/[\w./-]*[\w/])", README))
+    missing = [n for n in sorted(named) if not (repo / n).exists()]
+    assert named and not missing, f"README.md names files that do not exist: {missing}"
+
+
+def test_every_inspect_tinker_name_the_readme_uses_is_registered_with_inspect():
+    from inspect_ai._util.registry import registry_lookup
+
+    import inspect_tinker._registry  # noqa: F401  (what the entry point loads)
+
+    names = set(re.findall(r"(?<![\w/.])inspect_tinker/(\w+)", README))
+    unknown = [n for n in sorted(names) if not any(registry_lookup(kind, f"inspect_tinker/{n}") for kind in ("scorer", "task"))]
+    assert {"qa_grader", "general_knowledge"} <= names and not unknown, f"not registered: {unknown}"

@@ -1,8 +1,8 @@
 import json
 
-from inspect_tinker.config import DataConfig
-from inspect_tinker.data import check_training_records, prepare_training_data, render_conversation
-from inspect_tinker.data.render import render_batch, text_limit, truncate
+from inspect_tinker.data.prepare import check_training_records, prepare_training_data
+from inspect_tinker.data.render import render_batch, render_conversation, text_limit, truncate
+from inspect_tinker.data.settings import DataConfig
 
 
 def trained_text(tokenizer, example):
@@ -92,7 +92,7 @@ def test_token_length_checks_truncate_or_drop_and_are_reported(tmp_path, tokeniz
 def test_the_end_of_turn_tokens_are_what_the_template_writes_after_an_answer_and_eos(tokenizer):
     from copy import deepcopy
 
-    from inspect_tinker.data import end_of_turn_token_ids
+    from inspect_tinker.data.render import end_of_turn_token_ids
 
     # SmolLM2 ends a turn with <|im_end|>, which is also its EOS token.
     assert end_of_turn_token_ids(tokenizer) == [tokenizer.convert_tokens_to_ids("<|im_end|>")]

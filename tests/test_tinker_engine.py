@@ -17,7 +17,7 @@ from tinker import types
 
 from inspect_tinker.cli import main
 from inspect_tinker.config import Config, load_config
-from inspect_tinker.data import render_conversation
+from inspect_tinker.data.render import render_conversation
 from inspect_tinker.engines import create_engine
 from inspect_tinker.engines.tinker import CHECKPOINT_FILE, TinkerServiceError
 from inspect_tinker.errors import UsageError

@@ -479,8 +479,9 @@ def data_check_command(train_file: Path, eval_files: tuple[Path, ...], config: P
     from transformers import AutoTokenizer
 
     from inspect_tinker.config import EvalTaskConfig, load_config
-    from inspect_tinker.data import NoTrainingData, check_training_records, evaluation_inputs, prepare_training_data
-    from inspect_tinker.evals import build_tasks
+    from inspect_tinker.data.decontamination import evaluation_inputs
+    from inspect_tinker.data.prepare import NoTrainingData, check_training_records, prepare_training_data
+    from inspect_tinker.eval_tasks import build_tasks
     from inspect_tinker.models import resolve_base_model
     from inspect_tinker.tracking.console import print_data_report
 

@@ -18,7 +18,10 @@ from pathlib import Path
 from inspect_tinker.config import Config
 from inspect_tinker.engines import create_engine
 from inspect_tinker.errors import UsageError
-from inspect_tinker.evals import EvalResult, EvalTask, build_tasks, evaluate, mark_changes, sample_history
+from inspect_tinker.eval_tasks import build_tasks
+from inspect_tinker.evals.history import mark_changes, sample_history
+from inspect_tinker.evals.result import EvalResult
+from inspect_tinker.evals.runner import EvalTask, evaluate
 from inspect_tinker.policies import alerts, check_gate
 from inspect_tinker.summary import EXIT_BAR_MET, EXIT_BAR_NOT_MET
 from inspect_tinker.tracking import EventLog, RunFolder, Sink, round_adapter
@@ -40,7 +43,7 @@ def evaluate_and_record(
         del earlier[stale]
     shutil.rmtree(folder.eval_dir(round_no), ignore_errors=True)  # and its Inspect logs
     t0 = time.time()
-    result = evaluate(engine, tasks, config, folder.eval_dir(round_no), f"{folder.name}-round-{round_no}")
+    result = evaluate(engine, tasks, config.eval_batch_size, folder.eval_dir(round_no), f"{folder.name}-round-{round_no}")
     previous_round = max(earlier) if earlier else None
     previous = earlier.get(previous_round) if previous_round is not None else None
     mark_changes(result, previous, previous_round)

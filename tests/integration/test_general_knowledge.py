@@ -34,7 +34,7 @@ def test_inspect_evals_the_task_through_the_hf_provider_at_its_documented_score(
     log = read_eval_log(str(log_file))
     assert log.status == "success", log.error
     accuracy = log.results.scores[0].metrics["accuracy"].value
-    assert accuracy == 1.0, [(s.id, s.output.completion) for s in log.samples if s.scores["answer_included"].value != "C"]
+    assert accuracy == 1.0, [(s.id, s.output.completion) for s in log.samples if s.scores["qa_grader"].value != "C"]
 
 
 @pytest.fixture(scope="module")

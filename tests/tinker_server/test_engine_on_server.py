@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from inspect_tinker.config import load_config
-from inspect_tinker.data import render_conversation
+from inspect_tinker.data.render import render_conversation
 from inspect_tinker.engines import create_engine
 from inspect_tinker.engines.tinker import CHECKPOINT_FILE
 

@@ -1,9 +1,13 @@
-"""Training engines: one interface (the primitives Tinker exposes), several backends."""
+"""Training engines: one interface (the primitives Tinker exposes), several backends.
 
-import importlib.util
+This file stays light (the configuration imports it to check a run's engine before any
+work): each backend, with the heavy libraries it brings (torch and PEFT, or the tinker
+SDK), is imported only by the functions that need that backend.
+"""
 
 from inspect_tinker.engines.base import AdamWSettings, Completion, EngineInfo, StepMetrics, TrainingEngine
-from inspect_tinker.errors import UsageError
+from inspect_tinker.extras import require_extra
+from inspect_tinker.models import resolve_base_model
 
 __all__ = ["AdamWSettings", "Completion", "EngineInfo", "StepMetrics", "TrainingEngine", "check_engine_requirements", "create_engine"]
 
@@ -12,17 +16,15 @@ def check_engine_requirements(config) -> None:
     """Fail before any work (before a run folder exists) when the engine named by `config.engine`
     cannot start.
 
-    `local` needs its base model on this machine: found, not loaded (the bundled model is
-    unpacked once). `tinker` needs its SDK (the `tinker` extra) and an API key. Neither needs the network.
+    `local` needs the `local` extra (torch, PEFT) and its base model on this machine: found,
+    not loaded (the bundled model is unpacked once). `tinker` needs an API key. Neither needs the network.
     """
     if config.engine == "local":
-        from inspect_tinker.models import resolve_base_model
-
+        require_extra("local", ("torch", "peft"), "engine: local (training in this process)",
+                      instead="or train on the Tinker service with engine: tinker")
         resolve_base_model(config.base_model)
     if config.engine == "tinker":
-        if importlib.util.find_spec("tinker") is None:
-            raise UsageError("engine: tinker needs the Tinker SDK; install it with: pip install 'inspect-tinker[tinker]'")
-        from inspect_tinker.engines.tinker import check_api_key
+        from inspect_tinker.engines.tinker import check_api_key  # the tinker SDK takes seconds to import
 
         check_api_key()
 
@@ -34,6 +36,6 @@ def create_engine(config) -> TrainingEngine:
         from inspect_tinker.engines.tinker import TinkerEngine
 
         return TinkerEngine.from_config(config)
-    from inspect_tinker.engines.local import LocalEngine
+    from inspect_tinker.engines.local import LocalEngine  # torch, transformers' models, PEFT
 
     return LocalEngine.from_config(config)

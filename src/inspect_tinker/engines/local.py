@@ -29,8 +29,9 @@ from torch.distributed.checkpoint.state_dict import (
 from torch.nn.parallel import DistributedDataParallel
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-from inspect_tinker.data.batching import IGNORE_INDEX, collate, micro_batches, pack
+from inspect_tinker.data.batching import micro_batches
 from inspect_tinker.data.render import TokenizedExample
+from inspect_tinker.data.tensors import IGNORE_INDEX, collate, pack
 from inspect_tinker.engines.base import AdamWSettings, Completion, EngineInfo, StepMetrics
 from inspect_tinker.engines.distributed import DataParallel, Lockstep, shard
 from inspect_tinker.engines.fit import available_memory, check_memory, check_rank, model_shape

@@ -47,7 +47,6 @@ from tinker.lib.base_url import resolve_base_url
 from inspect_tinker.data.render import TokenizedExample, end_of_turn_token_ids
 from inspect_tinker.engines.base import AdamWSettings, Completion, EngineInfo, StepMetrics
 from inspect_tinker.errors import UsageError
-from inspect_tinker.tracking.run_folder import write_json_atomic
 
 CHECKPOINT_FILE = "tinker_checkpoint.json"  # in a round folder: the round's tinker:// state path
 LOSS_FN = "cross_entropy"
@@ -413,7 +412,9 @@ class TinkerEngine:
             path = self.wait(self.training.save_state(f"step-{self.steps}")).path
         directory.mkdir(parents=True, exist_ok=True)
         record = {"state_path": path, "step": self.steps, "base_model": self.info.base_model}
-        write_json_atomic(directory / CHECKPOINT_FILE, record)
+        # A plain write: `directory` is a staging folder that the run folder seals (checksums,
+        # fsync, rename; tracking/checkpoints.py), so a torn file is never loaded.
+        (directory / CHECKPOINT_FILE).write_text(json.dumps(record, indent=2))
         return path
 
     def end_sampling(self) -> None:

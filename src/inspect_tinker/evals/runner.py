@@ -4,34 +4,51 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import inspect_ai
+from inspect_ai import Task
 from inspect_ai.log import EvalLog
 from inspect_ai.scorer import value_to_float
 
-from inspect_tinker.config import Config
 from inspect_tinker.engines.base import TrainingEngine
 from inspect_tinker.errors import UsageError
 from inspect_tinker.evals.provider import engine_model, register_engine, release_engine_model
 from inspect_tinker.evals.result import EvalResult, SampleResult, TaskResult
-from inspect_tinker.evals.scorers import BASE_JUDGE
-from inspect_tinker.evals.tasks import EvalTask
 
 # Inspect opens a control socket per eval unless told not to; we need none.
 os.environ.setdefault("INSPECT_EVAL_CTL_SERVER", "false")
 
 _to_float = value_to_float()
 
+# The provider name under which evaluation registers the engine with its adapter switched off:
+# the local base model as the judge of model-graded scorers.
+BASE_JUDGE = "base-model-judge"
 
-def evaluate(engine: TrainingEngine, tasks: list[EvalTask], config: Config, log_dir: Path, label: str) -> EvalResult:
-    """Evaluate the engine's current weights on `tasks`; Inspect logs go to `log_dir`.
+
+@dataclass
+class EvalTask:
+    """An Inspect task with what inspect-tinker needs to know about it."""
+
+    task: Task
+    name: str
+    role: str  # "gate", "confirm" or "guard"
+    weight: float
+    threshold: float | None
+    scorer: str  # label shown in output
+    generation: dict  # the settings its answers are generated with
+
+
+def evaluate(engine: TrainingEngine, tasks: list[EvalTask], batch_size: int, log_dir: Path, label: str) -> EvalResult:
+    """Evaluate the engine's current weights on `tasks`, `batch_size` questions at a time;
+    Inspect logs go to `log_dir`.
 
     `label` names this evaluation's model (for example `myrun-round-2`) in the logs. The
     base model (adapter off) answers as the judge of model-graded scorers meanwhile.
     """
-    model = engine_model(engine, label, config.eval_batch_size)
-    register_engine(engine, BASE_JUDGE, config.eval_batch_size, with_adapter=False)
+    model = engine_model(engine, label, batch_size)
+    register_engine(engine, BASE_JUDGE, batch_size, with_adapter=False)
     try:
         logs = inspect_ai.eval(
             [t.task for t in tasks],
@@ -40,8 +57,8 @@ def evaluate(engine: TrainingEngine, tasks: list[EvalTask], config: Config, log_
             display="none",
             log_level="error",
             max_tasks=len(tasks),
-            max_connections=config.eval_batch_size,
-            max_samples=config.eval_batch_size,
+            max_connections=batch_size,
+            max_samples=batch_size,
             score_display=False,
         )
     finally:

@@ -2,12 +2,17 @@
 
 Building a task loads and checks its samples, resolves its scorer and pins its generation
 settings, so every problem a task can have surfaces here, at start-up, as one UsageError
-naming the task: the loop builds the tasks before the model loads.
+naming the task: the loop builds the tasks before the model loads. The tasks and scorers
+themselves live in evals/, which knows nothing of the configuration; this module is where
+the configuration meets them.
+
+Inspect's own scorers are used wherever one fits (`exact`, `match`, `f1`, `pattern`,
+`choice`, `model_graded_fact`); `answer_included` is our `qa_grader` and `numeric` ours too
+(evals/scorers.py says why).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from inspect_ai import Task, list_tasks, task_with
@@ -15,29 +20,32 @@ from inspect_ai import Task, list_tasks, task_with
 # (eval) resolves them only when it runs, too late to report a bad task before training.
 from inspect_ai._eval.loader import load_task_spec
 from inspect_ai._util.registry import registry_unqualified_name
-from inspect_ai.model import GenerateConfig
+from inspect_ai.model import GenerateConfig, Model, get_model
+from inspect_ai.scorer import Scorer, choice, exact, f1, model_graded_fact, pattern
+from inspect_ai.scorer import match as match_scorer
 
-from inspect_tinker.config import AnswerIncludedScorer, ChoiceScorer, Config, EvalTaskConfig, NumericScorer
+from inspect_tinker.config import (
+    AnswerIncludedScorer,
+    ChoiceScorer,
+    Config,
+    EvalTaskConfig,
+    ExactScorer,
+    F1Scorer,
+    MatchScorer,
+    ModelGradedScorer,
+    NumericScorer,
+    PatternScorer,
+    ScorerConfig,
+)
 from inspect_tinker.errors import UsageError
 from inspect_tinker.evals.general_knowledge import general_knowledge
 from inspect_tinker.evals.multiple_choice import multiple_choice_task
+from inspect_tinker.evals.provider import PROVIDER
 from inspect_tinker.evals.qa import qa
-from inspect_tinker.evals.scorers import build_scorer, parse_number, scorer_label
+from inspect_tinker.evals.runner import BASE_JUDGE, EvalTask
+from inspect_tinker.evals.scorers import numeric, parse_number, qa_grader
 
 GUARD_NAME = "general_knowledge"
-
-
-@dataclass
-class EvalTask:
-    """An Inspect task with what inspect-tinker needs to know about it."""
-
-    task: Task
-    name: str
-    role: str  # "gate", "confirm" or "guard"
-    weight: float
-    threshold: float | None
-    scorer: str  # label shown in output
-    generation: dict  # the settings its answers are generated with
 
 
 def build_tasks(config: Config) -> list[EvalTask]:
@@ -101,7 +109,9 @@ def _load_inspect_task(entry: EvalTaskConfig, where: str) -> Task:
     spec = entry.task or ""
     file, at, name = spec.partition("@")
     if at:
-        names = [t.name for t in list_tasks(Path(file).name, root_dir=Path(file).parent)]
+        # Inspect compares the files it lists with its resolved root: a path written with `..`
+        # (relative to the config file) must be resolved too.
+        names = [t.name for t in list_tasks(Path(file).name, root_dir=Path(file).parent.resolve())]
         if name not in names:
             raise UsageError(
                 f"{where}: no Inspect task {name!r} in {file}; its @task functions: {', '.join(names) or 'none'}."
@@ -139,3 +149,59 @@ def _check_numeric_targets(task: Task, where: str) -> None:
 def _own_scorer_label(task: Task) -> str:
     scorers = task.scorer or []
     return ", ".join(registry_unqualified_name(s) for s in scorers) or "none"
+
+
+def judge_model(config: ModelGradedScorer) -> Model:
+    """The judge of a model-graded scorer: the named Inspect model, or the local base model.
+
+    The local base model is the engine with its adapter switched off, reached through our
+    provider under BASE_JUDGE; evaluation registers it for the duration of each run.
+    """
+    settings = GenerateConfig(max_tokens=config.judge_max_tokens, temperature=0.0)
+    name = config.judge or f"{PROVIDER}/{BASE_JUDGE}"
+    return get_model(name, config=settings, memoize=False)
+
+
+def build_scorer(config: ScorerConfig) -> Scorer:
+    """The Inspect scorer a `scorer` config entry describes."""
+    match config:
+        case AnswerIncludedScorer():
+            return qa_grader()
+        case ExactScorer():
+            return exact()
+        case MatchScorer(location=location, ignore_case=ignore_case):
+            return match_scorer(location=location, ignore_case=ignore_case)
+        case F1Scorer():
+            return f1()
+        case NumericScorer(tolerance=tol, relative_tolerance=rel, location=location):
+            return numeric(tolerance=tol, relative_tolerance=rel, location=location)
+        case PatternScorer(pattern=regex, ignore_case=ignore_case):
+            return pattern(regex, ignore_case=ignore_case)
+        case ChoiceScorer():
+            return choice()
+        case ModelGradedScorer():
+            return model_graded_fact(
+                template=config.template,
+                instructions=config.instructions,
+                partial_credit=config.partial_credit,
+                model=judge_model(config),
+            )
+    raise AssertionError(f"no scorer for {config!r}")  # the config's union and this match list the same names
+
+
+def scorer_label(config: ScorerConfig, base_model: str) -> str:
+    """How the scorer is named in output: its name and the options that change its meaning."""
+    match config:
+        case MatchScorer(location=location):
+            return f"match ({location})"
+        case NumericScorer(tolerance=tol, relative_tolerance=rel, location=location):
+            within = f"±{tol:g}" if tol else ""
+            within += (" or " if within and rel else "") + (f"±{rel:.0%}" if rel else "")
+            return f"numeric ({location} number{', ' + within if within else ', exact'})"
+        case PatternScorer(pattern=regex):
+            return f"pattern /{regex}/"
+        case ModelGradedScorer(judge=None):
+            return f"model_graded (judge: local base model {base_model}, without the adapter)"
+        case ModelGradedScorer(judge=judge):
+            return f"model_graded (judge: {judge})"
+    return config.name
