@@ -4,7 +4,6 @@ What is asserted is what the engine sends (tokens, weights, Adam parameters, che
 names, the resume path) and what it makes of the SDK's answers. See tests/fake_tinker.py.
 """
 
-import importlib.util
 import inspect
 import json
 import socket
@@ -317,13 +316,6 @@ def test_a_missing_or_malformed_key_exits_2_before_any_work(fake, tinker_config,
     assert message in err and "Traceback" not in err
     assert key is None or key not in err
     assert not (config.parent / "runs").exists() and fake.log == []
-
-
-def test_without_the_sdk_the_message_says_how_to_install_it(tinker_config, monkeypatch, fake):
-    find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tinker" else find_spec(name, *a))
-    with pytest.raises(UsageError, match=r"pip install 'inspect-tinker\[tinker\]'"):
-        load_config(tinker_config())
 
 
 def test_keys_the_service_has_no_equivalent_for_are_refused(fake, tinker_config):
