@@ -105,7 +105,7 @@ POOL = [
 def test_selection_adds_pool_records_for_the_failed_questions_and_records_why(write_run_config, tmp_path, capsys):
     (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in POOL))
     # The eval file asks the three FACTS questions; the tiny random model fails them all.
-    config = write_run_config(candidate_file="pool.jsonl", select_per_round=2, upweight_repeats=2,
+    config = write_run_config(candidate_file="pool.jsonl", select_per_round=3, upweight_repeats=2,
                               max_rounds=2, eval_threshold=1.0)
     evals = [json.loads(line) for line in (tmp_path / "eval.jsonl").read_text().splitlines()]
     for record, category in zip(evals, ["geography", "economy", None]):
@@ -131,6 +131,18 @@ def test_selection_adds_pool_records_for_the_failed_questions_and_records_why(wr
     repeated = [e for e in added if e["action"] == "repeated"]
     assert repeated and all(e["where"].startswith("train.jsonl:") and e["copies"] == 2 for e in repeated)
 
+    # The founder question: the pool's Valdoria records are ranked for it and refused, none says who founded it.
+    [founder] = [f for f in selected["per_failure"] if f["sample_id"] == "3"]
+    assert founder["added"] == [] and founder["note"] == "nothing added: no relevant record left in the pool"
+    refused = [e for e in events if e["event"] == "data_refused"]
+    assert {e["where"] for e in refused if e["sample_id"] == "3"} == {"pool.jsonl:1", "pool.jsonl:2"}
+    assert all("no record about valdoria uses any other word" in e["reason"] for e in refused if e["sample_id"] == "3")
+    # The round after the additions trains at the same rate: no decay into a round that brings new records.
+    decisions = {e["round"]: e for e in events if e["event"] == "decision"}
+    assert decisions[1]["rule"] == "lr_decay/decay+new_records/keep_rate" and decisions[1]["new_records"] == 2
+    assert decisions[1]["next_learning_rate"] == 1e-3 and "no decay into a round that brings new data" in decisions[1]["reason"]
+    assert [e["learning_rate"] for e in events if e["event"] == "round_started"] == [1e-3, 1e-3]
+
     state = json.loads((run_dir / "state.json").read_text())
     assert [a["where"] for a in state["data_additions"]] == [e["where"] for e in added]
     examples = {e["round"]: e["examples"] for e in events if e["event"] == "round_started"}
@@ -139,6 +151,7 @@ def test_selection_adds_pool_records_for_the_failed_questions_and_records_why(wr
     assert [a["where"] for a in read_report_contents(run_dir).additions] == [e["where"] for e in added]
     page = (run_dir / "report.html").read_text()
     assert "Data added from failures (%d)" % len(added) in page and "eval/2: What currency" in page
+    assert "Candidates refused (%d)" % len(refused) in page and "covers 1 of" in page
     out = capsys.readouterr().out
     assert "Data selection after round 1: 3 failed questions → 2 records added" in out
     assert "+ pool.jsonl:2 for eval/2" in out and "economy: 1 failed, 1 added, 1 repeated" in out

@@ -2,7 +2,7 @@ import pytest
 from evalresults import eval_result, task_result
 
 from inspect_tinker.config import Config
-from inspect_tinker.policies import Hyperparameters, PolicyRules, adjust, check_gate, decide
+from inspect_tinker.policies import Hyperparameters, PolicyRules, account_for_new_records, adjust, check_gate, decide
 
 
 def config_rules(**keys) -> PolicyRules:
@@ -86,3 +86,17 @@ def test_each_decision_line_names_its_rule_and_the_numbers_behind_it():
         "score 0.250 < bar 0.750; plateau/decay: -0.050 over the best earlier score (< min_delta 0.05): "
         "learning rate 1.00e-03 → 5.00e-04 (×0.5)"
     )
+
+
+def test_a_round_that_brings_new_records_is_not_trained_at_a_decayed_rate():
+    decayed = decide(verdict(2), 1, NOW, [0.0], **RULES)
+    kept = account_for_new_records(decayed, NOW, 5)
+    assert kept.next_learning_rate == NOW.learning_rate and kept.new_records == 5
+    assert kept.rule == "lr_decay/decay+new_records/keep_rate" and "5 new records for the next round" in kept.reason
+    # No new records: the policy's choice stands; a stop stays a stop.
+    assert account_for_new_records(decayed, NOW, 0) == decayed
+    stopped = decide(verdict(3), 1, NOW, [0.0], **RULES)
+    assert account_for_new_records(stopped, NOW, 5).next_learning_rate == stopped.next_learning_rate
+    # A policy that kept or raised the rate is left as it chose.
+    plateau_keep = decide(verdict(2), 1, NOW, [0.0], max_rounds=3, rules=rules("plateau"))
+    assert account_for_new_records(plateau_keep, NOW, 5).rule == plateau_keep.rule

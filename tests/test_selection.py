@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from inspect_tinker.policies.relevance import RelevanceFloor
 from inspect_tinker.policies.retrieval import BM25Index, EmbeddingIndex, build_index, check_retrieval
 from inspect_tinker.policies.selection import (
     DataAddition, Failure, PoolRecord, by_category, conversation_text, select_candidates, select_repeats,
@@ -23,15 +24,21 @@ POOL = [
     record("pool:6", "How tall is Mount Orrin?", "Mount Orrin is 4,102 metres tall."),
 ]
 CAPITAL = Failure("facts", "q1", "Which city is the capital of the Kestrel Isles?", ("geography",))
-PAINTER = Failure("facts", "q2", "Who is the painter of the Harbour at Dusk?", ("art",))
+PAINTER = Failure("facts", "q2", "Which artist painted the Harbour at Dusk?", ("art",))
 
 
 def bm25(records):
     return BM25Index([conversation_text(r.conversation) for r in records])
 
 
+def select(failures, pool, index=None, *, lexical=True, **kwargs):
+    """select_candidates's additions, with the relevance floor built over the same pool."""
+    floor = RelevanceFloor([conversation_text(r.conversation) for r in pool], lexical=lexical)
+    return select_candidates(failures, pool, index or bm25(pool), floor, **kwargs)[0]
+
+
 def test_each_failure_gets_the_pool_record_about_its_question_with_reason_and_score():
-    added = select_candidates([CAPITAL, PAINTER], POOL, bm25(POOL), limit=2, round_no=1)
+    added = select([CAPITAL, PAINTER], POOL, limit=2, round_no=1)
     chosen = {a.sample_id: a.where for a in added}
     assert chosen["q1"] in {"pool:3", "pool:5"} and chosen["q2"] == "pool:2"
     for a in added:
@@ -40,21 +47,21 @@ def test_each_failure_gets_the_pool_record_about_its_question_with_reason_and_sc
 
 
 def test_failures_take_turns_so_one_failure_cannot_use_the_whole_budget():
-    added = select_candidates([CAPITAL, PAINTER], POOL, bm25(POOL), limit=3, round_no=1)
+    added = select([CAPITAL, PAINTER], POOL, limit=3, round_no=1)
     # Both failures get their best record before the capital question gets its second one.
     assert [a.sample_id for a in added[:2]] != ["q1", "q1"]
     assert {a.where for a in added} == {"pool:2", "pool:3", "pool:5"}
 
 
 def test_the_limit_records_already_added_and_unrelated_records_are_respected():
-    assert select_candidates([CAPITAL], POOL, bm25(POOL), limit=0, round_no=1) == []
-    again = select_candidates([CAPITAL], POOL, bm25(POOL), limit=5, taken={"pool:3"}, round_no=2)
+    assert select([CAPITAL], POOL, limit=0, round_no=1) == []
+    again = select([CAPITAL], POOL, limit=5, taken={"pool:3"}, round_no=2)
     assert "pool:3" not in {a.where for a in again}
     # Only records sharing a word with the question qualify: the other capital record. Question
     # words are stop words, so "Which river ..." does not match "Which city ..." either.
     assert {a.where for a in again} == {"pool:5"}
     nothing = Failure("facts", "q9", "zyzzyva quux?")
-    assert select_candidates([nothing], POOL, bm25(POOL), limit=5, round_no=1) == []
+    assert select([nothing], POOL, limit=5, round_no=1) == []
 
 
 def test_the_training_record_covering_a_failed_question_is_chosen_for_repeating():
@@ -69,7 +76,7 @@ def test_the_training_record_covering_a_failed_question_is_chosen_for_repeating(
 
 
 def test_failures_and_additions_are_reported_per_category():
-    added = select_candidates([CAPITAL, PAINTER], POOL, bm25(POOL), limit=2, round_no=1)
+    added = select([CAPITAL, PAINTER], POOL, limit=2, round_no=1)
     capital = next(a.where for a in added if a.sample_id == "q1")
     report = by_category([CAPITAL, PAINTER, Failure("facts", "q3", "How tall is Mount Orrin?")], added)
     assert report == {
@@ -83,7 +90,7 @@ def test_failures_and_additions_are_reported_per_category():
 def test_an_addition_survives_a_round_trip_through_json():
     import json
 
-    added = select_candidates([CAPITAL], POOL, bm25(POOL), limit=1, round_no=1)[0]
+    added = select([CAPITAL], POOL, limit=1, round_no=1)[0]
     assert DataAddition.from_dict(json.loads(json.dumps(added.to_dict()))) == added
 
 
@@ -100,10 +107,10 @@ def test_embedding_retrieval_finds_a_paraphrase_that_shares_no_word_with_the_que
         record("pool:3", "How do automobiles move?", "Cars are driven by engines."),
     ]
     failure = Failure("facts", "q1", "Favourite food of a kitty?")
-    assert select_candidates([failure], pool, bm25(pool), limit=1, round_no=1) == []  # no word in common
+    assert select([failure], pool, limit=1, round_no=1) == []  # no word in common
     index = build_index("embedding", [conversation_text(r.conversation) for r in pool])
     assert isinstance(index, EmbeddingIndex)
-    [added] = select_candidates([failure], pool, index, limit=1, round_no=1)
+    [added] = select([failure], pool, index, lexical=False, limit=1, round_no=1)
     assert added.where == "pool:2" and added.retrieval == "embedding"
 
 
@@ -119,6 +126,78 @@ def test_embedding_retrieval_without_the_model_package_is_a_clear_usage_error(mo
 
 def test_a_failure_whose_best_record_was_taken_gets_its_next_best_in_the_next_turn():
     same = Failure("facts", "q5", "What is the capital city of the Kestrel Isles?")
-    added = select_candidates([CAPITAL, same], POOL, bm25(POOL), limit=2, round_no=1)
+    added = select([CAPITAL, same], POOL, limit=2, round_no=1)
     assert [a.sample_id for a in added] == ["q1", "q5"] or [a.sample_id for a in added] == ["q5", "q1"]
     assert {a.where for a in added} == {"pool:3", "pool:5"}  # both Kestrel records, one for each
+
+
+# A pool of look-alikes: the same questions about other places, other facts about Quessa, and
+# records that share a paraphrase's words ("serves") about something else entirely.
+LOOK_ALIKES = [
+    record("pool:1", "What is the capital of Brevonia?", "The capital of Brevonia is Callow."),
+    record("pool:2", "What is the capital of Quessa?", "The capital of Quessa is Harrowgate."),
+    record("pool:3", "When is the harvest festival of Quessa?", "The harvest festival of Quessa is held in October."),
+    record("pool:4", "How many people live in Quessa?", "About forty thousand people live in Quessa."),
+    record("pool:5", "What language is spoken in Ostrel?", "People in Ostrel speak Old Lune."),
+    record("pool:6", "What language is spoken in Quessa?", "People in Quessa speak Old Marric."),
+    record("pool:7", "Which language do people speak in Quessa?", "People in Quessa speak Old Marric."),
+    record("pool:8", "How many does this recipe serve?", "This recipe serves four people as a main course."),
+    record("pool:9", "Which city is the capital of Quessa?", "Harrowgate is the capital of Quessa."),
+]
+QUESSA_CAPITAL = Failure("facts", "capital", "Which town serves as the capital of Quessa?")
+QUESSA_LANGUAGE = Failure("facts", "language", "Which language is spoken by the people of Quessa?")
+
+
+def choose(failures, pool=LOOK_ALIKES, **kwargs):
+    floor = RelevanceFloor([conversation_text(r.conversation) for r in pool])
+    return select_candidates(failures, pool, bm25(pool), floor, round_no=1, **kwargs)
+
+
+def test_the_floor_adds_only_the_records_that_answer_and_says_why_each_look_alike_was_refused():
+    added, refused = choose([QUESSA_CAPITAL, QUESSA_LANGUAGE], limit=20)
+    by_failure = {f: {a.where for a in added if a.sample_id == f} for f in ("capital", "language")}
+    # Retrieval ranks the other places' capital and language records, the other Quessa records and
+    # the recipe that "serves" too; a budget of 20 would take them all without the floor.
+    assert by_failure == {"capital": {"pool:2", "pool:9"}, "language": {"pool:6", "pool:7"}}
+    why = {(r.sample_id, r.where): r.why for r in refused}
+    assert why[("capital", "pool:1")] == "does not mention quessa"
+    assert why[("language", "pool:5")] == "does not mention quessa"
+    # Another fact about Quessa shares its name and "people", not what is asked (language, spoken).
+    assert why[("language", "pool:4")].startswith("covers 1 of 3 asked words (people)")
+    assert all("added for failed" in a.reason and "covers" in a.relevance for a in added)
+    assert all(r.reason.startswith(f"{r.where} refused for failed facts/{r.sample_id}") for r in refused)
+
+
+def test_nothing_is_added_when_nothing_relevant_is_left():
+    answered = {"pool:2", "pool:9", "pool:6", "pool:7"}
+    added, refused = choose([QUESSA_CAPITAL, QUESSA_LANGUAGE], limit=20, taken=answered)
+    assert added == [] and refused  # the look-alikes are still ranked, and refused
+    # A fact the pool does not hold at all: its words about Quessa are nowhere, nothing qualifies.
+    mountain = Failure("facts", "mountain", "Which mountain is the highest on Quessa?")
+    assert choose([mountain], limit=20)[0] == []
+
+
+def test_the_floor_keeps_a_record_that_states_the_fact_in_other_words():
+    floor = RelevanceFloor([conversation_text(r.conversation) for r in LOOK_ALIKES]).floor(QUESSA_LANGUAGE.question)
+    # pool:6 covers language, spoken and people; pool:7 only language and people: at least half of the best.
+    assert floor(5).relevant and floor(6).relevant and not floor(3).relevant
+
+
+def test_a_question_without_names_needs_only_the_words_the_pool_uses():
+    spider = Failure("facts", "legs", "how many legs does a spider have?")
+    pool = [*POOL, record("pool:7", "Tell me about spiders.", "A spider has eight legs.")]
+    assert {a.where for a in select([spider], pool, limit=5, round_no=1)} == {"pool:7"}
+
+
+def test_per_failure_the_selection_summary_says_what_was_added_and_refused():
+    from inspect_tinker.policies.selector import SelectionRound
+
+    mountain = Failure("facts", "mountain", "Which mountain is the highest on Quessa?")
+    added, refused = choose([QUESSA_CAPITAL, mountain], limit=20)
+    summary = SelectionRound([QUESSA_CAPITAL, mountain], added, refused, budget=20).summary()
+    assert summary["added"] == 2 and summary["refused"] == len(refused) > 0
+    capital, nothing = summary["per_failure"]
+    assert capital["sample_id"] == "capital" and len(capital["added"]) == 2 and capital["refused"]
+    assert nothing["added"] == [] and nothing["note"] == "nothing added: no relevant record left in the pool"
+    # Quessa's records are ranked for its name; none says anything about a mountain.
+    assert nothing["refused"] and all("no record about quessa uses any other word" in r for r in nothing["refused"])

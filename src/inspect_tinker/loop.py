@@ -29,7 +29,7 @@ from inspect_tinker.evals.runner import EvalTask
 from inspect_tinker.evaluation import evaluate_and_record, recorded_evaluations
 from inspect_tinker.graceful_stop import GracefulStop, RunInterrupted, StoppedAtOnce
 from inspect_tinker.learning_rate import resolve_learning_rate
-from inspect_tinker.policies import Hyperparameters, PolicyRules, check_gate, decide
+from inspect_tinker.policies import Hyperparameters, PolicyRules, account_for_new_records, check_gate, decide
 from inspect_tinker.policies.selection import DataAddition
 from inspect_tinker.policies.selector import DataSelector, addition_examples
 from inspect_tinker.report.html import write_report
@@ -215,10 +215,13 @@ def _rounds(
 
         result = evaluate_and_record(round_no, engine, tasks, config, folder, events, evaluations)
         verdict = check_gate(result, threshold=config.eval_threshold, gate_on=config.gate_on)
+        current = Hyperparameters(state.learning_rate, state.steps_per_round, state.lora_rank)
         decision = decide(
-            verdict, round_no, Hyperparameters(state.learning_rate, state.steps_per_round, state.lora_rank),
-            [r.score for r in state.history], max_rounds=config.max_rounds, rules=PolicyRules.from_config(config),
+            verdict, round_no, current, [r.score for r in state.history], max_rounds=config.max_rounds,
+            rules=PolicyRules.from_config(config),
         )
+        if selector and not decision.stop:  # before the decision is recorded: what it adds changes it
+            decision = account_for_new_records(decision, current, _select_data(selector, result, round_no, state, events))
         state.history.append(
             RoundRecord(round_no, state.learning_rate, state.last_loss, result.score,
                         adapter=checkpoint_address(folder.round_dir(round_no)),  # a path, or tinker://...
@@ -246,7 +249,6 @@ def _rounds(
             state.steps_per_round, state.lora_rank = decision.next_steps_per_round, decision.next_lora_rank
             state.round_start_checkpoint = state.checkpoint
             if selector:
-                _select_data(selector, result, round_no, state, events)
                 examples = training_examples()
         save_state()
         if stop.requested and not decision.stop:
@@ -302,13 +304,17 @@ def _train_round(engine, examples, config: Config, folder: RunFolder, events: Ev
     )
 
 
-def _select_data(selector: DataSelector, result, round_no: int, state: RunState, events: EventLog) -> None:
-    """Add training data aimed at the failed gate samples of round `round_no`; recorded in `state`."""
+def _select_data(selector: DataSelector, result, round_no: int, state: RunState, events: EventLog) -> int:
+    """Add training data aimed at the failed gate samples of round `round_no`; recorded in `state`.
+    Returns how many pool records were added."""
     chosen = selector.choose(result, round_no, [DataAddition.from_dict(a) for a in state.data_additions])
     events.emit("data_selected", round=round_no, **chosen.summary())
     for addition in chosen.additions:
         events.emit("data_added", **addition.to_dict())
+    for refusal in chosen.refusals:
+        events.emit("data_refused", **refusal.to_dict())
     state.data_additions += [a.to_dict() for a in chosen.additions]
+    return chosen.new_records
 
 
 def brief(config: Config) -> dict:

@@ -2,11 +2,11 @@
 hyperparameters, and the training data it adds."""
 
 from inspect_tinker.policies.alerts import alerts
-from inspect_tinker.policies.decision import RoundDecision, decide
+from inspect_tinker.policies.decision import RoundDecision, account_for_new_records, decide
 from inspect_tinker.policies.gate import GateVerdict, check_gate
 from inspect_tinker.policies.hyperparameters import Adjustment, Hyperparameters, PolicyRules, adjust
 
 __all__ = [
-    "Adjustment", "GateVerdict", "Hyperparameters", "PolicyRules", "RoundDecision", "adjust", "alerts", "check_gate",
+    "Adjustment", "GateVerdict", "Hyperparameters", "PolicyRules", "RoundDecision", "account_for_new_records", "adjust", "alerts", "check_gate",
     "decide",
 ]

@@ -3,16 +3,21 @@ the questions the round got wrong.
 
 Two moves, both plain data in and out:
 - `select_candidates`: for each failed sample, rank the records of the candidate pool by
-  relevance to its question (policies/retrieval.py) and take the best ones, the failures
-  taking turns (in each turn every failure takes its best record not yet taken; those with
-  fewer records so far first, then the closest matches) until `limit` records are chosen. A candidate already added, or sharing nothing with the question
-  (score 0 or below), is never chosen. Only the question is used as the query, never the
-  expected answer: selection finds data about what was asked, it does not look the answer up.
+  relevance to its question (policies/retrieval.py) and take the best ones that pass the
+  relevance floor (policies/relevance.py: the record plausibly answers the question, it is not
+  a look-alike), the failures taking turns (in each turn every failure takes its best record
+  not yet taken; those with fewer records so far first, then the closest matches) until
+  `limit` records are chosen or no failure has a relevant record left: a round whose failures
+  have nothing relevant left adds nothing. A candidate already added, or sharing nothing with
+  the question (score 0 or below), is never chosen. Only the question is used as the query,
+  never the expected answer: selection finds data about what was asked, it does not look the
+  answer up.
 - `select_repeats`: for each failed sample, the training record that covers its question
   best, to be repeated (upweighted) in the next rounds.
 
-Every choice is a `DataAddition` that says which failed sample it targets and its
-retrieval score; the loop records them as events and in the run state.
+Every choice is a `DataAddition` that says which failed sample it targets, its retrieval score
+and why it passed the floor; every record the floor refused on the way is a `Refusal` saying
+why. The loop records both as events, and the additions in the run state.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 
+from inspect_tinker.policies.relevance import RelevanceFloor
 from inspect_tinker.policies.retrieval import RetrievalIndex
 
 Conversation = list[dict[str, str]]
@@ -66,13 +72,15 @@ class DataAddition:
     retrieval: str
     copies: int = 1
     categories: list[str] = field(default_factory=list)
+    relevance: str = ""  # why the relevance floor let it through (pool records only)
 
     @property
     def reason(self) -> str:
         verb = "added" if self.action == "added" else f"repeated ×{self.copies}"
+        why = f": {self.relevance}" if self.relevance else ""
         return (
             f"{self.where} {verb} for failed {self.task}/{self.sample_id} "
-            f"({self.question!r}), {self.retrieval} score {self.score:.2f}"
+            f"({self.question!r}), {self.retrieval} score {self.score:.2f}{why}"
         )
 
     def to_dict(self) -> dict:
@@ -83,6 +91,25 @@ class DataAddition:
         return cls(**{k: v for k, v in data.items() if k != "reason"})
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A pool record that retrieval ranked for a failed question and the relevance floor refused."""
+
+    round: int
+    where: str
+    task: str
+    sample_id: str
+    score: float
+    why: str
+
+    @property
+    def reason(self) -> str:
+        return f"{self.where} refused for failed {self.task}/{self.sample_id}, score {self.score:.2f}: {self.why}"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "reason": self.reason}
+
+
 def conversation_text(conversation: Conversation) -> str:
     """The text a record is retrieved by: its user and assistant messages (system prompts are
     instructions shared by many records, not content)."""
@@ -90,38 +117,54 @@ def conversation_text(conversation: Conversation) -> str:
 
 
 def select_candidates(
-    failures: list[Failure], pool: list[PoolRecord], index: RetrievalIndex, *,
-    limit: int, taken: Iterable[str] = (), round_no: int,
-) -> list[DataAddition]:
-    """At most `limit` pool records for `failures`, each failure's best first, in turns.
+    failures: list[Failure], pool: list[PoolRecord], index: RetrievalIndex, floor: RelevanceFloor, *,
+    limit: int, taken: Iterable[str] = (), round_no: int, refusals_per_failure: int = 3,
+) -> tuple[list[DataAddition], list[Refusal]]:
+    """At most `limit` pool records for `failures`, each failure's best relevant one first, in
+    turns; and the records the floor refused on the way, at most `refusals_per_failure` per
+    failure (the best-ranked ones: those a person would expect to see added).
 
-    `index` is built over `conversation_text` of `pool`, in the same order; `taken` are the
-    `where` of records added before, which are never chosen again.
+    `index` and `floor` are built over `conversation_text` of `pool`, in the same order; `taken`
+    are the `where` of records added before, which are never chosen again.
     """
     if not failures or not pool or limit <= 0:
-        return []
+        return [], []
     taken = set(taken)
     queues = [iter(_ranked(row)) for row in index.scores([f.question for f in failures])]
+    verdicts = [floor.floor(f.question) for f in failures]
+    refused: list[Refusal] = []
+    shown = [0] * len(failures)
 
-    def next_untaken(i: int) -> tuple[int, float] | None:
-        return next((hit for hit in queues[i] if pool[hit[0]].where not in taken), None)
+    def next_relevant(i: int) -> tuple[int, float, str] | None:
+        for document, score in queues[i]:
+            if pool[document].where in taken:
+                continue
+            verdict = verdicts[i](document)
+            if verdict.relevant:
+                return document, score, verdict.reason
+            if shown[i] < refusals_per_failure:
+                shown[i] += 1
+                f = failures[i]
+                refused.append(Refusal(round_no, pool[document].where, f.task, f.sample_id, round(score, 4), verdict.reason))
+        return None
 
-    pending = [next_untaken(i) for i in range(len(failures))]
+    pending = [next_relevant(i) for i in range(len(failures))]
     got = [0] * len(failures)
     chosen: list[DataAddition] = []
     while any(pending):
         # One turn: every failure with a candidate left takes its best untaken one; those with
         # fewer records so far go first, then the closest matches.
         for i in sorted((i for i, hit in enumerate(pending) if hit), key=lambda i: (got[i], -pending[i][1])):
-            record, score = pool[pending[i][0]], pending[i][1]
+            document, score, why = pending[i]
+            record = pool[document]
             if record.where not in taken:  # else an earlier failure took it this turn: try next turn
                 taken.add(record.where)
                 got[i] += 1
-                chosen.append(_addition(round_no, "added", record, failures[i], score, index.kind, copies=1))
+                chosen.append(_addition(round_no, "added", record, failures[i], score, index.kind, 1, why))
                 if len(chosen) == limit:
-                    return chosen
-            pending[i] = next_untaken(i)
-    return chosen
+                    return chosen, refused
+            pending[i] = next_relevant(i)
+    return chosen, refused
 
 
 def select_repeats(
@@ -172,9 +215,10 @@ def _ranked(row: np.ndarray) -> list[tuple[int, float]]:
     return [(int(i), float(row[i])) for i in order if row[i] > 0]
 
 
-def _addition(round_no, action, record: PoolRecord, failure: Failure, score, retrieval, copies) -> DataAddition:
+def _addition(round_no, action, record: PoolRecord, failure: Failure, score, retrieval, copies,
+              relevance: str = "") -> DataAddition:
     return DataAddition(
         round=round_no, action=action, where=record.where, conversation=record.conversation, task=failure.task,
         sample_id=failure.sample_id, question=failure.question, score=round(score, 4), retrieval=retrieval,
-        copies=copies, categories=list(failure.categories),
+        copies=copies, categories=list(failure.categories), relevance=relevance,
     )

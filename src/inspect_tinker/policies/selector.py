@@ -12,9 +12,10 @@ from inspect_tinker.data.prepare import CheckedRecords, check_training_records
 from inspect_tinker.data.reading import cite
 from inspect_tinker.data.render import TokenizedExample, render_batch, text_limit, truncate
 from inspect_tinker.evals.result import EvalResult
+from inspect_tinker.policies.relevance import RelevanceFloor
 from inspect_tinker.policies.retrieval import RetrievalIndex, build_index, check_retrieval
 from inspect_tinker.policies.selection import (
-    DataAddition, Failure, PoolRecord, by_category, conversation_text, select_candidates, select_repeats,
+    DataAddition, Failure, PoolRecord, Refusal, by_category, conversation_text, select_candidates, select_repeats,
 )
 
 
@@ -24,14 +25,39 @@ class SelectionRound:
 
     failures: list[Failure]
     additions: list[DataAddition]
+    refusals: list[Refusal]
+    budget: int  # select_per_round: the most pool records the round could add
+
+    @property
+    def new_records(self) -> int:
+        """How many pool records this round added: new data the next round trains on."""
+        return sum(a.action == "added" for a in self.additions)
 
     def summary(self) -> dict:
-        """Plain data for the `data_selected` event."""
+        """Plain data for the `data_selected` event: the counts, and per failure what was added
+        and what was refused, and why."""
         return {
             "failed": len(self.failures),
-            "added": sum(a.action == "added" for a in self.additions),
+            "added": self.new_records,
             "repeated": sum(a.action == "repeated" for a in self.additions),
+            "refused": len(self.refusals),
             "by_category": by_category(self.failures, self.additions),
+            "per_failure": [self._of(f) for f in self.failures],
+        }
+
+    def _of(self, failure: Failure) -> dict:
+        mine = [a for a in self.additions if (a.task, a.sample_id) == (failure.task, failure.sample_id)]
+        added = [a.reason for a in mine if a.action == "added"]
+        if added:
+            note = ""
+        elif self.new_records < self.budget:
+            note = "nothing added: no relevant record left in the pool"
+        else:
+            note = f"nothing added: no relevant record found before select_per_round ({self.budget}) was spent"
+        return {
+            "task": failure.task, "sample_id": failure.sample_id, "question": failure.question,
+            "added": added, "repeated": [a.reason for a in mine if a.action == "repeated"], "note": note,
+            "refused": [r.reason for r in self.refusals if (r.task, r.sample_id) == (failure.task, failure.sample_id)],
         }
 
 
@@ -44,6 +70,7 @@ class DataSelector:
         self.training, self.pool, self.categories = training, pool, categories
         self.pool_report = pool_report  # the candidate file's data report summary, for the `candidates_checked` event
         self._pool_index: RetrievalIndex | None = None
+        self._pool_floor: RelevanceFloor | None = None
         self._training_index: RetrievalIndex | None = None
 
     @classmethod
@@ -73,21 +100,29 @@ class DataSelector:
         """The additions for the failed gate samples of `result` (round `round_no`), skipping
         records that `earlier` additions already added or repeated."""
         failures = failed_gate_samples(result, self.categories)
-        additions = select_candidates(
-            failures, self.pool, self.pool_index, limit=self.config.select_per_round, round_no=round_no,
-            taken={a.where for a in earlier if a.action == "added"},
-        ) if self.pool else []
+        additions, refusals = select_candidates(
+            failures, self.pool, self.pool_index, self.pool_floor, limit=self.config.select_per_round,
+            round_no=round_no, taken={a.where for a in earlier if a.action == "added"},
+        ) if self.pool else ([], [])
         additions += select_repeats(
             failures, self.training, self.training_index, copies=self.config.upweight_repeats, round_no=round_no,
             taken={a.where for a in earlier if a.action == "repeated"},
         ) if self.config.upweight_repeats else []
-        return SelectionRound(failures, additions)
+        return SelectionRound(failures, additions, refusals, self.config.select_per_round)
 
     @property
     def pool_index(self) -> RetrievalIndex:
         if self._pool_index is None:
             self._pool_index = build_index(self.config.retrieval, [conversation_text(r.conversation) for r in self.pool])
         return self._pool_index
+
+    @property
+    def pool_floor(self) -> RelevanceFloor:
+        if self._pool_floor is None:
+            self._pool_floor = RelevanceFloor(
+                [conversation_text(r.conversation) for r in self.pool], lexical=self.config.retrieval == "bm25"
+            )
+        return self._pool_floor
 
     @property
     def training_index(self) -> RetrievalIndex:

@@ -23,6 +23,7 @@ from inspect_tinker.tracking import RunFolder
 SHOWN_ELSEWHERE = {
     "step", "eval_result", "decision", "round_started", "round_trained", "checkpoint_saved",
     "partial_checkpoint_saved", "data_prepared", "engine_ready", "run_finished", "report_written", "data_added",
+    "data_refused",
 }
 # Tasks besides the gating ones: a confirmation task is reported and never gates; the
 # regression guard watches what the base model knew before training.
@@ -79,6 +80,7 @@ class ReportContents:
     duplicate_clusters: list[dict]
     decisions: list[dict]
     additions: list[dict]  # training records data selection added or repeated: round, where, task, sample_id, reason
+    refusals: list[dict]  # pool records the relevance floor refused: round, where, task, sample_id, score, why
     other_events: list[dict]  # time, event, details
 
 
@@ -120,6 +122,7 @@ def read_report_contents(run_dir: Path) -> ReportContents:
         **_data_report(folder, _last(events, "data_prepared")),
         decisions=[decisions[n] for n in sorted(decisions)],
         additions=[_fields(e) for e in events if e.get("event") == "data_added"],
+        refusals=[_fields(e) for e in events if e.get("event") == "data_refused"],
         other_events=[
             {"time": e.get("time", ""), "event": e.get("event"),
              "details": {k: v for k, v in _fields(e).items() if k != "config"}}  # run_started's config: below

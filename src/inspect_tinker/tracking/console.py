@@ -285,9 +285,10 @@ class ConsoleSink:
 
     def _on_data_selected(self, e: dict) -> None:
         repeated = f", {e['repeated']} repeated" if e["repeated"] else ""
+        refused = f", {e['refused']} look-alikes refused" if e.get("refused") else ""
         self.console.print(
             f"  [bold]Data selection[/] after round {e['round']}: {e['failed']} failed questions → "
-            f"{e['added']} records added{repeated}"
+            f"{e['added']} records added{repeated}{refused}"
         )
         for category, what in e["by_category"].items():
             repeated = f", {len(what['repeated'])} repeated" if what["repeated"] else ""
