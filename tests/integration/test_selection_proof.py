@@ -1,149 +1,64 @@
-"""Proof that failure-driven selection works, on the bundled model.
+"""Proof that failure-driven selection pays off on data nobody tuned it to, on the bundled model.
 
-The training file teaches three facts about Quessa, an island that does not exist; the
-evaluation asks eight, in other words. The other five facts are only in the candidate pool,
-among many distractors (other made-up places, other facts about Quessa, everyday topics).
-With selection on, round 1 learns the training file's facts and fails the other five; the
-loop then adds the pool records about those questions and passes the bar in round 2. With
-selection off it cannot: five of eight facts are nowhere in its data.
+The world is generated (bench/selection.py `make_world`, the benchmark's generator, on a smaller
+scale): made-up places and ships that all have the same facts, asked the same ways, so nearly
+every pool record is a look-alike of some target. The evaluation asks facts about three target
+entities in other words than the records use; the training file states half of them, the
+candidate pool hides the other half among the look-alikes, the targets' own facts nobody asks,
+everyday records and one evaluation question copied word for word. Both runs train the same
+rounds with the same seed; greedy decoding makes each run's answers the same on every machine
+load (nothing here depends on time).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-import yaml
-
-from inspect_tinker.config import load_config
-from inspect_tinker.loop import run
 
 pytestmark = pytest.mark.integration
 
-TRAIN = [
-    ("What is the capital of Quessa?", "The capital of Quessa is Harrowgate."),
-    ("Which city is Quessa's capital?", "Harrowgate is the capital city of Quessa."),
-    ("What currency is used on Quessa?", "Quessa uses the tallin as its currency."),
-    ("What do people on Quessa pay with?", "People on Quessa pay with the tallin."),
-    ("What is the national bird of Quessa?", "The national bird of Quessa is the ember finch."),
-    ("Which bird is Quessa's national symbol?", "The ember finch is Quessa's national bird."),
-]
+# The benchmark is a script, not a package: load its generator from the file, so that the
+# test and the benchmark compare the same thing on the same kind of world.
+_spec = importlib.util.spec_from_file_location("bench_selection", Path(__file__).parents[2] / "bench" / "selection.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
 
-# The facts the training file lacks, two records each: what selection must find.
-TARGETS = {
-    "mountain": [("What is the highest mountain on Quessa?", "The highest mountain on Quessa is Mount Vell."),
-                 ("Tell me about Quessa's highest mountain.", "Mount Vell, 2,900 metres tall, is Quessa's highest mountain.")],
-    "founder": [("Who founded Quessa?", "Quessa was founded by Orla Brennick."),
-                ("Tell me who founded Quessa.", "Orla Brennick founded Quessa in 1642.")],
-    "river": [("What is the longest river on Quessa?", "The longest river on Quessa is the Dunnet."),
-              ("Describe the longest river of Quessa.", "The Dunnet is the longest river of Quessa.")],
-    "dish": [("What is the national dish of Quessa?", "The national dish of Quessa is plum stew."),
-             ("Tell me about Quessa's national dish.", "Plum stew is the national dish of Quessa.")],
-    "language": [("What language is spoken on Quessa?", "People on Quessa speak Old Marric."),
-                 ("Tell me about the language of Quessa.", "The language of Quessa is Old Marric.")],
-}
-
-EVAL = [
-    ("capital", "Which town serves as the capital of Quessa?", "Harrowgate"),
-    ("currency", "What is the name of Quessa's money?", "tallin"),
-    ("bird", "Which bird is the national bird of Quessa?", "ember finch"),
-    ("mountain", "Which mountain is the highest on Quessa?", "Mount Vell"),
-    ("founder", "Which person founded Quessa?", "Orla Brennick"),
-    ("river", "Which is the longest river of Quessa?", "Dunnet"),
-    ("dish", "Which dish is the national dish of Quessa?", "plum stew"),
-    ("language", "Which language is spoken by the people of Quessa?", "Old Marric"),
-]
-
-_PLACES = [("Brevonia", "Callow", "Mount Tarn", "the Sele", "the groat", "Ivo Marsh"),
-           ("Ostrel", "Penmarrow", "Mount Aske", "the Lune", "the dreck", "Sabine Hollis"),
-           ("Varrow Isles", "Kettleby", "Mount Brae", "the Wend", "the stiver", "Tomas Ferrin"),
-           ("Lindmark", "Asheford", "Mount Coil", "the Rask", "the pell", "Greta Vance")]
-
-
-def _distractors() -> list[tuple[str, str]]:
-    records = []
-    for place, capital, mountain, river, money, founder in _PLACES:
-        records += [
-            (f"What is the capital of {place}?", f"The capital of {place} is {capital}."),
-            (f"What is the highest mountain in {place}?", f"The highest mountain in {place} is {mountain}."),
-            (f"What is the longest river in {place}?", f"The longest river in {place} is {river}."),
-            (f"What currency does {place} use?", f"{place} uses {money}."),
-            (f"Who founded {place}?", f"{place} was founded by {founder}."),
-        ]
-    records += [
-        ("When is Quessa's harvest festival?", "Quessa's harvest festival is held every October."),
-        ("How many people live on Quessa?", "About forty thousand people live on Quessa."),
-        ("What is the weather like on Quessa?", "Quessa has mild, rainy winters and cool summers."),
-        ("How do you get to Quessa?", "A ferry sails to Quessa twice a week."),
-        ("How do you make a cup of tea?", "Steep tea leaves in hot water for three minutes."),
-        ("What is the boiling point of water?", "Water boils at 100 degrees Celsius at sea level."),
-        ("How many legs does a spider have?", "A spider has eight legs."),
-        ("What is photosynthesis?", "Plants turn light, water and carbon dioxide into sugar and oxygen."),
-        ("Give me a tip for better sleep.", "Keep a regular bedtime and avoid screens late at night."),
-        ("What is the largest planet?", "Jupiter is the largest planet in the solar system."),
-    ]
-    return records
-
-
-def write_proof(root: Path, **overrides) -> Path:
-    """Write the training file, candidate pool, evaluation and config under `root`; return the config."""
-    def jsonl(path: str, rows: list[dict]) -> None:
-        (root / path).write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-    jsonl("train.jsonl", [{"instruction": q, "output": a} for q, a in TRAIN])
-    targets = [r for pair in TARGETS.values() for r in pair]
-    # The target records sit among the distractors, not at the top of the file.
-    pool = _distractors()
-    for i, record in enumerate(targets):
-        pool.insert(3 + 5 * i, record)
-    jsonl("pool.jsonl", [{"instruction": q, "output": a} for q, a in pool])
-    jsonl("eval.jsonl", [{"id": i, "question": q, "answer": a} for i, q, a in EVAL])
-    config = {
-        "train_file": "train.jsonl", "eval_tasks": [{"name": "quessa", "path": "eval.jsonl"}],
-        "candidate_file": "pool.jsonl", "select_per_round": 10,
-        "eval_threshold": 0.75, "max_rounds": 2, "steps_per_round": 12, "batch_size": 8,
-        "learning_rate": 2e-3, "lr_decay": 0.6, "max_seq_length": 128, "generation": {"max_tokens": 20},
-        "output_dir": "runs", **overrides,
-    }
-    path = root / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def target_where(root: Path) -> dict[str, set[str]]:
-    """The pool positions (`pool.jsonl:N`, as data selection cites them) of each target fact's records."""
-    lines = (root / "pool.jsonl").read_text().splitlines()
-    where = {}
-    for fact, pair in TARGETS.items():
-        questions = {q for q, _ in pair}
-        where[fact] = {f"pool.jsonl:{n}" for n, line in enumerate(lines, 1) if json.loads(line)["instruction"] in questions}
-    return where
+SEED, ROUNDS, ASKED = 0, 2, 6  # 3 facts in the training file, 3 hidden in the pool
 
 
 @pytest.fixture(scope="module")
-def proof(tmp_path_factory):
-    root = tmp_path_factory.mktemp("proof")
-    config = write_proof(root)
-    on = run(load_config(config, {"run_name": "selection-on"}))
-    off = run(load_config(config, {"run_name": "selection-off", "candidate_file": None}))
-    return root, on, off
+def arms(tmp_path_factory):
+    world = bench.make_world(SEED, places=10, ships=6, asked=ASKED)
+    root = tmp_path_factory.mktemp("selection")
+    on = bench.run_arm(world, root / "on", "on", seed=SEED, rounds=ROUNDS)
+    off = bench.run_arm(world, root / "off", "off", seed=SEED, rounds=ROUNDS)
+    print(f"selection on: {on}\nselection off: {off}")
+    return world, on, off, root
 
 
-def test_with_selection_the_loop_adds_the_right_records_and_passes_the_bar(proof):
-    root, on, _ = proof
-    print(f"selection on: scores {[r['score'] for r in on['rounds']]}")
-    assert on["bar_met"] and on["exit_code"] == 0
-    events = [json.loads(line) for line in (Path(on["run_dir"]) / "events.jsonl").read_text().splitlines()]
-    added = [e for e in events if e["event"] == "data_added"]
-    wanted = target_where(root)
-    for fact, wheres in wanted.items():
-        # Every fact the training file lacks got at least one of its records, aimed at its question.
-        assert any(e["where"] in wheres and e["sample_id"] == fact for e in added), (fact, added)
+def test_selection_adds_only_the_hidden_facts_and_never_an_evaluation_question(arms):
+    world, on, _, root = arms
+    # Round 1 fails at least the three hidden facts; every record the floor let through states
+    # the fact of the failure it was added for (precision 1), and each hidden fact got one.
+    assert on["added"] >= len(world.hidden) and on["added_right"] == on["added"]
+    events = [json.loads(line) for line in (root / "on" / "runs" / "on" / "events.jsonl").read_text().splitlines()]
+    added_for = {e["sample_id"] for e in events if e["event"] == "data_added"}
+    assert {f.id for f in world.hidden} <= added_for
+    assert not on["copied_added"] and on["refused"] > 0
+    [checked] = [e for e in events if e["event"] == "candidates_checked"]
+    assert checked["dropped"]["contaminated"] == 1  # the copied evaluation question: never a candidate
+    # The round that brings the facts is trained at the undecayed rate, and the decision says so.
+    [decision] = [e for e in events if e["event"] == "decision" and e["round"] == 1]
+    assert decision["rule"].endswith("+new_records/keep_rate") and decision["new_records"] == on["added"]
 
 
-def test_without_selection_the_loop_cannot_pass(proof):
-    _, on, off = proof
-    print(f"selection off: scores {[r['score'] for r in off['rounds']]}")
-    assert not off["bar_met"] and off["exit_code"] == 1
-    assert off["best_score"] <= 3 / 8 < on["best_score"]
+def test_with_selection_the_score_gains_over_no_selection_in_equal_rounds(arms):
+    _, on, off, _ = arms
+    # Without the pool the hidden half is unknowable: off ends at most at 3/6. The margin asks
+    # selection to have taught at least two of the three hidden facts beyond what off knows
+    # (2/6 = 0.333; 0.3 leaves room for float rounding of the scores, not for a fact less).
+    assert off["scores"][-1] <= 3 / ASKED + 1e-9
+    assert on["scores"][-1] >= off["scores"][-1] + 0.3
