@@ -274,10 +274,11 @@ def run_arm(world: World, root: Path, arm: str, *, seed: int, rounds: int, **ove
     right = [e for e in added if world.targets.get(int(e["where"].rsplit(":", 1)[1])) == e["sample_id"]]
     scores = [r["score"] for r in summary["rounds"]]
     confirm = [_task_score(evals[n], "confirm") for n in sorted(evals)]
+    evaluations = rounds + (summary["rounds"][0]["round"] == 0)  # the baseline, when there was one
     return {
         "arm": arm, "seed": seed, "bar_met_in": summary["rounds_run"] if summary["bar_met"] else None,
-        "scores": scores + scores[-1:] * (rounds + 1 - len(scores)),
-        "confirm": confirm + confirm[-1:] * (rounds + 1 - len(confirm)),
+        "scores": scores + scores[-1:] * (evaluations - len(scores)),
+        "confirm": confirm + confirm[-1:] * (evaluations - len(confirm)),
         "added": len(added), "added_right": len(right),
         "added_per_round": [sum(e["round"] == n for e in added) for n in range(1, rounds + 1)],
         "refused": sum(e["event"] == "data_refused" for e in events),

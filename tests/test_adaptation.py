@@ -136,7 +136,7 @@ def test_selection_adds_pool_records_for_the_failed_questions_and_records_why(wr
     assert founder["added"] == [] and founder["note"] == "nothing added: no relevant record left in the pool"
     refused = [e for e in events if e["event"] == "data_refused"]
     assert {e["where"] for e in refused if e["sample_id"] == "3"} == {"pool.jsonl:1", "pool.jsonl:2"}
-    assert all("no record about valdoria uses any other word" in e["reason"] for e in refused if e["sample_id"] == "3")
+    assert all("no record in the pool uses any other word" in e["reason"] for e in refused if e["sample_id"] == "3")
     # The round after the additions trains at the same rate: no decay into a round that brings new records.
     decisions = {e["round"]: e for e in events if e["event"] == "decision"}
     assert decisions[1]["rule"] == "lr_decay/decay+new_records/keep_rate" and decisions[1]["new_records"] == 2

@@ -163,7 +163,7 @@ def test_the_floor_adds_only_the_records_that_answer_and_says_why_each_look_alik
     assert why[("capital", "pool:1")] == "does not mention quessa"
     assert why[("language", "pool:5")] == "does not mention quessa"
     # Another fact about Quessa shares its name and "people", not what is asked (language, spoken).
-    assert why[("language", "pool:4")].startswith("covers 1 of 3 asked words (people)")
+    assert why[("language", "pool:4")].startswith("covers 1 of the question's words (people)")
     assert all("added for failed" in a.reason and "covers" in a.relevance for a in added)
     assert all(r.reason.startswith(f"{r.where} refused for failed facts/{r.sample_id}") for r in refused)
 
@@ -199,5 +199,5 @@ def test_per_failure_the_selection_summary_says_what_was_added_and_refused():
     capital, nothing = summary["per_failure"]
     assert capital["sample_id"] == "capital" and len(capital["added"]) == 2 and capital["refused"]
     assert nothing["added"] == [] and nothing["note"] == "nothing added: no relevant record left in the pool"
-    # Quessa's records are ranked for its name; none says anything about a mountain.
-    assert nothing["refused"] and all("no record about quessa uses any other word" in r for r in nothing["refused"])
+    # Quessa's records are ranked for its name; no record says anything about a mountain.
+    assert nothing["refused"] and all("no record in the pool uses any other word" in r for r in nothing["refused"])

@@ -420,7 +420,11 @@ class Config(_Strict):
         description="AdamW learning rate of round 1; `auto`: the recommended LoRA rate for the model family "
         "(Llama, Qwen) and hidden size.",
     )
-    lr_decay: float = Field(0.6, gt=0.0, le=1.0, description="The learning rate is multiplied by this after a round below the bar.")
+    lr_decay: float = Field(
+        0.6, gt=0.0, le=1.0,
+        description="The learning rate is multiplied by this after a round below the bar "
+        "(never into a round that brings new records from data selection).",
+    )
     lr_schedule: Literal["constant", "linear", "cosine"] = Field(
         "constant",
         description="Shape of the rate within each round, after warmup: `constant`, or `linear` / `cosine` decay from "

@@ -7,6 +7,6 @@ from inspect_tinker.policies.gate import GateVerdict, check_gate
 from inspect_tinker.policies.hyperparameters import Adjustment, Hyperparameters, PolicyRules, adjust
 
 __all__ = [
-    "Adjustment", "GateVerdict", "Hyperparameters", "PolicyRules", "RoundDecision", "account_for_new_records", "adjust", "alerts", "check_gate",
-    "decide",
+    "Adjustment", "GateVerdict", "Hyperparameters", "PolicyRules", "RoundDecision", "account_for_new_records", "adjust",
+    "alerts", "check_gate", "decide",
 ]

@@ -8,17 +8,19 @@ is calibrated on the pool itself, per question:
 1. Names. The question's names (capitalised words that do not start a sentence: "Quessa",
    "Kestrel Isles") are what it is about; a record that does not mention them all is about
    something else. A question without names has no such requirement.
-2. What is asked. Among the pool records that mention the names (all records, for a question
-   without names), the question's other words that occur there are what the pool can say about
-   what is asked ("capital", "language", "spoken"); words of the question that the pool never
-   uses near the names ("town", "serves") say nothing. A record must cover at least half as
-   many of those words as the best record about the names does: the best the pool holds sets
-   the bar (half of it, so that a record stating the same fact in other words still counts), so
-   a record about another fact of the same place (sharing only "people" with a question about
-   the language its people speak, where the best record shares "language", "spoken" and
-   "people") is refused, and once the records that answer are taken, nothing is left above the
-   floor: selection stops. A look-alike sharing one of two asked words ("national bird" for a
-   question about the national dish) still passes: the floor errs towards adding.
+2. What is asked. The question's other words are what it asks about the names ("capital",
+   "language", "spoken"). A record must cover at least half as many of them as the best
+   record of the whole pool does: the pool sets the bar. Half, so that a record stating the
+   fact in other words still counts; the whole pool, so that when the record that answers is
+   missing, the best look-alike left about the names does not set the bar itself. A record
+   about another fact of the same place, sharing only "people" with "Which language is spoken
+   by the people of Quessa?", is refused, because some record (about Quessa or any other place)
+   shares "language", "spoken" and "people". Words of a paraphrase that the pool uses only
+   about other things ("Which town serves as ...": "This recipe serves four") raise the bar
+   only as far as those records cover them. Once the records that answer are taken, nothing
+   is left above the floor: selection stops. A look-alike sharing one of two asked words
+   ("national bird" for a question about the national dish) still passes: the floor errs
+   towards adding.
 
 Words are bm25s's tokens without its English stop words, as lexical retrieval
 (policies/retrieval.py) uses them. The floor is lexical: with `retrieval: embedding`, which is
@@ -58,10 +60,8 @@ class RelevanceFloor:
         [terms] = _tokens([question])
         terms = set(terms)
         names = sorted(terms & _name_terms(question))
-        named = [i for i, doc in enumerate(self._terms) if doc.issuperset(names)]
-        asked_in_pool = set().union(*(self._terms[i] for i in named)) & (terms - set(names)) if named else set()
-        best = max((len(asked_in_pool & self._terms[i]) for i in named), default=0)
-        about = f"about {' '.join(names)}" if names else "in the pool"
+        asked = terms - set(names)
+        best = max((len(asked & doc) for doc in self._terms), default=0)
 
         def verdict(document: int) -> Verdict:
             doc = self._terms[document]
@@ -70,16 +70,15 @@ class RelevanceFloor:
                 return Verdict(False, f"does not mention {', '.join(missing)}")
             if not self.lexical:
                 return Verdict(True, f"mentions {', '.join(names)}" if names else "no names to require")
-            if terms <= set(names):  # the question asks nothing beyond its names
+            if not asked:  # the question asks nothing beyond its names
                 return Verdict(True, f"mentions {', '.join(names)}")
-            if not asked_in_pool:
-                return Verdict(False, f"no record {about} uses any other word of the question")
-            covered = sorted(asked_in_pool & doc)
-            needed = best / 2
-            words = f"covers {len(covered)} of {len(asked_in_pool)} asked words ({', '.join(covered) or 'none'})"
-            if covered and len(covered) >= needed:
-                return Verdict(True, f"{words}; the best record {about} covers {best}")
-            return Verdict(False, f"{words}, under half of the {best} the best record {about} covers")
+            if not best:
+                return Verdict(False, "no record in the pool uses any other word of the question")
+            covered = sorted(asked & doc)
+            words = f"covers {len(covered)} of the question's words ({', '.join(covered) or 'none'})"
+            if covered and len(covered) >= best / 2:
+                return Verdict(True, f"{words}; the best record in the pool covers {best}")
+            return Verdict(False, f"{words}, under half of the {best} the best record in the pool covers")
 
         return verdict
 
