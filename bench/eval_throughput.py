@@ -42,8 +42,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from inspect_tinker.config import load_config  # noqa: E402
 from inspect_tinker.demo import DEMO_CONFIG  # noqa: E402
-from inspect_tinker.engines.local import LocalEngine  # noqa: E402
-from inspect_tinker.engines.precision import cpu_model_name  # noqa: E402
+from inspect_tinker.provider.local_backend import LocalBackend  # noqa: E402
+from inspect_tinker.provider.precision import cpu_model_name  # noqa: E402
 from inspect_tinker.evals.general_knowledge import QUESTIONS as GUARD_QUESTIONS  # noqa: E402
 from inspect_tinker.evals.provider import engine_model, release_engine_model  # noqa: E402
 from inspect_tinker.evals.qa import qa  # noqa: E402
@@ -73,7 +73,7 @@ def sequential(model, tokenizer, questions: list[str], max_tokens: int) -> list[
     return answers
 
 
-def engine_direct(engine: LocalEngine, questions: list[str], max_tokens: int, batch_size: int) -> list[str]:
+def engine_direct(engine: LocalBackend, questions: list[str], max_tokens: int, batch_size: int) -> list[str]:
     prompts = [prompt_ids(engine.tokenizer, q) for q in questions]
     answers = []
     for i in range(0, len(prompts), batch_size):
@@ -116,7 +116,7 @@ def measure(method: str, args: argparse.Namespace) -> dict:
                              do_sample=False, batch_size=args.batch_size, device="cpu", memoize=False)
         fn = lambda: through_inspect(hf_model, task_file, work / "logs", args.max_tokens, args.batch_size)  # noqa: E731
     else:
-        engine = LocalEngine.from_config(load_config(DEMO_CONFIG))  # the demo's engine, a fresh adapter: the base model's answers
+        engine = LocalBackend.from_config(load_config(DEMO_CONFIG))  # the demo's engine, a fresh adapter: the base model's answers
         if method == "engine.sample (no Inspect)":
             fn = lambda: engine_direct(engine, questions, args.max_tokens, args.batch_size)  # noqa: E731
         else:

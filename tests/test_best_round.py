@@ -82,9 +82,9 @@ def test_rollback_restores_the_best_rounds_adapter_before_the_next_round(monkeyp
 
     # Round 3 continued from round 1's weights: replay round 3's steps from round 1 by hand.
     from inspect_tinker.data import batch_for_step, check_training_records, prepare_training_data
-    from inspect_tinker.engines.local import LocalEngine
+    from inspect_tinker.provider.local_backend import LocalBackend
 
-    engine = LocalEngine.from_config(config)
+    engine = LocalBackend.from_config(config)
     engine.load_checkpoint(run_dir / "rounds" / "1")
     checked = check_training_records(config.train_file, config.data, [])
     examples, _ = prepare_training_data(checked, engine.tokenizer, config.max_seq_length, config.data)

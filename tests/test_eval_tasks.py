@@ -6,7 +6,7 @@ import pytest
 from inspect_ai.log import read_eval_log
 
 from inspect_tinker.config import load_config
-from local_engines import local_engine
+from local_backends import local_backend
 from inspect_tinker.errors import UsageError
 from inspect_tinker.evals import build_tasks, evaluate
 
@@ -26,7 +26,7 @@ def arithmetic(count: int = 2):
 
 @pytest.fixture
 def engine(tiny_model_dir):
-    return local_engine(tiny_model_dir)
+    return local_backend(tiny_model_dir)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def overrides(p: argparse.ArgumentParser) -> None:
         p.add_argument("--base-model", help="override base_model (bundled name, model folder, or hub id)")
-        p.add_argument("--engine", choices=["local", "tinker"], help="override engine (tinker: the managed Tinker service)")
+        p.add_argument("--backend", choices=["local", "tinker"], help="override backend (tinker: the managed Tinker service)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override any config key, e.g. --set max_rounds=2 --set generation.max_tokens=16")
         p.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and library logs")
@@ -116,7 +116,7 @@ def _overrides(args: argparse.Namespace) -> tuple[dict, dict[str, str]]:
     for text in args.set:
         key, overrides[key] = parse_override(text)
         given[key] = f"--set {key}"  # without the value: it may be a URL with a password
-    options = {key: key for key in ("base_model", "engine", "output_dir", "run_name")}
+    options = {key: key for key in ("base_model", "backend", "output_dir", "run_name")}
     options.update({key: f"tune.{key}" for key in ("storage", "study_name")})
     for option, key in options.items():
         value = getattr(args, option, None)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import random
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # imported where tensors are built: the data step's text phase and the provider load without torch
+    import torch
 
 from inspect_tinker.data.render import TokenizedExample
 
@@ -56,8 +58,10 @@ def micro_batches(
     return [ordered[start : start + size] for start in range(0, len(ordered), size)]
 
 
-def collate(examples: list[TokenizedExample], pad_token_id: int) -> dict[str, torch.Tensor]:
+def collate(examples: list[TokenizedExample], pad_token_id: int) -> dict[str, "torch.Tensor"]:
     """Right-pad examples into input_ids, attention_mask and labels (IGNORE_INDEX off the mask)."""
+    import torch
+
     width = max(len(e.input_ids) for e in examples)
     input_ids = torch.full((len(examples), width), pad_token_id, dtype=torch.long)
     attention = torch.zeros((len(examples), width), dtype=torch.long)
@@ -72,7 +76,7 @@ def collate(examples: list[TokenizedExample], pad_token_id: int) -> dict[str, to
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
-def pack(examples: list[TokenizedExample], pad_token_id: int) -> dict[str, torch.Tensor]:
+def pack(examples: list[TokenizedExample], pad_token_id: int) -> dict[str, "torch.Tensor"]:
     """Pack examples into rows as long as the longest one: input_ids, position_ids and labels.
 
     Rows are filled first-fit, longest examples first, so short examples share a row and
@@ -84,6 +88,8 @@ def pack(examples: list[TokenizedExample], pad_token_id: int) -> dict[str, torch
     so the last token of one example is never trained to predict the first of the next:
     the loss is exactly the sum of the examples' own losses.
     """
+    import torch
+
     width = max(len(e.input_ids) for e in examples)
     rows: list[list[TokenizedExample]] = []
     for e in sorted(examples, key=lambda e: len(e.input_ids), reverse=True):

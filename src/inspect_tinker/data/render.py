@@ -106,18 +106,27 @@ def render_batch(
 
 
 def _text_and_spans(tokenizer, conversation: Conversation, train_on: str) -> tuple[str, list[tuple[int, int]]]:
-    last_assistant = max(i for i, m in enumerate(conversation) if m["role"] == "assistant")
-    text, spans = "", []
-    for i, message in enumerate(conversation[: last_assistant + 1]):
-        if message["role"] != "assistant":
-            continue
+    """The rendered conversation (up to its last answer) and the character spans of the trained answers.
+
+    What the template adds for answer i is the text between `render(messages[:i])` plus the
+    generation prompt and `render(messages[:i+1])`; that span is trained on only if the whole
+    text starts with `render(messages[:i+1])`, i.e. the template writes answer i the same way
+    later on. Templates that rewrite earlier answers (`qwen3` drops their think block) can
+    therefore train on the last answer only.
+    """
+    assistant = [i for i, m in enumerate(conversation) if m["role"] == "assistant"]
+    trained = assistant if train_on == "all_assistant_turns" else assistant[-1:]
+    text = tokenizer.apply_chat_template(conversation[: assistant[-1] + 1], tokenize=False)
+    spans = []
+    for i in trained:
         prompt = tokenizer.apply_chat_template(conversation[:i], add_generation_prompt=True, tokenize=False)
-        full = tokenizer.apply_chat_template(conversation[: i + 1], add_generation_prompt=False, tokenize=False)
-        if not (full.startswith(prompt) and prompt.startswith(text)):
-            raise ValueError("the chat template does not render this conversation prefix-stably")
-        if train_on == "all_assistant_turns" or i == last_assistant:
-            spans.append((len(prompt), len(full)))
-        text = full
+        full = tokenizer.apply_chat_template(conversation[: i + 1], tokenize=False)
+        if not (full.startswith(prompt) and text.startswith(full)):
+            raise ValueError(
+                "the chat template does not render this conversation prefix-stably (it rewrites an earlier "
+                "answer); train on the last answer only (data.train_on: last_assistant_turn)"
+            )
+        spans.append((len(prompt), len(full)))
     return text, spans
 
 

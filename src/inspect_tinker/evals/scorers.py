@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from inspect_ai.model import GenerateConfig, Model, get_model
+from inspect_ai.model import GenerateConfig, Model, ModelRole, get_model
 from inspect_ai.scorer import match as match_scorer
 from inspect_ai.scorer import (
     CORRECT,
@@ -32,6 +32,7 @@ from inspect_ai.solver import TaskState
 
 from inspect_tinker.config import (
     AnswerIncludedScorer,
+    Config,
     ChoiceScorer,
     ExactScorer,
     F1Scorer,
@@ -41,11 +42,7 @@ from inspect_tinker.config import (
     PatternScorer,
     ScorerConfig,
 )
-from inspect_tinker.evals.provider import PROVIDER
 from inspect_tinker.evals.qa import answer_included
-
-# The provider name under which evaluation registers the engine with its adapter switched off.
-BASE_JUDGE = "base-model-judge"
 
 # Signed integers and decimals, with thousands separators; written here because Inspect's
 # number extraction is private and rounds before comparing.
@@ -91,15 +88,21 @@ def numeric(tolerance: float = 0.0, relative_tolerance: float = 0.0, location: s
     return score
 
 
-def judge_model(config: ModelGradedScorer) -> Model:
-    """The judge of a model-graded scorer: the named Inspect model, or the local base model.
+def judge_settings(config: ModelGradedScorer) -> GenerateConfig:
+    """How a model-graded scorer's judge generates: greedy, at most `judge_max_tokens`."""
+    return GenerateConfig(max_tokens=config.judge_max_tokens, temperature=0.0)
 
-    The local base model is the engine with its adapter switched off, reached through our
-    provider under BASE_JUDGE; evaluation registers it for the duration of each run.
-    """
-    settings = GenerateConfig(max_tokens=config.judge_max_tokens, temperature=0.0)
-    name = config.judge or f"{PROVIDER}/{BASE_JUDGE}"
-    return get_model(name, config=settings, memoize=False)
+
+def base_model_judge_role(config: ModelGradedScorer) -> str:
+    """The Inspect model role a scorer without a `judge` grades with: the base model, which
+    evaluation binds per run (evals/runner.py); one role per judge setting."""
+    return f"base_model_judge_{config.judge_max_tokens}"
+
+
+def base_model_judges(config: Config) -> dict[str, GenerateConfig]:
+    """The base-model judge roles the configured tasks grade with, and their settings."""
+    scorers = [t.scorer for t in config.eval_tasks if isinstance(t.scorer, ModelGradedScorer) and t.scorer.judge is None]
+    return {base_model_judge_role(s): judge_settings(s) for s in scorers}
 
 
 def build_scorer(config: ScorerConfig) -> Scorer:
@@ -124,7 +127,8 @@ def build_scorer(config: ScorerConfig) -> Scorer:
                 template=config.template,
                 instructions=config.instructions,
                 partial_credit=config.partial_credit,
-                model=judge_model(config),
+                model=get_model(config.judge, config=judge_settings(config), memoize=False) if config.judge else None,
+                model_role=ModelRole(base_model_judge_role(config), required=True),
             )
     raise AssertionError(f"no scorer for {config!r}")  # the config's union and this match list the same names
 

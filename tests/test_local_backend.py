@@ -3,14 +3,14 @@ import torch
 
 from inspect_tinker.config import load_config
 from inspect_tinker.data import render_conversation
-from inspect_tinker.engines.local import LocalEngine
+from inspect_tinker.provider.local_backend import LocalBackend
 from inspect_tinker.errors import UsageError
-from local_engines import local_engine
+from local_backends import local_backend
 
 
 def make_engine(tiny_model_dir, **kw):
     # fp32 unless a test says otherwise: the exactness checks compare to tight tolerances.
-    return local_engine(tiny_model_dir, **{"lora_rank": 4, "lora_alpha": 8, "precision": "fp32", **kw})
+    return local_backend(tiny_model_dir, **{"lora_rank": 4, "lora_alpha": 8, "precision": "fp32", **kw})
 
 
 def examples(tokenizer, n=4):
@@ -132,7 +132,7 @@ def test_the_config_training_keys_reach_the_engine(write_run_config):
         adam_beta1=0.8, adam_beta2=0.95, adam_eps=1e-6, weight_decay=0.1, lora_dropout=0.1, packing=False,
         precision="fp32", max_grad_norm=0.5, gradient_checkpointing=True,
     ))
-    engine = LocalEngine.from_config(config)
+    engine = LocalBackend.from_config(config)
     group = engine.optimizer.param_groups[0]
     assert (group["betas"], group["eps"], group["weight_decay"]) == ((0.8, 0.95), 1e-6, 0.1)
     assert engine.adamw.max_grad_norm == 0.5 and not engine.packing and engine.info.dtype == "fp32"
@@ -143,7 +143,7 @@ def test_the_config_training_keys_reach_the_engine(write_run_config):
 def test_a_batch_smaller_than_the_process_count_is_a_usage_error(write_run_config, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "4")
     with pytest.raises(UsageError, match="batch_size 2 is smaller than the 4 data-parallel processes"):
-        LocalEngine.from_config(load_config(write_run_config(batch_size=2)))
+        LocalBackend.from_config(load_config(write_run_config(batch_size=2)))
 
 
 def test_a_checkpoint_restores_adapter_and_optimizer(tiny_model_dir, tokenizer, tmp_path):

@@ -17,8 +17,8 @@ from tinker import types
 from inspect_tinker.cli import main
 from inspect_tinker.config import Config, load_config
 from inspect_tinker.data import render_conversation
-from inspect_tinker.engines import create_engine
-from inspect_tinker.engines.tinker import CHECKPOINT_FILE, TinkerServiceError
+from inspect_tinker.provider import create_backend
+from inspect_tinker.provider.tinker_backend import CHECKPOINT_FILE, TinkerServiceError
 from inspect_tinker.errors import UsageError
 from inspect_tinker.learning_rate import recommended_lora_learning_rate
 from fake_tinker import FakeSamplingClient, FakeServiceClient, FakeTinker, FakeTrainingClient, http_error
@@ -44,7 +44,7 @@ def tinker_config(write_run_config, tiny_model_dir):
     """Write a run config for the tinker engine; keyword arguments override keys."""
 
     def write(**overrides):
-        keys = {"engine": "tinker", "base_model": TINKER_MODEL, "tinker_tokenizer": str(tiny_model_dir),
+        keys = {"backend": "tinker", "base_model": TINKER_MODEL, "tinker_tokenizer": str(tiny_model_dir),
                 "regression_guard": False, **overrides}
         return write_run_config(**keys)
 
@@ -74,7 +74,7 @@ def adam(learning_rate):
 
 
 def test_each_example_becomes_a_datum_with_shifted_targets_and_assistant_weights(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     batch = examples(tokenizer)
     engine.forward_backward(batch)
     engine.optim_step(1e-3)
@@ -91,7 +91,7 @@ def test_each_example_becomes_a_datum_with_shifted_targets_and_assistant_weights
 
 
 def test_the_loss_is_the_weighted_nll_of_the_logprobs_the_service_returns(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     batch = examples(tokenizer)
     metrics = engine.forward_backward(batch)
     engine.optim_step(1e-3)
@@ -109,7 +109,7 @@ def test_the_loss_is_the_weighted_nll_of_the_logprobs_the_service_returns(fake, 
 
 
 def test_forward_backward_and_optim_step_are_both_submitted_before_either_is_awaited(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     fake.log.clear()
     metrics = engine.forward_backward(examples(tokenizer))
     engine.optim_step(1e-3)
@@ -120,7 +120,7 @@ def test_forward_backward_and_optim_step_are_both_submitted_before_either_is_awa
 
 
 def test_training_on_the_service_lowers_the_loss_it_reports(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     batch = examples(tokenizer)
     losses = []
     for _ in range(15):
@@ -135,7 +135,7 @@ def test_training_on_the_service_lowers_the_loss_it_reports(fake, tinker_config,
 def test_a_checkpoint_is_a_saved_state_named_by_step_with_its_path_in_the_folder(
     fake, tinker_config, tokenizer, tmp_path
 ):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     engine.forward_backward(examples(tokenizer))
     engine.optim_step(1e-3)
     path = engine.save_checkpoint(tmp_path / "rounds" / "2")
@@ -150,14 +150,14 @@ def test_resume_creates_a_training_client_from_the_saved_state_with_its_optimize
 ):
     config = load_config(tinker_config())
     batch = examples(tokenizer)
-    original = create_engine(config)
+    original = create_backend(config)
     original.forward_backward(batch)
     original.optim_step(1e-2)
     path = original.save_checkpoint(tmp_path / "round")
     original.forward_backward(batch)  # the uninterrupted run takes one more step
     original.optim_step(1e-2)
 
-    resumed = create_engine(config)
+    resumed = create_backend(config)
     resumed.load_checkpoint(tmp_path / "round")
     assert fake.calls("create_training_client_from_state_with_optimizer") == [(path,)]
     resumed.forward_backward(batch)
@@ -170,7 +170,7 @@ def test_resume_creates_a_training_client_from_the_saved_state_with_its_optimize
 
 
 def test_resuming_from_a_folder_without_a_tinker_checkpoint_names_the_file(fake, tinker_config, tmp_path):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     with pytest.raises(UsageError, match=f"{CHECKPOINT_FILE} does not exist"):
         engine.load_checkpoint(tmp_path / "nothing-here")
 
@@ -184,7 +184,7 @@ def prompts(tokenizer, questions):
 
 
 def test_all_prompts_are_in_flight_before_any_answer_is_awaited(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     questions = [f"Question {i}?" for i in range(6)]
     fake.log.clear()
     out = engine.sample(prompts(tokenizer, questions), max_tokens=5, temperature=0.0, stop=[])
@@ -198,7 +198,7 @@ def test_all_prompts_are_in_flight_before_any_answer_is_awaited(fake, tinker_con
 
 
 def test_sampling_uses_the_weights_saved_after_the_last_optimizer_step(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     p = prompts(tokenizer, ["Hi?"])
     engine.sample(p, max_tokens=2, temperature=0.0, stop=[])
     engine.sample(p, max_tokens=2, temperature=0.0, stop=[])
@@ -210,7 +210,7 @@ def test_sampling_uses_the_weights_saved_after_the_last_optimizer_step(fake, tin
 
 
 def test_sampled_tokens_become_text_cut_at_stop_strings_with_the_stop_reason(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     tokens = tokenizer.encode("Mirenholt. Next question", add_special_tokens=False) + [tokenizer.eos_token_id]
     ended = types.SampledSequence(stop_reason="stop", sequence_id="a", tokens_np=np.array(tokens, dtype=np.int32))
     cut = types.SampledSequence(stop_reason="length", sequence_id="b", tokens_np=np.array(tokens[:3], dtype=np.int32))
@@ -280,7 +280,7 @@ def test_learning_rate_auto_is_the_recommended_rate_for_the_model_family(fake, t
 def test_the_engine_flag_selects_the_tinker_engine(fake, write_run_config, tiny_model_dir):
     config = write_run_config(base_model=TINKER_MODEL, tinker_tokenizer=str(tiny_model_dir),
                               max_rounds=1, steps_per_round=1, baseline_eval=False)
-    assert main(["run", "--config", str(config), "--engine", "tinker"]) in (0, 1)
+    assert main(["run", "--config", str(config), "--backend", "tinker"]) in (0, 1)
     assert fake.calls("create_lora_training_client") == [(TINKER_MODEL, 16, 0)]
 
 
@@ -290,7 +290,7 @@ def test_the_engine_flag_selects_the_tinker_engine(fake, write_run_config, tiny_
 @pytest.mark.parametrize(
     ("key", "message"),
     [
-        (None, "engine: tinker needs an API key: set the environment variable TINKER_API_KEY"),
+        (None, "backend: tinker needs an API key: set the environment variable TINKER_API_KEY"),
         ("sk-not-a-tinker-key", "TINKER_API_KEY is malformed: a Tinker API key starts with 'tml-'"),
     ],
 )
@@ -315,9 +315,9 @@ def test_without_the_sdk_the_message_says_how_to_install_it(tinker_config, monke
 
 
 def test_keys_the_service_has_no_equivalent_for_are_refused(fake, tinker_config):
-    with pytest.raises(UsageError, match="lora_alpha, lora_dropout: not available with engine: tinker"):
+    with pytest.raises(UsageError, match="lora_alpha, lora_dropout: not available with backend: tinker"):
         load_config(tinker_config(lora_alpha=64, lora_dropout=0.1))
-    with pytest.raises(UsageError, match="precision, gradient_checkpointing: not available with engine: tinker"):
+    with pytest.raises(UsageError, match="precision, gradient_checkpointing: not available with backend: tinker"):
         load_config(tinker_config(precision="bf16", gradient_checkpointing=True))
 
 
@@ -363,7 +363,7 @@ def test_a_service_failure_mid_run_ends_resumably_and_resume_continues_from_the_
 
 
 def test_a_request_the_service_rejects_as_the_users_error_exits_2(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     error = tinker.RequestFailedError("sequence longer than the model's context", "req-1", types.RequestErrorCategory.User)
     fake.fail("forward_backward", error)
     engine.forward_backward(examples(tokenizer))
@@ -372,7 +372,7 @@ def test_a_request_the_service_rejects_as_the_users_error_exits_2(fake, tinker_c
 
 
 def test_a_missing_checkpoint_on_the_service_is_a_usage_error(fake, tinker_config, tmp_path):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     (tmp_path / "round").mkdir()
     (tmp_path / "round" / CHECKPOINT_FILE).write_text(json.dumps({"state_path": "tinker://gone/weights/round-1"}))
     with pytest.raises(UsageError, match="tinker://gone/weights/round-1 .* cannot be resumed .*HTTP 404"):
@@ -380,7 +380,7 @@ def test_a_missing_checkpoint_on_the_service_is_a_usage_error(fake, tinker_confi
 
 
 def test_other_service_errors_are_service_errors(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     fake.fail("save_weights_and_get_sampling_client", http_error(tinker.RateLimitError, 429, "slow down"))
     with pytest.raises(TinkerServiceError, match="while saving the weights for sampling.*RateLimitError: slow down"):
         engine.sample(prompts(tokenizer, ["Hi?"]), max_tokens=2, temperature=0.0, stop=[])
@@ -390,7 +390,7 @@ def test_other_service_errors_are_service_errors(fake, tinker_config, tokenizer)
 
 
 def test_without_tinker_tokenizer_the_tokenizer_the_service_names_is_used(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config(tinker_tokenizer=None)))
+    engine = create_backend(load_config(tinker_config(tinker_tokenizer=None)))
     assert fake.calls("get_tokenizer") == [()]
     assert engine.tokenizer.encode("Valdoria") == tokenizer.encode("Valdoria")
 
@@ -398,11 +398,11 @@ def test_without_tinker_tokenizer_the_tokenizer_the_service_names_is_used(fake, 
 def test_an_unreachable_tokenizer_says_to_set_tinker_tokenizer(fake, tinker_config):
     fake.tokenizer_error = OSError("We couldn't connect to 'https://huggingface.co' to load the files")
     with pytest.raises(UsageError, match=f"tokenizer for '{TINKER_MODEL}' from the Hugging Face hub .*set tinker_tokenizer"):
-        create_engine(load_config(tinker_config(tinker_tokenizer=None)))
+        create_backend(load_config(tinker_config(tinker_tokenizer=None)))
 
 
 def test_an_explicit_tokenizer_is_loaded_from_its_folder_not_from_the_service(fake, tinker_config):
-    create_engine(load_config(tinker_config()))
+    create_backend(load_config(tinker_config()))
     assert fake.calls("get_tokenizer") == []
 
 
