@@ -3,6 +3,7 @@ import torch
 
 from inspect_tinker.config import load_config
 from inspect_tinker.data import render_conversation
+from inspect_tinker.provider.backend import SamplingParams
 from inspect_tinker.provider.local_backend import LocalBackend
 from inspect_tinker.errors import UsageError
 from local_backends import local_backend
@@ -167,13 +168,28 @@ def test_a_checkpoint_restores_adapter_and_optimizer(tiny_model_dir, tokenizer, 
             torch.testing.assert_close(a, b, msg=n)
 
 
-def test_sample_generates_one_completion_per_prompt_and_honours_max_tokens(tiny_model_dir, tokenizer):
+def test_a_batch_gives_each_prompt_its_sequential_greedy_answer_within_max_tokens(tiny_model_dir, tokenizer):
     engine = make_engine(tiny_model_dir)
     prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True)["input_ids"]
                for q in ("short?", "a somewhat longer question here?")]
-    out = engine.sample(prompts, max_tokens=5, temperature=0.0, stop=[])
-    assert len(out) == 2
-    assert all(c.n_tokens <= 5 for c in out)
+    params = SamplingParams(max_tokens=5, temperature=0.0, stop_tokens=engine.renderer.stop_tokens)
+    together = engine.sampler().generate(prompts, 2, params)
+    assert [len(samples) for samples in together] == [2, 2]
+    assert all(len(s.tokens) <= 5 and s.stop_reason in ("stop", "length") for samples in together for s in samples)
     # Greedy decoding is deterministic and independent of batch neighbours (left padding works).
-    alone = engine.sample(prompts[:1], max_tokens=5, temperature=0.0, stop=[])
-    assert alone[0].text == out[0].text
+    for prompt, samples in zip(prompts, together):
+        [[alone]] = engine.sampler().generate([prompt], 1, params)
+        assert samples[0].tokens == samples[1].tokens == alone.tokens
+
+
+def test_a_stop_string_ends_the_sequence_at_the_token_that_completes_it(tiny_model_dir, tokenizer):
+    engine = make_engine(tiny_model_dir)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Go on."}], add_generation_prompt=True)["input_ids"]
+    [[free]] = engine.sampler().generate([prompt], 1, SamplingParams(max_tokens=12, temperature=0.0))
+    text = tokenizer.decode(free.tokens, skip_special_tokens=True)
+    stop = text[len(text) // 2 : len(text) // 2 + 2]  # two characters from the middle of the free answer
+    assert stop.strip(), text
+    [[cut]] = engine.sampler().generate([prompt], 1, SamplingParams(max_tokens=12, temperature=0.0, stop_strings=(stop,)))
+    assert cut.stop_reason == "stop" and stop in tokenizer.decode(cut.tokens, skip_special_tokens=True)
+    assert stop not in tokenizer.decode(cut.tokens[:-1], skip_special_tokens=True)
+    assert cut.tokens == free.tokens[: len(cut.tokens)]

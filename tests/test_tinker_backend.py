@@ -21,22 +21,8 @@ from inspect_tinker.provider import create_backend
 from inspect_tinker.provider.tinker_backend import CHECKPOINT_FILE, TinkerServiceError
 from inspect_tinker.errors import UsageError
 from inspect_tinker.learning_rate import recommended_lora_learning_rate
-from fake_tinker import FakeSamplingClient, FakeServiceClient, FakeTinker, FakeTrainingClient, http_error
-
-API_KEY = "tml-test-key-never-written-anywhere"
+from fake_tinker import API_KEY, FakeRestClient, FakeSamplingClient, FakeServiceClient, FakeTrainingClient, http_error
 TINKER_MODEL = "meta-llama/Llama-3.2-1B"
-
-
-@pytest.fixture
-def fake(monkeypatch, tmp_path, tiny_model_dir):
-    """The fake service behind `tinker.ServiceClient`, and a well-formed key in the environment."""
-    service = FakeTinker(tiny_model_dir)
-    monkeypatch.setattr(tinker, "ServiceClient", service.service_client)
-    monkeypatch.setenv("TINKER_API_KEY", API_KEY)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no stored `tinker auth login` credentials
-    for name in ("TINKER_BASE_URL", "TINKER_CREDENTIAL_CMD"):
-        monkeypatch.delenv(name, raising=False)
-    return service
 
 
 @pytest.fixture
@@ -178,47 +164,20 @@ def test_resuming_from_a_folder_without_a_tinker_checkpoint_names_the_file(fake,
 # --- sampling ----------------------------------------------------------------------------
 
 
-def prompts(tokenizer, questions):
-    return [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True)["input_ids"]
-            for q in questions]
-
-
-def test_all_prompts_are_in_flight_before_any_answer_is_awaited(fake, tinker_config, tokenizer):
-    engine = create_backend(load_config(tinker_config()))
-    questions = [f"Question {i}?" for i in range(6)]
-    fake.log.clear()
-    out = engine.sample(prompts(tokenizer, questions), max_tokens=5, temperature=0.0, stop=[])
-    kinds = [e[0] if e[0] != "wait" else f"wait {e[1]}" for e in fake.log]
-    assert kinds == (["save_weights_and_get_sampling_client", "wait save_weights_and_get_sampling_client"]
-                     + ["sample"] * 6 + ["wait sample"] * 6)
-    sent = fake.calls("sample")
-    assert [s[0] for s in sent] == prompts(tokenizer, questions)
-    assert all(n == 1 and p == types.SamplingParams(max_tokens=5, temperature=0.0, seed=0) for _, n, p in sent)
-    assert len(out) == 6 and all(c.n_tokens <= 5 for c in out)
-
-
 def test_sampling_uses_the_weights_saved_after_the_last_optimizer_step(fake, tinker_config, tokenizer):
-    engine = create_backend(load_config(tinker_config()))
-    p = prompts(tokenizer, ["Hi?"])
-    engine.sample(p, max_tokens=2, temperature=0.0, stop=[])
-    engine.sample(p, max_tokens=2, temperature=0.0, stop=[])
-    assert len(fake.calls("save_weights_and_get_sampling_client")) == 1  # unchanged weights: same sampler
-    engine.forward_backward(examples(tokenizer))
-    engine.optim_step(1e-3)
-    engine.sample(p, max_tokens=2, temperature=0.0, stop=[])
+    backend = create_backend(load_config(tinker_config()))
+    assert backend.sampler() is backend.sampler()  # unchanged weights: the same sampling client
+    assert len(fake.calls("save_weights_and_get_sampling_client")) == 1
+    backend.forward_backward(examples(tokenizer))
+    backend.optim_step(1e-3)
+    backend.sampler()
     assert len(fake.calls("save_weights_and_get_sampling_client")) == 2
 
 
-def test_sampled_tokens_become_text_cut_at_stop_strings_with_the_stop_reason(fake, tinker_config, tokenizer):
-    engine = create_backend(load_config(tinker_config()))
-    tokens = tokenizer.encode("Mirenholt. Next question", add_special_tokens=False) + [tokenizer.eos_token_id]
-    ended = types.SampledSequence(stop_reason="stop", sequence_id="a", tokens_np=np.array(tokens, dtype=np.int32))
-    cut = types.SampledSequence(stop_reason="length", sequence_id="b", tokens_np=np.array(tokens[:3], dtype=np.int32))
-    assert engine._completion(ended, []).text == "Mirenholt. Next question"  # end-of-turn token dropped
-    assert engine._completion(ended, []).stop_reason == "stop"
-    assert engine._completion(ended, ["."]).text == "Mirenholt"
-    assert engine._completion(cut, []).stop_reason == "max_tokens"
-    assert engine._completion(cut, []).n_tokens == 3
+def test_the_base_model_sampler_is_a_sampling_client_of_the_base_model(fake, tinker_config):
+    backend = create_backend(load_config(tinker_config()))
+    backend.sampler(with_adapter=False)
+    assert fake.calls("create_sampling_client") == [(None, TINKER_MODEL)]
 
 
 # --- the whole loop, with the real Inspect evaluation -------------------------------------
@@ -383,7 +342,7 @@ def test_other_service_errors_are_service_errors(fake, tinker_config, tokenizer)
     engine = create_backend(load_config(tinker_config()))
     fake.fail("save_weights_and_get_sampling_client", http_error(tinker.RateLimitError, 429, "slow down"))
     with pytest.raises(TinkerServiceError, match="while saving the weights for sampling.*RateLimitError: slow down"):
-        engine.sample(prompts(tokenizer, ["Hi?"]), max_tokens=2, temperature=0.0, stop=[])
+        engine.sampler()
 
 
 # --- tokenizer ----------------------------------------------------------------------------
@@ -411,7 +370,7 @@ def test_an_explicit_tokenizer_is_loaded_from_its_folder_not_from_the_service(fa
 
 @pytest.mark.parametrize(
     ("fake_class", "sdk_class"),
-    [(FakeServiceClient, tinker.ServiceClient), (FakeTrainingClient, tinker.TrainingClient),
+    [(FakeServiceClient, tinker.ServiceClient), (FakeRestClient, tinker.RestClient), (FakeTrainingClient, tinker.TrainingClient),
      (FakeSamplingClient, tinker.SamplingClient)],
 )
 def test_the_fake_clients_have_the_sdk_methods_signatures(fake_class, sdk_class):
