@@ -171,7 +171,7 @@ def run_ours(model_dir, examples, args, device, precision: str, packing: bool) -
         model_dir, base_model=str(model_dir), lora_rank=LORA["r"], lora_alpha=LORA["lora_alpha"],
         lora_dropout=LORA["lora_dropout"], lora_target_modules=LORA["target_modules"], micro_batch_size=None,
         packing=packing, precision=precision, gradient_checkpointing=False, distributed="ddp", adamw=ADAMW,
-        device=str(device), seed=0,
+        device=str(device), seed=0, renderer_name=None, eval_batch_size=args.batch_size,
     )
     body, head = linear_weights(engine.model)
     timer = Timer(args.warmup, device)

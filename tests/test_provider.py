@@ -119,7 +119,7 @@ def test_a_tool_calling_task_runs_to_completion_through_the_provider(fake, tiny_
     [tool_message] = [m for m in sample.messages if m.role == "tool"]
     assert tool_message.function == "add" and tool_message.text == "5"
     first, second = [tokenizer.decode(prompt) for prompt, _, _ in fake.calls("sample")]
-    assert '"name": "add", "description": "Add two numbers."' in first.split("<tools>")[1]
+    assert '"name": "add", "description": "Add two numbers."' in first.split("<tools>\n", 1)[1]
     # The second request shows the model its own call and the tool's answer.
     assert second.endswith(f"{call}<|im_end|>\n<|im_start|>user\n<tool_response>\n5\n</tool_response><|im_end|>\n"
                            "<|im_start|>assistant\n")
