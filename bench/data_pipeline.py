@@ -195,9 +195,9 @@ def breakdown(train: Path, evals: Path, base_model: str, near_dedup: bool) -> No
     """Where the time and memory go: the two phases in this process, RSS after each."""
     from transformers import AutoTokenizer
 
-    from inspect_tinker.config import DataConfig
-    from inspect_tinker.data import check_training_records, prepare_training_data
     from inspect_tinker.data.decontamination import EvalInput
+    from inspect_tinker.data.prepare import check_training_records, prepare_training_data
+    from inspect_tinker.data.settings import DataConfig
     from inspect_tinker.models import resolve_base_model
 
     def rss_mb() -> int:

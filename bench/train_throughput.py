@@ -55,7 +55,7 @@ from inspect_tinker.provider.local_backend import LocalBackend, attention_for
 from inspect_tinker.provider.precision import cpu_model_name
 from inspect_tinker.models import resolve_base_model
 
-DEMO_TRAIN = Path(__file__).parents[1] / "src" / "inspect_tinker" / "demo" / "train.jsonl"
+DEMO_TRAIN = Path(__file__).parents[1] / "examples" / "demo" / "train.jsonl"
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
 LEARNING_RATE = 1e-3
 # AdamW as TRL's SFTConfig sets it by default (beta1 0.9, beta2 0.999, eps 1e-8, no weight

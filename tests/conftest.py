@@ -25,28 +25,12 @@ def tokenizer(bundled_model_dir):
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
-    """A randomly initialised Llama of a few MB with the real chat tokenizer."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """A randomly initialised Llama of a few MB with the real chat tokenizer (the local
+    Tinker server's `tiny` model)."""
+    from inspect_tinker.tinker_server.models import write_tiny_llama
 
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=512,
-        initializer_range=0.5,  # large enough embeddings that LoRA can move the tied output logits
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
     folder = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    write_tiny_llama(folder, tokenizer)
     return folder
 
 
@@ -159,3 +143,22 @@ def small_disk(tmp_path):
         yield SmallDisk(path)
     finally:
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+# Inspect's `mockllm` counts tokens with tiktoken's o200k_base encoding, which tiktoken downloads
+# on first use; offline that fails. The tml-renderers package (dev extra) ships the same file
+# (tiktoken checks its SHA-256), so it is put where tiktoken looks for its cached download.
+_O200K_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+
+
+@pytest.fixture(scope="session")
+def offline_tiktoken(tmp_path_factory) -> dict[str, str]:
+    """Environment variables under which tiktoken (and so Inspect's mockllm) works offline."""
+    import hashlib
+    import shutil
+    from importlib.resources import files
+
+    cache = tmp_path_factory.mktemp("tiktoken-cache")
+    bundled = files("tml_renderers") / "data" / "o200k_base.tiktoken"
+    shutil.copyfile(str(bundled), cache / hashlib.sha1(_O200K_URL.encode()).hexdigest())
+    return {"TIKTOKEN_CACHE_DIR": str(cache)}

@@ -51,8 +51,9 @@ def http_error(cls, status: int, message: str):
 class FakeTinker:
     """The service's state: recorded requests, saved states, and failures to inject."""
 
-    def __init__(self, model_dir: Path):
+    def __init__(self, model_dir: Path, offered: tuple[str, ...] = ()):
         self.model_dir = Path(model_dir)
+        self.offered = list(offered)  # the base models get_server_capabilities lists; none: any is accepted
         self.log: list[tuple] = []
         self.states: dict[str, dict] = {}  # tinker:// path -> saved weights and optimizer
         self.failures: dict[str, list[Exception | None]] = {}  # method -> outcomes of its next calls
@@ -98,6 +99,11 @@ class FakeRestClient:
         info = types.TrainingRun(training_run_id=run, base_model=self.fake.training_runs[run], model_owner="test",
                                  is_lora=True, lora_rank=8, last_request_time="2026-12-01T00:00:00Z")
         return self.fake.future("get_training_run_by_tinker_path", info)
+
+    def get_server_capabilities(self):
+        self.fake.log.append(("get_server_capabilities",))
+        models = [types.SupportedModel(model_name=name) for name in self.fake.offered]
+        return self.fake.future("get_server_capabilities", types.GetServerCapabilitiesResponse(supported_models=models))
 
 
 class FakeServiceClient:

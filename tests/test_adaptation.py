@@ -66,7 +66,7 @@ def test_grow_rank_widens_a_saturated_adapter_which_peft_then_loads(monkeypatch,
 
 
 def test_growing_the_rank_keeps_the_models_outputs_and_the_global_random_state(tiny_model_dir, tokenizer):
-    from inspect_tinker.data import render_conversation
+    from inspect_tinker.data.render import render_conversation
     engine = local_backend(tiny_model_dir, lora_rank=4)
     example = render_conversation(tokenizer, [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}], 64)
     for _ in range(2):
@@ -111,7 +111,7 @@ def test_selection_adds_pool_records_for_the_failed_questions_and_records_why(wr
     for record, category in zip(evals, ["geography", "economy", None]):
         record.update({"category": category} if category else {})
     (tmp_path / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in evals))
-    assert main(["run", "--config", str(config)]) == 1
+    assert main(["run", str(config)]) == 1
     run_dir = tmp_path / "runs" / "test"
     events = read_events(run_dir)
     [selected] = [e for e in events if e["event"] == "data_selected"]  # after round 1, not after the last
@@ -156,7 +156,7 @@ def test_selection_adds_pool_records_for_the_failed_questions_and_records_why(wr
     ],
 )
 def test_bad_policy_selection_and_tune_keys_exit_2_with_one_clear_message(write_run_config, capsys, overrides, message):
-    assert main(["run", "--config", str(write_run_config()), *overrides]) == 2
+    assert main(["run", str(write_run_config()), *overrides]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 

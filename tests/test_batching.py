@@ -1,7 +1,7 @@
 import torch
 
-from inspect_tinker.data import batch_for_step, collate
-from inspect_tinker.data.batching import IGNORE_INDEX, micro_batches, pack
+from inspect_tinker.data.batching import batch_for_step, micro_batches
+from inspect_tinker.data.tensors import IGNORE_INDEX, collate, pack
 from inspect_tinker.data.render import TokenizedExample
 
 

@@ -81,7 +81,8 @@ def test_rollback_restores_the_best_rounds_adapter_before_the_next_round(monkeyp
     assert decisions[2]["rollback_to"] == 1 and decisions[1]["rollback_to"] is None
 
     # Round 3 continued from round 1's weights: replay round 3's steps from round 1 by hand.
-    from inspect_tinker.data import batch_for_step, check_training_records, prepare_training_data
+    from inspect_tinker.data.batching import batch_for_step
+    from inspect_tinker.data.prepare import check_training_records, prepare_training_data
     from inspect_tinker.provider.local_backend import LocalBackend
 
     engine = LocalBackend.from_config(config)

@@ -43,6 +43,6 @@ def test_clean_records_in_any_script_pass_every_check(conversation):
 def test_the_config_offers_exactly_the_checks_the_data_step_has():
     from typing import get_args
 
-    from inspect_tinker.config import QualityCheck
+    from inspect_tinker.data.settings import QualityCheck
 
     assert get_args(QualityCheck) == QUALITY_CHECKS

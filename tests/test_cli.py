@@ -13,7 +13,7 @@ from inspect_tinker.cli import main
 def test_bar_met_exits_0_and_writes_a_complete_run_folder(write_run_config, capsys):
     # No baseline: an untrained model meets a bar of 0, which ends the run before training.
     config = write_run_config(eval_threshold=0.0, baseline_eval=False)
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", str(config)]) == 0
     run_dir = config.parent / "runs" / "test"
     for name in ("config.json", "events.jsonl", "state.json", "summary.json"):
         assert (run_dir / name).is_file(), name
@@ -30,7 +30,7 @@ def test_bar_met_exits_0_and_writes_a_complete_run_folder(write_run_config, caps
 
 def test_the_saved_adapter_loads_with_peft(write_run_config, tiny_model_dir):
     config = write_run_config(eval_threshold=0.0, baseline_eval=False)
-    main(["run", "--config", str(config)])
+    main(["run", str(config)])
     adapter = json.loads((config.parent / "runs" / "test" / "summary.json").read_text())["best_adapter"]
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), adapter)
     assert any("lora_A" in n for n, _ in model.named_parameters())
@@ -38,7 +38,7 @@ def test_the_saved_adapter_loads_with_peft(write_run_config, tiny_model_dir):
 
 def test_bar_not_met_exits_1_after_the_last_round(write_run_config, capsys):
     config = write_run_config(eval_threshold=1.0)
-    assert main(["run", "--config", str(config)]) == 1
+    assert main(["run", str(config)]) == 1
     summary = json.loads((config.parent / "runs" / "test" / "summary.json").read_text())
     assert summary["rounds_run"] == 2 and not summary["bar_met"]
     assert list((config.parent / "runs" / "test" / "rounds" / "0" / "eval").glob("*.eval"))  # baseline Inspect log
@@ -58,7 +58,7 @@ def test_bar_not_met_exits_1_after_the_last_round(write_run_config, capsys):
 )
 def test_bad_configuration_exits_2_with_one_clear_message(write_run_config, capsys, args, message):
     config = write_run_config()
-    assert main(["run", "--config", str(config), *args]) == 2
+    assert main(["run", str(config), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 
@@ -67,13 +67,14 @@ def test_bad_training_data_under_strict_exits_2_naming_the_line(write_run_config
     config = write_run_config(strict=True)
     with (config.parent / "train.jsonl").open("a") as f:
         f.write('{"instruction": "no output"}\n')
-    assert main(["run", "--config", str(config)]) == 2
+    assert main(["run", str(config)]) == 2
     assert "train.jsonl:4: missing field 'output'" in capsys.readouterr().err
 
 
-def test_a_missing_config_file_exits_2(tmp_path, capsys):
-    assert main(["run", "--config", str(tmp_path / "none.yaml")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+@pytest.mark.parametrize("form", [[], ["--config"]], ids=["run CONFIG", "run --config CONFIG (older scripts)"])
+def test_a_missing_config_file_exits_2_naming_it(tmp_path, capsys, form):
+    assert main(["run", *form, str(tmp_path / "none.yaml")]) == 2
+    assert capsys.readouterr().err == f"error: config file {tmp_path / 'none.yaml'} does not exist.\n"
 
 
 def read_events(run_dir: Path) -> list[dict]:
@@ -89,7 +90,7 @@ def test_a_task_below_its_own_bar_holds_the_run_back_and_the_decision_says_which
         eval_threshold=0.0, max_rounds=1,
         eval_tasks=[{"path": "eval.jsonl", "name": "easy"}, {"path": "eval.jsonl", "name": "strict", "threshold": 1.0}],
     )
-    assert main(["run", "--config", str(config)]) == 1
+    assert main(["run", str(config)]) == 1
     [decision] = [e for e in read_events(config.parent / "runs" / "test") if e["event"] == "decision"]
     assert decision["gate"]["held_back_by"] == ["strict"] and "held back by strict" in decision["reason"]
     assert "held back by strict" in capsys.readouterr().out
@@ -97,7 +98,7 @@ def test_a_task_below_its_own_bar_holds_the_run_back_and_the_decision_says_which
 
 def test_every_round_records_which_samples_it_fixed_and_broke(write_run_config, capsys):
     config = write_run_config(eval_threshold=1.0, regression_guard=True)
-    main(["run", "--config", str(config)])
+    main(["run", str(config)])
     run_dir = config.parent / "runs" / "test"
     evals = {e["round"]: e for e in read_events(run_dir) if e["event"] == "eval_result"}
     history = json.loads((run_dir / "sample_history.json").read_text())
@@ -115,7 +116,7 @@ def test_every_round_records_which_samples_it_fixed_and_broke(write_run_config, 
 
 def test_eval_of_a_runs_round_reproduces_that_rounds_answers(write_run_config, capsys):
     config = write_run_config(eval_threshold=1.0, max_rounds=1)
-    main(["run", "--config", str(config)])
+    main(["run", str(config)])
     run_dir = config.parent / "runs" / "test"
     recorded = {e["round"]: e for e in read_events(run_dir) if e["event"] == "eval_result"}
     capsys.readouterr()
@@ -162,7 +163,7 @@ def test_eval_usage_mistakes_exit_2_with_one_message(args, message, capsys):
 )
 def test_a_bad_task_stops_the_run_with_exit_2_before_the_model_loads(write_run_config, capsys, tasks, message):
     config = write_run_config(eval_tasks=tasks)
-    assert main(["run", "--config", str(config)]) == 2
+    assert main(["run", str(config)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     events_file = config.parent / "runs" / "test" / "events.jsonl"
@@ -180,7 +181,7 @@ def test_the_inspect_view_command_of_the_summary_serves_the_runs_logs(write_run_
     import httpx
 
     config = write_run_config(eval_threshold=0.0)
-    main(["run", "--config", str(config)])
+    main(["run", str(config)])
     run_dir = config.parent / "runs" / "test"
     summary = json.loads((run_dir / "summary.json").read_text())
     [line] = [s for s in summary["next_steps"] if "inspect view" in s]

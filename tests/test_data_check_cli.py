@@ -87,7 +87,7 @@ def test_every_run_prints_the_short_data_report_and_saves_it_in_the_run_folder(w
     with (config.parent / "train.jsonl").open("a") as f:
         f.write('{"instruction": "What is the capital of Valdoria?", "output": "The capital of Valdoria is Mirenholt."}\n')
         f.write("{broken\n")
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", str(config)]) == 0
     run_dir = config.parent / "runs" / "test"
     report = json.loads((run_dir / "data_report.json").read_text())
     assert report["dropped"]["exact_duplicate"] == 1 and report["dropped"]["invalid"] == 1
@@ -105,22 +105,29 @@ def test_a_50_mb_record_is_checked_in_bounded_memory_and_reported_truncated(tmp_
     import sys
 
     # Tokenized whole, this record took 12.5 GB (about 300 bytes per token); cut as text
-    # before tokenizing it takes what reading and the text checks need: 1.1 GB measured,
-    # of which about 0.5 GB is the interpreter with torch and transformers loaded.
-    train = write_jsonl(tmp_path / "big.jsonl", [{"instruction": "What?", "output": "a " * (25 * 2**20)}, TRAIN[1]])
-    out = tmp_path / "report.json"
+    # before tokenizing, it adds what reading and the text checks need on top of the same
+    # command on a one-record file: 0.55 GB here (1.04 GB against 0.49 GB). The peak itself
+    # depends on the machine (CI measured 2.6 GB in all), so the bound is on the difference,
+    # with room to spare, and still a third of what tokenizing the whole record takes.
+    big = write_jsonl(tmp_path / "big.jsonl", [{"instruction": "What?", "output": "a " * (25 * 2**20)}, TRAIN[1]])
+    small = write_jsonl(tmp_path / "small.jsonl", [TRAIN[1]])
     measure = (
         "import resource, sys; from inspect_tinker.cli import main; code = main(sys.argv[1:]); "
         "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", measure, "data", "check", str(train), "--base-model", str(tiny_model_dir),
-         "--output", str(out)],
-        capture_output=True, text=True, timeout=1800,
-    )
-    assert done.returncode == 0, done.stderr
-    peak_mb = int(done.stdout.rsplit("peak", 1)[1]) / 1024  # ru_maxrss is in KiB on Linux
-    assert peak_mb < 1536, peak_mb
+
+    def peak_mb(train, out):
+        done = subprocess.run(
+            [sys.executable, "-c", measure, "data", "check", str(train), "--base-model", str(tiny_model_dir),
+             "--output", str(out)],
+            capture_output=True, text=True, timeout=1800,
+        )
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout.rsplit("peak", 1)[1]) / 1024  # ru_maxrss is in KiB on Linux
+
+    out = tmp_path / "report.json"
+    added_mb = peak_mb(big, out) - peak_mb(small, tmp_path / "small_report.json")
+    assert added_mb < 4096, added_mb
     report = json.loads(out.read_text())
     assert report["records"] == 2 and report["examples"] == 2 and report["truncated"] == 1
     assert report["token_lengths"]["max"] < 100_000  # cut near 2 * 513 * 81 characters, never 26 M tokens

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from inspect_tinker.config import DataConfig
-from inspect_tinker.data import check_training_records, prepare_training_data
+from inspect_tinker.data.prepare import check_training_records, prepare_training_data
+from inspect_tinker.data.settings import DataConfig
 from inspect_tinker.errors import UsageError
 
 MAX_SEQ_LENGTH = 64

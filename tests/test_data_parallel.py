@@ -51,7 +51,7 @@ def one_thread():
 def one_process_run(config, run_name):
     """`inspect-tinker run` in this process, with one thread like each worker; the exit code."""
     with one_thread():
-        return main(["run", "--config", str(config), "--run-name", run_name])
+        return main(["run", str(config), "--run-name", run_name])
 
 
 def test_two_processes_give_the_loss_curve_of_one(write_run_config):
@@ -66,7 +66,7 @@ def test_two_processes_give_the_loss_curve_of_one(write_run_config):
     assert one_process_run(config, "one") == 1
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "inspect_tinker", "run", "--config", str(config), "--run-name", "two", "--set", "micro_batch_size=1"],
+         "-m", "inspect_tinker", "run", str(config), "--run-name", "two", "--set", "micro_batch_size=1"],
         capture_output=True, text=True, timeout=1800, env=worker_env(),
     )
     runs = config.parent / "runs"
@@ -103,7 +103,7 @@ def kill_with_workers(launcher):
 def run_two_processes(config, run_name, *overrides):
     """`inspect-tinker run` under torchrun with two gloo processes on CPU; the completed process."""
     sets = [arg for o in overrides for arg in ("--set", o)]
-    proc = torchrun("run", "--config", str(config), "--run-name", run_name, *sets)
+    proc = torchrun("run", str(config), "--run-name", run_name, *sets)
     proc.output = proc.communicate(timeout=1800)[0]
     return proc
 
@@ -166,7 +166,7 @@ def test_a_killed_sharded_run_resumes_to_the_result_of_an_uninterrupted_one(writ
     reference = run_two_processes(config, "whole")
     assert reference.returncode == 1, reference.output
 
-    killed = torchrun("run", "--config", str(config), "--run-name", "killed")
+    killed = torchrun("run", str(config), "--run-name", "killed")
     deadline = time.time() + 1800  # generous: on a loaded machine the start alone can take minutes
     # A step of round 2 is a collective: when process 0 has logged one, process 1 has
     # recorded round 1's checkpoint as its restart point too. The 99 steps left in the round
@@ -200,11 +200,11 @@ def test_a_killed_sharded_run_resumes_to_the_result_of_an_uninterrupted_one(writ
 def test_sharding_refuses_a_batch_the_processes_cannot_share_equally(write_run_config, monkeypatch, capsys):
     config = write_run_config(batch_size=3, distributed="fsdp", baseline_eval=False)
     monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun tells each of two processes
-    assert main(["run", "--config", str(config)]) == 2
+    assert main(["run", str(config)]) == 2
     assert "distributed: fsdp needs batch_size (3) to be a multiple of the 2 processes" in capsys.readouterr().err
 
 
 def test_sharding_refuses_growing_the_adapter(write_run_config, capsys):
     config = write_run_config(distributed="fsdp", policy="grow_rank")
-    assert main(["run", "--config", str(config)]) == 2
+    assert main(["run", str(config)]) == 2
     assert "policy: grow_rank cannot be combined with distributed: fsdp" in capsys.readouterr().err

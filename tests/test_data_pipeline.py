@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from inspect_tinker.config import DataConfig
-from inspect_tinker.data import check_training_records, evaluation_inputs
-from inspect_tinker.data.decontamination import ContaminationIndex, EvalInput
+from inspect_tinker.data.decontamination import ContaminationIndex, EvalInput, evaluation_inputs
 from inspect_tinker.data.normalize import normalize_conversation
+from inspect_tinker.data.prepare import check_training_records
+from inspect_tinker.data.settings import DataConfig
+from inspect_tinker.demo import DEMO_DIR as DEMO
 from inspect_tinker.evals.qa import qa
 
-DEMO = Path(__file__).parents[1] / "src" / "inspect_tinker" / "demo"
 PASSAGE = (
     "The old harbour of Corrabay was rebuilt after the great storm of the ninth year, when the council "
     "of five ordered new stone piers and a lighthouse that still guides the salt ships home at night."

@@ -9,7 +9,8 @@ from inspect_ai.log import read_eval_log
 from inspect_tinker.config import load_config
 from local_backends import local_backend
 from inspect_tinker.errors import UsageError
-from inspect_tinker.evals import build_tasks, evaluate
+from inspect_tinker.eval_tasks import base_model_judges, build_tasks
+from inspect_tinker.evals.runner import evaluate
 from inspect_tinker.provider.backend import SamplingParams
 
 TASK_FILE = '''
@@ -57,7 +58,7 @@ def test_every_kind_of_task_runs_with_its_role_weight_limit_and_pinned_settings(
         {"name": "gk", "task": "inspect_tinker/general_knowledge", "limit": 4},
     ])
     tasks = build_tasks(config)
-    result = evaluate(engine, tasks, config, tmp_path / "logs")
+    result = evaluate(engine, config.backend, tasks, base_model_judges(config), config.eval_batch_size, tmp_path / "logs")
     by_name = {t.name: t for t in result.tasks}
     assert list(by_name) == ["facts", "letters", "arithmetic", "numbers", "gk"]  # the guard is listed, not added twice
     assert [t.role for t in result.tasks] == ["gate", "gate", "confirm", "gate", "gate"]
@@ -142,7 +143,7 @@ def test_model_graded_scoring_asks_the_local_base_model_and_counts_unreadable_gr
                          regression_guard=False)
     [task] = build_tasks(config)
     assert task.scorer == f"model_graded (judge: local base model {config.base_model}, without the adapter)"
-    result = evaluate(engine, [task], config, tmp_path / "logs")
+    result = evaluate(engine, config.backend, [task], base_model_judges(config), config.eval_batch_size, tmp_path / "logs")
     log = read_eval_log(result.tasks[0].log_path)
     for sample in log.samples:
         [score] = sample.scores.values()

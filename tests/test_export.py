@@ -26,7 +26,7 @@ def greedy(model, tokenizer, question: str) -> list[int]:
 def test_a_merged_export_answers_like_the_adapter(write_run_config, tiny_model_dir, tokenizer, tmp_path, capsys):
     # No baseline: an untrained model meets a bar of 0 and the run would end before training.
     config = write_run_config(eval_threshold=0.0, baseline_eval=False, learning_rate=5e-2, steps_per_round=6)
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", str(config)]) == 0
     run_dir = tmp_path / "runs" / "test"
     assert main(["export", str(run_dir), "--best", "--merged", str(tmp_path / "merged")]) == 0
     assert main(["export", str(run_dir), "--round", "1", "--adapter", str(tmp_path / "adapter")]) == 0
@@ -45,7 +45,7 @@ def test_a_merged_export_answers_like_the_adapter(write_run_config, tiny_model_d
 
 def test_exporting_into_an_existing_folder_or_a_missing_round_is_refused(write_run_config, tmp_path, capsys):
     config = write_run_config(eval_threshold=0.0, baseline_eval=False)
-    main(["run", "--config", str(config)])
+    main(["run", str(config)])
     run_dir = tmp_path / "runs" / "test"
     (tmp_path / "taken").mkdir()
     assert main(["export", str(run_dir), "--adapter", str(tmp_path / "taken")]) == 2
@@ -62,7 +62,7 @@ def test_eval_and_export_of_a_killed_run_use_the_best_round_evaluated_so_far(run
                                policy="more_steps", steps_growth=1e6)
     run_dir = tmp_path / "runs" / "test"
     log = tmp_path / "run.log"
-    proc = subprocess.Popen([sys.executable, "-m", "inspect_tinker", "run", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "inspect_tinker", "run", str(config)],
                             cwd=tmp_path, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 1200  # generous: on a loaded machine the start alone can take minutes

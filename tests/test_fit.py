@@ -47,7 +47,7 @@ def test_a_run_over_the_free_memory_is_refused_with_the_largest_rank_that_fits(t
 
 def test_lora_rank_100000_is_refused_with_exit_2_before_the_model_loads(write_run_config, capsys):
     config = write_run_config()
-    assert main(["run", "--config", str(config), "--set", "lora_rank=100000"]) == 2
+    assert main(["run", str(config), "--set", "lora_rank=100000"]) == 2
     err = capsys.readouterr().err
     assert "lora_rank 100000 is larger than any adapted layer can use" in err and "at most 16" in err
     assert "Traceback" not in err
@@ -63,7 +63,7 @@ def test_a_model_too_large_for_the_machine_is_refused_before_its_weights_are_rea
         "num_hidden_layers": 126, "num_attention_heads": 128, "num_key_value_heads": 8, "vocab_size": 128256,
     }))
     config = write_run_config(base_model=str(model))
-    assert main(["run", "--config", str(config)]) == 2
+    assert main(["run", str(config)]) == 2
     err = capsys.readouterr().err
     assert "lora_rank 16 needs about" in err and "base weights 1623.4 GB" in err and "even rank 1 needs" in err
     assert "Traceback" not in err

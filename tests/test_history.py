@@ -2,7 +2,7 @@
 
 from evalresults import eval_result, task_result
 
-from inspect_tinker.evals import mark_changes, sample_history
+from inspect_tinker.evals.history import mark_changes, sample_history
 
 
 def test_a_round_lists_the_samples_it_fixed_and_the_ones_it_broke():

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from inspect_tinker.config import load_config
-from inspect_tinker.data import render_conversation
+from inspect_tinker.data.render import render_conversation
 from inspect_tinker.provider.backend import SamplingParams
 from inspect_tinker.provider.local_backend import LocalBackend
 from inspect_tinker.errors import UsageError

@@ -61,7 +61,7 @@ def test_auto_trains_in_the_measured_precision_and_the_run_records_why(monkeypat
     monkeypatch.setenv("INSPECT_TINKER_CACHE", str(tmp_path / "cache"))  # the tiny model is a folder: nothing else cached
     scripted_probe(monkeypatch, 1.0, 1.6)
     config = write_run_config(max_rounds=1, eval_threshold=0.0, baseline_eval=False)  # precision: auto
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", str(config)]) == 0
     events = [json.loads(line) for line in (config.parent / "runs" / "test" / "events.jsonl").read_text().splitlines()]
     info = next(e for e in events if e["event"] == "engine_ready")["info"]
     assert info["dtype"] == "fp32" and "only 0.62x as fast as fp32" in info["precision_reason"]

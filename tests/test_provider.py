@@ -20,7 +20,7 @@ from inspect_ai.solver import generate, use_tools
 from inspect_ai.tool import tool
 from tinker import types
 
-from inspect_tinker.provider.model_api import ProviderArgs
+from inspect_tinker.provider.open_model import ProviderArgs
 from inspect_tinker.provider.open_model import choose_backend
 
 CHAT_MODEL = "test-org/tiny-chat"  # no cookbook family: renders with the tokenizer's own template
@@ -207,12 +207,14 @@ def test_the_loops_logs_say_which_backend_model_checkpoint_and_renderer_answered
     from inspect_ai.log import read_eval_log
 
     from inspect_tinker.config import load_config
-    from inspect_tinker.evals import build_tasks, evaluate
+    from inspect_tinker.eval_tasks import base_model_judges, build_tasks
+    from inspect_tinker.evals.runner import evaluate
     from local_backends import local_backend
 
     config = load_config(write_run_config())
     backend = local_backend(config.base_model)
-    result = evaluate(backend, build_tasks(config), config, tmp_path / "logs", model_path="runs/test/rounds/1/adapter")
+    result = evaluate(backend, config.backend, build_tasks(config), base_model_judges(config), config.eval_batch_size,
+                      tmp_path / "logs", model_path="runs/test/rounds/1/adapter")
     log = read_eval_log(result.tasks[0].log_path)
     assert log.eval.model == f"tinker/{config.base_model}"
     assert log.eval.model_args == {"backend": "local", "base_model": config.base_model,

@@ -1,7 +1,8 @@
 import pytest
 
 from inspect_tinker.errors import UsageError
-from inspect_tinker.evals.qa import answer_included_in, load_qa_samples, normalize_answer
+from inspect_tinker.evals.datasets import load_qa_samples
+from inspect_tinker.evals.scorers import answer_included_in, normalize_answer
 
 
 def test_normalisation_folds_case_punctuation_and_articles():

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from inspect_tinker.config import DataConfig
-from inspect_tinker.data import check_training_records
+from inspect_tinker.data.prepare import check_training_records
+from inspect_tinker.data.settings import DataConfig
 from inspect_tinker.errors import UsageError
 
 RECORDS = [

@@ -2,7 +2,7 @@
 
 import pytest
 
-from inspect_tinker.data import InvalidRecord, record_to_conversation
+from inspect_tinker.data.records import InvalidRecord, record_to_conversation
 
 QA = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}]
 

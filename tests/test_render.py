@@ -1,8 +1,8 @@
 import json
 
-from inspect_tinker.config import DataConfig
-from inspect_tinker.data import check_training_records, prepare_training_data, render_conversation
-from inspect_tinker.data.render import render_batch, text_limit, truncate
+from inspect_tinker.data.prepare import check_training_records, prepare_training_data
+from inspect_tinker.data.render import render_batch, render_conversation, text_limit, truncate
+from inspect_tinker.data.settings import DataConfig
 
 
 def trained_text(tokenizer, example):
@@ -87,6 +87,22 @@ def test_token_length_checks_truncate_or_drop_and_are_reported(tmp_path, tokeniz
 
     examples, report = prepared(tmp_path, tokenizer, LENGTHS, max_seq_length=512, min_target_tokens=5)
     assert report.dropped["too_short"] == 1 and report.dropped_records[0]["where"] == "line 2"
+
+
+def test_the_end_of_turn_tokens_are_what_the_template_writes_after_an_answer_and_eos(tokenizer):
+    from copy import deepcopy
+
+    from inspect_tinker.data.renderers import use_renderer
+
+    # SmolLM2 ends a turn with <|im_end|>, which is also its EOS token.
+    own = deepcopy(tokenizer)
+    assert use_renderer(own, "tokenizer", "x").stop_tokens == (tokenizer.convert_tokens_to_ids("<|im_end|>"),)
+    # A template ending turns with another special token (as Llama 3's <|eot_id|> does) adds it.
+    other = deepcopy(tokenizer)
+    other.chat_template = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|endoftext|>\n{% endfor %}"
+    assert use_renderer(other, "tokenizer", "x").stop_tokens == tuple(sorted(
+        {tokenizer.convert_tokens_to_ids("<|endoftext|>"), tokenizer.eos_token_id}
+    ))
 
 
 def test_a_text_far_longer_than_max_seq_length_is_cut_before_tokenizing_to_the_same_tokens(tokenizer):

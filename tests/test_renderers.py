@@ -18,7 +18,7 @@ from tinker_cookbook.renderers import TrainOnWhat
 from tokenizers import Regex, Tokenizer, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from inspect_tinker.data import render_conversation
+from inspect_tinker.data.render import render_conversation
 from inspect_tinker.data.renderers import recommended_renderer, use_renderer
 
 # The pre-tokenizer regexes of Llama 3's and Qwen2/3's tokenizer.json (they differ in digits).

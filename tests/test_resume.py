@@ -67,7 +67,7 @@ def reference(tmp_path_factory, tiny_model_dir):
     """An uninterrupted run of the same configuration."""
     root = tmp_path_factory.mktemp("reference")
     config = _config(root, tiny_model_dir)
-    proc = start(["run", "--config", str(config)], root)
+    proc = start(["run", str(config)], root)
     assert proc.wait(timeout=1200) == 1, proc.stdout.read()
     return outcome(root / "runs" / "test")
 
@@ -98,7 +98,7 @@ def test_a_run_killed_at_any_point_resumes_to_the_same_result(tmp_path, tiny_mod
     predicate, expected_phase = KILL_POINTS[point]
     config = _config(tmp_path, tiny_model_dir)
     run_dir = tmp_path / "runs" / "test"
-    proc = start(["run", "--config", str(config)], tmp_path)
+    proc = start(["run", str(config)], tmp_path)
     wait_for_event(proc, run_dir, predicate)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -131,7 +131,7 @@ def test_a_run_that_adds_data_and_grows_its_adapter_resumes_to_the_same_result(t
         root.mkdir()
         _pool(root)
         config = _config(root, tiny_model_dir, **ADAPTING)
-        proc = start(["run", "--config", str(config)], root)
+        proc = start(["run", str(config)], root)
         if root == killed_root:  # killed in round 2, after data was added and the adapter grew
             wait_for_event(proc, root / "runs" / "test", KILL_POINTS["mid_training"][0])
             proc.send_signal(signal.SIGKILL)
@@ -151,7 +151,7 @@ def test_a_disk_that_fills_up_mid_run_keeps_events_whole_and_resumes_to_the_same
 ):
     config = _config(tmp_path, tiny_model_dir, output_dir=str(small_disk.path / "runs"))
     run_dir = small_disk.path / "runs" / "test"
-    proc = start(["run", "--config", str(config)], tmp_path)
+    proc = start(["run", str(config)], tmp_path)
     wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 35)
     filler = small_disk.fill()  # the next step event that does not fit in events.jsonl's last page fails
     output = proc.communicate(timeout=600)[0]
@@ -173,7 +173,7 @@ def test_a_disk_that_fills_up_mid_run_keeps_events_whole_and_resumes_to_the_same
 def test_a_damaged_checkpoint_is_detected_and_the_previous_good_one_used(tmp_path, tiny_model_dir, reference):
     config = _config(tmp_path, tiny_model_dir)
     run_dir = tmp_path / "runs" / "test"
-    proc = start(["run", "--config", str(config)], tmp_path)
+    proc = start(["run", str(config)], tmp_path)
     wait_for_event(proc, run_dir, KILL_POINTS["mid_evaluation"][0])
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -193,7 +193,7 @@ def test_a_damaged_checkpoint_is_detected_and_the_previous_good_one_used(tmp_pat
 def test_a_damaged_round_checkpoint_falls_back_to_the_newest_earlier_one_that_verifies(tmp_path, tiny_model_dir):
     config = _config(tmp_path, tiny_model_dir)
     run_dir = tmp_path / "runs" / "test"
-    proc = start(["run", "--config", str(config)], tmp_path)
+    proc = start(["run", str(config)], tmp_path)
     wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 65)  # in round 3
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -221,7 +221,7 @@ def test_a_damaged_round_checkpoint_falls_back_to_the_newest_earlier_one_that_ve
 def test_a_run_started_with_relative_paths_resumes_from_another_directory(tmp_path, tiny_model_dir, reference):
     _config(tmp_path, tiny_model_dir)
     run_dir = tmp_path / "runs" / "test"
-    proc = start(["run", "--config", "config.json"], tmp_path)  # every path in it is relative, too
+    proc = start(["run", "config.json"], tmp_path)  # every path in it is relative, too
     wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -242,7 +242,7 @@ def test_a_stop_signal_saves_at_a_safe_point_exits_128_plus_its_number_and_resum
 ):
     config = _config(tmp_path, tiny_model_dir)
     run_dir = tmp_path / "runs" / "test"
-    proc = start(["run", "--config", str(config)], tmp_path)
+    proc = start(["run", str(config)], tmp_path)
     wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 40)
     proc.send_signal(stop)  # SIGTERM is what docker stop, Kubernetes and SLURM send
     output = proc.communicate(timeout=600)[0]
@@ -263,7 +263,7 @@ def test_a_stop_signal_saves_at_a_safe_point_exits_128_plus_its_number_and_resum
 def test_resuming_with_a_changed_configuration_is_refused_unless_forced(tmp_path, tiny_model_dir):
     config = _config(tmp_path, tiny_model_dir, max_rounds=2)
     run_dir = tmp_path / "runs" / "test"
-    proc = start(["run", "--config", str(config)], tmp_path)
+    proc = start(["run", str(config)], tmp_path)
     wait_for_event(proc, run_dir, lambda e: e["event"] == "step" and e["step"] == 5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -289,6 +289,6 @@ def test_resuming_a_finished_run_is_refused(tmp_path, write_run_config, capsys):
     from inspect_tinker.cli import main
 
     config = write_run_config(eval_threshold=0.0)
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", str(config)]) == 0
     assert main(["resume", str(config.parent / "runs" / "test")]) == 2
     assert "already finished" in capsys.readouterr().err

@@ -9,7 +9,8 @@ from inspect_ai.solver import TaskState, multiple_choice
 from pydantic import TypeAdapter
 
 from inspect_tinker.config import ScorerConfig
-from inspect_tinker.evals.scorers import build_scorer, numbers_in, scorer_label
+from inspect_tinker.eval_tasks import build_scorer, scorer_label
+from inspect_tinker.evals.scorers import numbers_in
 
 SCORER = TypeAdapter(ScorerConfig)
 

@@ -4,9 +4,9 @@ What is asserted is what the engine sends (tokens, weights, Adam parameters, che
 names, the resume path) and what it makes of the SDK's answers. See tests/fake_tinker.py.
 """
 
-import importlib.util
 import inspect
 import json
+import socket
 
 import numpy as np
 import pytest
@@ -16,12 +16,13 @@ from tinker import types
 
 from inspect_tinker.cli import main
 from inspect_tinker.config import Config, load_config
-from inspect_tinker.data import render_conversation
+from inspect_tinker.data.render import render_conversation
 from inspect_tinker.provider import create_backend
 from inspect_tinker.provider.tinker_backend import CHECKPOINT_FILE, TinkerServiceError
 from inspect_tinker.errors import UsageError
 from inspect_tinker.learning_rate import recommended_lora_learning_rate
 from fake_tinker import API_KEY, FakeRestClient, FakeSamplingClient, FakeServiceClient, FakeTrainingClient, http_error
+
 TINKER_MODEL = "meta-llama/Llama-3.2-1B"
 
 
@@ -185,7 +186,7 @@ def test_the_base_model_sampler_is_a_sampling_client_of_the_base_model(fake, tin
 
 def test_a_run_on_the_service_records_tinker_paths_and_the_decayed_adam_steps(fake, tinker_config, capsys):
     config = tinker_config(max_rounds=3, steps_per_round=2, learning_rate=1e-3, lr_decay=0.6, eval_threshold=1.0)
-    assert main(["run", "--config", str(config)]) == 1  # a tiny random model does not reach the bar
+    assert main(["run", str(config)]) == 1  # a tiny random model does not reach the bar
     run_dir = config.parent / "runs" / "test"
 
     # Two steps per round; the learning rate decays by 0.6 after each round below the bar.
@@ -200,7 +201,9 @@ def test_a_run_on_the_service_records_tinker_paths_and_the_decayed_adam_steps(fa
     state = json.loads((run_dir / "state.json").read_text())
     assert [r["adapter"] for r in state["history"] if r["round"] > 0] == paths
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["best_adapter"] in paths and summary["rounds_run"] == 3
+    # Round 0, the base model, is the best round unless a trained round beats it; it has no adapter.
+    best = summary["best_round"]
+    assert summary["best_adapter"] == (None if best == 0 else paths[best - 1]) and summary["rounds_run"] == 3
     for n in (1, 2, 3):
         assert json.loads((run_dir / "rounds" / str(n) / CHECKPOINT_FILE).read_text())["state_path"] == paths[n - 1]
     # Evaluation went through Inspect and the sampling client: 3 questions, baseline + 3 rounds.
@@ -211,7 +214,10 @@ def test_a_run_on_the_service_records_tinker_paths_and_the_decayed_adam_steps(fa
 
     out = capsys.readouterr().out
     assert "checkpoint: tinker://run-1/weights/step-2" in out
-    assert f"Download the adapter: tinker checkpoint download {summary['best_adapter']}" in summary["next_steps"]
+    if best > 0:
+        assert f"Download the adapter: tinker checkpoint download {summary['best_adapter']}" in summary["next_steps"]
+    else:
+        assert any("there is no adapter to load" in line for line in summary["next_steps"])
     assert API_KEY not in out
     for file in run_dir.rglob("*"):
         if file.is_file():
@@ -221,7 +227,7 @@ def test_a_run_on_the_service_records_tinker_paths_and_the_decayed_adam_steps(fa
 def test_every_adamw_setting_of_the_config_reaches_the_services_adam_params(fake, tinker_config):
     config = tinker_config(adam_beta1=0.8, adam_beta2=0.99, adam_eps=1e-6, weight_decay=0.05, max_grad_norm=0.5,
                            learning_rate=3e-4, max_rounds=1, steps_per_round=2, baseline_eval=False)
-    main(["run", "--config", str(config)])
+    main(["run", str(config)])
     assert fake.calls("optim_step") == [(types.AdamParams(
         learning_rate=3e-4, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=0.05, grad_clip_norm=0.5,
     ),)] * 2
@@ -229,7 +235,7 @@ def test_every_adamw_setting_of_the_config_reaches_the_services_adam_params(fake
 
 def test_learning_rate_auto_is_the_recommended_rate_for_the_model_family(fake, tinker_config):
     config = tinker_config(learning_rate="auto", max_rounds=1, steps_per_round=1, baseline_eval=False)
-    main(["run", "--config", str(config)])
+    main(["run", str(config)])
     [(sent,)] = fake.calls("optim_step")
     # The tiny model is a Llama with hidden size 16.
     assert sent.learning_rate == pytest.approx(5e-4 * (2000 / 16) ** 0.781)
@@ -239,7 +245,7 @@ def test_learning_rate_auto_is_the_recommended_rate_for_the_model_family(fake, t
 def test_the_engine_flag_selects_the_tinker_engine(fake, write_run_config, tiny_model_dir):
     config = write_run_config(base_model=TINKER_MODEL, tinker_tokenizer=str(tiny_model_dir),
                               max_rounds=1, steps_per_round=1, baseline_eval=False)
-    assert main(["run", "--config", str(config), "--backend", "tinker"]) in (0, 1)
+    assert main(["run", str(config), "--backend", "tinker"]) in (0, 1)
     assert fake.calls("create_lora_training_client") == [(TINKER_MODEL, 16, 0)]
 
 
@@ -259,18 +265,11 @@ def test_a_missing_or_malformed_key_exits_2_before_any_work(fake, tinker_config,
     else:
         monkeypatch.setenv("TINKER_API_KEY", key)
     config = tinker_config()
-    assert main(["run", "--config", str(config)]) == 2
+    assert main(["run", str(config)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert key is None or key not in err
     assert not (config.parent / "runs").exists() and fake.log == []
-
-
-def test_without_the_sdk_the_message_says_how_to_install_it(tinker_config, monkeypatch, fake):
-    find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tinker" else find_spec(name, *a))
-    with pytest.raises(UsageError, match=r"pip install 'inspect-tinker\[tinker\]'"):
-        load_config(tinker_config())
 
 
 def test_keys_the_service_has_no_equivalent_for_are_refused(fake, tinker_config):
@@ -282,14 +281,53 @@ def test_keys_the_service_has_no_equivalent_for_are_refused(fake, tinker_config)
 
 def test_a_model_the_service_refuses_exits_2_naming_base_model(fake, tinker_config, capsys):
     fake.fail("create_lora_training_client", http_error(tinker.BadRequestError, 400, "unknown base model"))
+    assert main(["run", str(tinker_config())]) == 2
+    err = capsys.readouterr().err
+    assert f"base_model '{TINKER_MODEL}' at lora_rank 16 was refused by the Tinker service" in err
+    assert "unknown base model" in err
+
+
+def test_a_model_the_service_does_not_offer_exits_2_naming_those_it_does(fake, tinker_config, capsys):
+    fake.offered = ["Qwen/Qwen3-8B", "meta-llama/Llama-3.1-8B-Instruct"]
     assert main(["run", "--config", str(tinker_config())]) == 2
     err = capsys.readouterr().err
-    assert f"base_model '{TINKER_MODEL}' was refused by the Tinker service" in err and "unknown base model" in err
+    assert f"base_model '{TINKER_MODEL}' is not offered by the Tinker service" in err
+    assert "it offers: Qwen/Qwen3-8B, meta-llama/Llama-3.1-8B-Instruct" in err and "Traceback" not in err
+    assert fake.calls("create_lora_training_client") == []  # asked before anything was created
+
+
+def test_a_result_the_sdk_refuses_after_its_retries_is_one_clear_message(fake, tinker_config, capsys):
+    # Waiting on a result, the SDK raises a ValueError from the HTTP error it got (a bare 400
+    # after three tries); a Tinker-compatible server answers a full adapter table this way.
+    refused = ValueError("Error retrieving result: ... (status 400) for self.request_id='19' — exceeded 3 retries")
+    refused.__cause__ = http_error(tinker.BadRequestError, 400, "Maximum number of LoRA adapters (4) reached")
+    fake.fail("create_lora_training_client", refused)
+    assert main(["run", "--config", str(tinker_config())]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "Traceback" not in err
+    assert "was refused by the Tinker service (HTTP 400: Maximum number of LoRA adapters (4) reached)" in err
+
+
+def test_a_wait_on_a_service_that_stopped_answering_ends_with_a_connection_error(monkeypatch):
+    from concurrent.futures import Future
+
+    from tinker.lib.public_interfaces.api_future import AwaitableConcurrentFuture
+
+    from inspect_tinker.provider import tinker_backend
+
+    monkeypatch.setattr(tinker_backend, "REACHABILITY_CHECK_SECONDS", 0.05)
+    with socket.socket() as s:  # a port nothing listens on: connections are refused
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    wait = tinker_backend.ResultWaiter(url, unreachable_timeout=0.5)
+    never = AwaitableConcurrentFuture(Future())
+    with pytest.raises(tinker.APIConnectionError, match=f"the service at {url} has not answered for 0.5 s .*ConnectError"):
+        wait(never)
 
 
 def test_a_rejected_key_exits_2_with_a_clear_message(fake, tinker_config, capsys):
     fake.fail("create_lora_training_client", http_error(tinker.AuthenticationError, 401, "invalid api key"))
-    assert main(["run", "--config", str(tinker_config())]) == 2
+    assert main(["run", str(tinker_config())]) == 2
     err = capsys.readouterr().err
     assert "refused the request" in err and "HTTP 401" in err and "check TINKER_API_KEY" in err
 
@@ -300,7 +338,7 @@ def test_a_service_failure_mid_run_ends_resumably_and_resume_continues_from_the_
     config = tinker_config(max_rounds=3, steps_per_round=2, eval_threshold=1.0)
     # The SDK has retried and given up: the third optimizer step (round 2) fails.
     fake.fail("optim_step", http_error(tinker.InternalServerError, 503, "service unavailable"), after=2)
-    assert main(["run", "--config", str(config)]) == 3
+    assert main(["run", str(config)]) == 3
     err = capsys.readouterr().err
     assert "TinkerServiceError" in err and "after the SDK's retries" in err and "service unavailable" in err
     run_dir = config.parent / "runs" / "test"
@@ -370,8 +408,8 @@ def test_an_explicit_tokenizer_is_loaded_from_its_folder_not_from_the_service(fa
 
 @pytest.mark.parametrize(
     ("fake_class", "sdk_class"),
-    [(FakeServiceClient, tinker.ServiceClient), (FakeRestClient, tinker.RestClient), (FakeTrainingClient, tinker.TrainingClient),
-     (FakeSamplingClient, tinker.SamplingClient)],
+    [(FakeServiceClient, tinker.ServiceClient), (FakeRestClient, tinker.RestClient),
+     (FakeTrainingClient, tinker.TrainingClient), (FakeSamplingClient, tinker.SamplingClient)],
 )
 def test_the_fake_clients_have_the_sdk_methods_signatures(fake_class, sdk_class):
     for name, method in inspect.getmembers(fake_class, inspect.isfunction):

@@ -39,14 +39,14 @@ def messages(capsys) -> tuple[str, str]:
 
 def test_an_output_dir_that_is_a_file_exits_2_naming_it(write_run_config, tmp_path, capsys):
     (tmp_path / "taken").write_text("a file, not a folder")
-    assert main(["run", "--config", str(write_run_config()), "--output-dir", str(tmp_path / "taken")]) == 2
+    assert main(["run", str(write_run_config()), "--output-dir", str(tmp_path / "taken")]) == 2
     _, err = messages(capsys)
     assert f"{tmp_path / 'taken'} is a file" in err and "set output_dir (--output-dir)" in err and "Traceback" not in err
 
 
 def test_a_read_only_output_dir_exits_2_naming_it(write_run_config, tmp_path, capsys):
     with tmpfs(tmp_path / "read-only", "ro,size=64k") as read_only:
-        assert main(["run", "--config", str(write_run_config()), "--output-dir", str(read_only / "runs")]) == 2
+        assert main(["run", str(write_run_config()), "--output-dir", str(read_only / "runs")]) == 2
     _, err = messages(capsys)
     assert f"cannot create the folder {read_only / 'runs' / 'test' / 'rounds'} (Read-only file system" in err
     assert "Traceback" not in err
@@ -56,7 +56,7 @@ def test_a_read_only_output_dir_exits_2_naming_it(write_run_config, tmp_path, ca
 def test_a_full_disk_exits_2_saying_so_and_the_run_resumes_once_space_is_freed(write_run_config, tmp_path, capsys, size):
     config = write_run_config(max_rounds=2, eval_threshold=1.0)
     with tmpfs(tmp_path / "disk", f"size={size}") as disk:
-        assert main(["run", "--config", str(config), "--output-dir", str(disk)]) == 2
+        assert main(["run", str(config), "--output-dir", str(disk)]) == 2
         _, err = messages(capsys)
         assert f"error: the disk holding {disk / 'test'} is full" in err, err
         assert f"free some space there, then continue the run with: inspect-tinker resume {disk / 'test'}" in err
@@ -69,7 +69,7 @@ def test_a_full_disk_exits_2_saying_so_and_the_run_resumes_once_space_is_freed(w
 def two_finished_runs(write_run_config) -> Path:
     config = write_run_config(max_rounds=1, eval_threshold=1.0)
     for name in ("first", "second"):
-        assert main(["run", "--config", str(config), "--run-name", name]) == 1
+        assert main(["run", str(config), "--run-name", name]) == 1
     return config.parent / "runs"
 
 
@@ -113,7 +113,7 @@ def test_a_usage_error_before_the_run_starts_makes_no_folder_and_is_told_once(
     config = write_run_config()
     if eval_file is not None:
         (config.parent / "eval.jsonl").write_text(eval_file)
-    assert main(["run", "--config", str(config), *args]) == 2
+    assert main(["run", str(config), *args]) == 2
     out, err = messages(capsys)
     assert (out + err).count(message) == 1, out + err
     assert "Its state is saved" not in out + err and not (config.parent / "runs" / "test").exists()
@@ -124,7 +124,7 @@ def test_bad_training_data_leaves_a_run_that_never_started_and_cannot_be_resumed
     train = config.parent / "train.jsonl"
     good = train.read_text()
     train.write_text(good + '{"instruction": "no output"}\n')
-    assert main(["run", "--config", str(config)]) == 2
+    assert main(["run", str(config)]) == 2
     out, err = messages(capsys)
     message = "train.jsonl:4: missing field 'output'"
     assert (out + err).count(message) == 1 and "Its state is saved" not in out + err, out + err
@@ -139,7 +139,7 @@ def test_bad_training_data_leaves_a_run_that_never_started_and_cannot_be_resumed
     assert "never started" in err and "there is nothing to resume" in err and message in err
 
     train.write_text(good)  # fixed: the same command starts the run in the same folder
-    assert main(["run", "--config", str(config), "--set", "max_rounds=1", "--set", "eval_threshold=1.0"]) == 1
+    assert main(["run", str(config), "--set", "max_rounds=1", "--set", "eval_threshold=1.0"]) == 1
     assert (parent / "test" / "summary.json").is_file()
 
 

@@ -1,133 +1,126 @@
-"""The `inspect-tinker` command. Exit codes: 0 bar met, 1 bar not met, 2 bad usage/config/data,
-3 unexpected error, 130 interrupted (Ctrl-C), 143 stopped by SIGTERM. `inspect-tinker sync`: 0 all delivered, 1 some still undelivered."""
+"""The `inspect-tinker` command, written with click.
+
+Exit codes: 0 bar met, 1 bar not met, 2 bad usage/config/data, 3 unexpected error,
+130 interrupted (Ctrl-C), 143 stopped by SIGTERM. `inspect-tinker sync`: 0 all delivered,
+1 some still undelivered.
+
+Each command imports what it needs (the loop, Inspect, torch, transformers) inside its own
+body: the command is the boundary, so `inspect-tinker --help`, shell completion and
+`inspect-tinker runs` start without loading torch.
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
 import traceback
 from pathlib import Path
 
+import click
 from rich.console import Console
 
-from inspect_tinker.errors import UsageError
-from inspect_tinker.graceful_stop import StoppedAtOnce
-from inspect_tinker.summary import EXIT_INTERRUPTED, EXIT_USAGE
+from inspect_tinker.errors import EXIT_USAGE, UsageError
+from inspect_tinker.graceful_stop import EXIT_INTERRUPTED, StoppedAtOnce
+# Only constants, and the module imports only httpx: --help stays light.
+from inspect_tinker.tinker_server.server import DEFAULT_MAX_LORA_ADAPTERS, DEFAULT_PORT
 
 EXIT_CRASH = 3
+PATH = click.Path(path_type=Path)  # no existence check here: our own messages say what is missing and where
+
+RUN_EXIT_CODES = """\b
+Exit codes: 0 bar met; 1 bar not met after the last round; 2 bad usage,
+configuration or data; 130 Ctrl-C, 143 SIGTERM (inspect-tinker resume
+continues the run)."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="inspect-tinker", description="Evaluation-driven LoRA fine-tuning.")
-    sub = parser.add_subparsers(dest="command", required=True)
+class _Command(click.Command):
+    """A command whose failures end in one message and an exit code: a UsageError of ours
+    (bad configuration or data) exits 2, Ctrl-C 130 (SIGTERM 143), anything else 3; no
+    traceback unless --verbose. click's own usage errors pass through to `main`."""
 
-    def overrides(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--base-model", help="override base_model (bundled name, model folder, or hub id)")
-        p.add_argument("--backend", choices=["local", "tinker"], help="override backend (tinker: the managed Tinker service)")
-        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override any config key, e.g. --set max_rounds=2 --set generation.max_tokens=16")
-        p.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and library logs")
-
-    def placement(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--output-dir", type=Path, help="override output_dir (where run folders go)")
-        p.add_argument("--run-name", help="override run_name")
-
-    run = sub.add_parser("run", help="train and evaluate in rounds until the bar is met")
-    run.add_argument("--config", type=Path, required=True, help="config file (.json, .yaml or .toml)")
-    run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run folder instead of starting a new one")
-    run.add_argument("--force", action="store_true", help="with --resume: accept a changed configuration")
-    overrides(run)
-    placement(run)
-
-    demo = sub.add_parser("demo", help="run the packaged demo on the bundled model")
-    overrides(demo)
-    placement(demo)
-
-    resume = sub.add_parser("resume", help="continue a stopped or crashed run from its last durable point")
-    resume.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    resume.add_argument("--force", action="store_true", help="accept overrides that change the configuration")
-    overrides(resume)
-
-    tune = sub.add_parser("tune", help="search learning rate, LoRA rank and steps per round with Optuna")
-    tune.add_argument("config", type=Path, metavar="CONFIG", help="config file (.json, .yaml or .toml)")
-    tune.add_argument("--trials", type=int, required=True, metavar="N",
-                      help="finished trials the study should hold; trials already in it count, so a rerun resumes")
-    tune.add_argument("--storage", metavar="URL",
-                      help="override tune.storage: an Optuna database URL shared by workers on several machines")
-    tune.add_argument("--study-name", help="override tune.study_name")
-    overrides(tune)
-    placement(tune)
-
-    export = sub.add_parser("export", help="export a round's adapter, or merge it into the base model")
-    export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    which = export.add_mutually_exclusive_group()
-    which.add_argument("--round", type=int, help="round to export (default: the best round)")
-    which.add_argument("--best", action="store_true", help="export the best round (the default)")
-    target = export.add_mutually_exclusive_group(required=True)
-    target.add_argument("--merged", type=Path, metavar="OUT", help="write a merged Hugging Face model folder")
-    target.add_argument("--adapter", type=Path, metavar="OUT", help="write the PEFT adapter folder")
-    export.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
-
-    sync = sub.add_parser("sync", help="deliver what a run could not deliver to MLflow, EvalOps or webhooks")
-    sync.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's folder, e.g. runs/<run-name>")
-    sync.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
-
-    ev = sub.add_parser("eval", help="evaluate the base model or a saved adapter on the configured tasks, without training")
-    ev.add_argument("--config", type=Path, help="config file; defaults to the config.json of --run")
-    model = ev.add_mutually_exclusive_group()
-    model.add_argument("--adapter", type=Path, help="a PEFT adapter folder (without it: the base model)")
-    model.add_argument("--run", type=Path, metavar="RUN_DIR", help="a run folder; evaluates its best round, or --round N")
-    ev.add_argument("--round", type=int, help="with --run: the round whose adapter to evaluate")
-    overrides(ev)
-    placement(ev)
-
-    data = sub.add_parser("data", help="work with training data")
-    data_sub = data.add_subparsers(dest="data_command", required=True)
-    check = data_sub.add_parser(
-        "check", help="read, check, deduplicate and decontaminate a training file; print and save the report"
-    )
-    check.add_argument("train_file", type=Path, metavar="TRAIN", help="training file (.jsonl, .json, .csv, .parquet)")
-    check.add_argument("--eval", action="append", type=Path, default=[], metavar="EVAL_FILE",
-                       help="QA evaluation file to decontaminate against (repeatable), besides the config's eval_tasks")
-    check.add_argument("--config", type=Path, help="take the data settings, base model and evaluation tasks from this config")
-    check.add_argument("--output", type=Path, default=Path("data_report.json"), help="where the JSON report is written")
-    check.add_argument("--strict", action="store_true", help="exit 1 when any record was dropped")
-    overrides(check)
-
-    report = sub.add_parser("report", help="write a run's HTML report and plots into its folder")
-    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    report.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
-
-    runs = sub.add_parser("runs", help="list the runs in a folder: status, rounds, scores")
-    runs.add_argument("dir", type=Path, nargs="?", default=Path("runs"), metavar="DIR",
-                      help="the folder holding run folders (default: runs)")
-    runs.add_argument("--json", action="store_true", help="print the list as JSON, for scripts")
-    runs.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
-    return parser
+    def invoke(self, ctx: click.Context) -> int:
+        verbose = ctx.params.get("verbose", False)
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except UsageError as err:
+            print(f"error: {err}", file=sys.stderr)
+            if verbose:
+                traceback.print_exc()
+            return EXIT_USAGE
+        except KeyboardInterrupt as err:
+            print("\ninterrupted", file=sys.stderr)
+            return err.exit_code if isinstance(err, StoppedAtOnce) else EXIT_INTERRUPTED
+        except Exception as err:
+            if verbose:
+                traceback.print_exc()
+            print(f"error: {err.__class__.__name__}: {err}\n(run with --verbose for the traceback)", file=sys.stderr)
+            return EXIT_CRASH
 
 
-def _overrides(args: argparse.Namespace) -> tuple[dict, dict[str, str]]:
+class _Group(click.Group):
+    command_class = _Command
+    group_class = type  # `data` is a _Group too, so `data check` is a _Command
+
+
+def _options(*decorators):
+    """Several click options as one decorator: the options many commands share."""
+
+    def apply(function):
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+_verbose = click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and library logs.")
+_config_overrides = _options(
+    click.option("--base-model", metavar="MODEL", help="Override base_model (bundled name, model folder, or hub id)."),
+    click.option("--backend", type=click.Choice(["local", "tinker"]),
+                 help="Override backend (tinker: the managed Tinker service)."),
+    click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                 help="Override any config key (repeatable), e.g. --set max_rounds=2 --set generation.max_tokens=16."),
+)
+_placement = _options(
+    click.option("--output-dir", type=PATH, metavar="DIR", help="Override output_dir (where run folders go)."),
+    click.option("--run-name", metavar="NAME", help="Override run_name (the run folder's name)."),
+)
+
+
+def _one_of(required: bool = False, **given) -> None:
+    """Refuse options that exclude each other (click has no such groups); `given` maps each
+    option as written (`--merged`) to its value, None or False when not given."""
+    named = [option for option, value in given.items() if value is not None and value is not False]  # --round 0 counts
+    if len(named) > 1:
+        raise click.UsageError(f"{' and '.join(named)} exclude each other: give one of them.")
+    if required and not named:
+        raise click.UsageError(f"give one of {' or '.join(given)}.")
+
+
+def _overrides(options: dict) -> tuple[dict, dict[str, str]]:
     """The config keys set on the command line, and for each the option that set it (for messages)."""
     from inspect_tinker.config import parse_override
 
     overrides, given = {}, {}
-    for text in args.set:
+    for text in options["settings"]:
         key, overrides[key] = parse_override(text)
         given[key] = f"--set {key}"  # without the value: it may be a URL with a password
-    options = {key: key for key in ("base_model", "backend", "output_dir", "run_name")}
-    options.update({key: f"tune.{key}" for key in ("storage", "study_name")})
-    for option, key in options.items():
-        value = getattr(args, option, None)
-        if value is not None:
-            overrides[key] = str(value)
-            given[key] = f"--{option.replace('_', '-')}"
+    keys = {name: name for name in ("base_model", "backend", "output_dir", "run_name")}
+    keys.update({name: f"tune.{name}" for name in ("storage", "study_name")})
+    for name, key in keys.items():
+        if options.get(name) is not None:
+            overrides[key] = str(options[name])
+            given[key] = f"--{name.replace('_', '-')}"
     return overrides, given
 
 
-def _quiet_libraries() -> None:
+def _quiet_libraries(verbose: bool) -> None:
     # Library progress bars and warnings would drown the run's own output.
+    if verbose:
+        return
     import warnings
 
     import transformers
@@ -137,62 +130,188 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore")
 
 
-def _resume_config(run_dir: Path, config, force: bool):
-    """Check `config` against the run's recorded one; return the changed keys (refused unless force)."""
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog="""
+\b
+Examples:
+  inspect-tinker demo
+  inspect-tinker run my-run.yaml
+  inspect-tinker runs
+
+\b
+Exit codes: 0 bar met; 1 bar not met; 2 bad usage, configuration or data;
+3 unexpected error; 130 Ctrl-C; 143 SIGTERM. `inspect-tinker COMMAND --help`
+says more about each command.
+
+\b
+Shell completion (bash; zsh and fish likewise):
+  eval "$(_INSPECT_TINKER_COMPLETE=bash_source inspect-tinker)"
+""")
+def cli() -> None:
+    """Evaluation-driven LoRA fine-tuning: train in rounds until your Inspect AI evaluation
+    passes the bar."""
+
+
+def _train(config, resume_dir: Path | None, force: bool, verbose: bool) -> int:
+    """Run (or resume, from `resume_dir`) the loop on `config`; its exit code."""
     from inspect_tinker.config import changed_keys
-    from inspect_tinker.tracking import RunFolder
-
-    changed = changed_keys(RunFolder.open(run_dir).read_config(), config.model_dump(mode="json"))
-    if changed and not force:
-        raise UsageError(
-            f"the configuration differs from the one {run_dir} was started with, in: {', '.join(changed)}. "
-            "Resume with the same configuration, or pass --force to accept the change."
-        )
-    return changed
-
-
-def _train(args: argparse.Namespace, console: Console) -> int:
-    from inspect_tinker.config import apply_overrides, build_config, load_config
-    from inspect_tinker.demo import DEMO_CONFIG
+    from inspect_tinker.graceful_stop import RunInterrupted
     from inspect_tinker.loop import run
     from inspect_tinker.tracking import RunFolder
     from inspect_tinker.tracking.console import ConsoleSink
 
-    overrides, given = _overrides(args)
-    resume_dir = args.run_dir if args.command == "resume" else getattr(args, "resume", None)
-    if args.command == "resume":
-        recorded = RunFolder.open(resume_dir).read_config()
-        config = build_config(apply_overrides(recorded, overrides), str(resume_dir / "config.json"), given=given)
-    else:
-        if args.command == "demo":
-            overrides.setdefault("output_dir", "runs")  # in the working directory, not the package
-        config = load_config(DEMO_CONFIG if args.command == "demo" else args.config, overrides, given=given)
-    changed = _resume_config(resume_dir, config, args.force) if resume_dir else []
-    if not args.verbose:
-        _quiet_libraries()
-    from inspect_tinker.graceful_stop import RunInterrupted
-
+    changed = []
+    if resume_dir is not None:
+        changed = changed_keys(RunFolder.open(resume_dir).read_config(), config.model_dump(mode="json"))
+        if changed and not force:
+            raise UsageError(
+                f"the configuration differs from the one {resume_dir} was started with, in: {', '.join(changed)}. "
+                "Resume with the same configuration, or pass --force to accept the change."
+            )
+    _quiet_libraries(verbose)
     try:
-        summary = run(config, sinks=[ConsoleSink(console)], resume=resume_dir, changed_keys=changed)
+        summary = run(config, sinks=[ConsoleSink(Console())], resume=resume_dir, changed_keys=changed)
     except RunInterrupted as err:
         return err.exit_code
     return summary["exit_code"]
 
 
-def _tune(args: argparse.Namespace, console: Console) -> int:
+def _recorded_config(run_dir: Path, overrides: dict, given: dict[str, str]):
+    """The configuration a run folder was started with, with the command line's overrides."""
+    from inspect_tinker.config import apply_overrides, build_config
+    from inspect_tinker.tracking import RunFolder
+
+    recorded = RunFolder.open(run_dir).read_config()
+    return build_config(apply_overrides(recorded, overrides), str(run_dir / "config.json"), given=given)
+
+
+@cli.command("run", epilog=f"""
+\b
+Examples:
+  inspect-tinker run my-run.yaml
+  inspect-tinker run my-run.yaml --set max_rounds=5 --base-model ./my-model-folder
+  inspect-tinker run my-run.yaml --backend tinker --base-model Qwen/Qwen3-8B
+  inspect-tinker run my-run.yaml --resume runs/my-run
+
+{RUN_EXIT_CODES}
+""")
+@click.argument("config", type=PATH, required=False, metavar="CONFIG")
+@click.option("--config", "config_option", type=PATH, metavar="FILE",
+              help="The same as CONFIG (the older form, kept for existing scripts).")
+@click.option("--resume", type=PATH, metavar="RUN_DIR", help="Continue this run folder instead of starting a new one.")
+@click.option("--force", is_flag=True, help="With --resume: accept a changed configuration.")
+@_config_overrides
+@_placement
+@_verbose
+def run_command(config: Path | None, config_option: Path | None, resume: Path | None, force: bool, **options) -> int:
+    """Train and evaluate in rounds until the bar is met.
+
+    CONFIG is the run's configuration file (.json, .yaml or .toml; every key is in the
+    README). Each round trains the LoRA adapter, evaluates it on the configured Inspect
+    tasks and decides: stop at the bar, or go on with the next hyperparameters and data
+    chosen from the failures. Everything lands in the run folder, output_dir/run_name:
+    the Inspect logs, checkpoints, events, summary.json and report.html.
+    """
+    from inspect_tinker.config import load_config
+
+    if config is not None and config_option is not None:
+        raise click.UsageError("CONFIG and --config are the same: give the config file once.")
+    if config is None and config_option is None:
+        raise click.UsageError("Missing argument 'CONFIG' (the run's config file).")
+    overrides, given = _overrides(options)
+    loaded = load_config(config or config_option, overrides, given=given)
+    return _train(loaded, resume, force, options["verbose"])
+
+
+@cli.command("demo", epilog=f"""
+\b
+Examples:
+  inspect-tinker demo
+  inspect-tinker demo --output-dir /tmp/runs --run-name first-try
+
+{RUN_EXIT_CODES}
+""")
+@_config_overrides
+@_placement
+@_verbose
+def demo_command(**options) -> int:
+    """Run the packaged demo on the bundled model, offline.
+
+    SmolLM2-135M-Instruct learns made-up facts about Valdoria in rounds until 75% of a set
+    of paraphrased questions are answered. The run folder goes under ./runs unless
+    --output-dir says otherwise.
+    """
+    from inspect_tinker.config import load_config
+    from inspect_tinker.demo import DEMO_CONFIG
+
+    overrides, given = _overrides(options)
+    overrides.setdefault("output_dir", "runs")  # in the working directory, not the package
+    return _train(load_config(DEMO_CONFIG, overrides, given=given), None, False, options["verbose"])
+
+
+@cli.command("resume", epilog=f"""
+\b
+Examples:
+  inspect-tinker resume runs/my-run
+  inspect-tinker resume runs/my-run --set max_rounds=6 --force
+
+{RUN_EXIT_CODES}
+""")
+@click.argument("run_dir", type=PATH, metavar="RUN_DIR")
+@click.option("--force", is_flag=True, help="Accept overrides that change the configuration.")
+@_config_overrides
+@_verbose
+def resume_command(run_dir: Path, force: bool, **options) -> int:
+    """Continue a stopped or crashed run from its last durable point.
+
+    RUN_DIR is the run's folder (output_dir/run_name). The run continues with the
+    configuration it was started with; a changed one (through --set and the other
+    overrides) needs --force.
+    """
+    overrides, given = _overrides(options)
+    return _train(_recorded_config(run_dir, overrides, given), run_dir, force, options["verbose"])
+
+
+@cli.command("tune", epilog="""
+\b
+Examples:
+  inspect-tinker tune my-run.yaml --trials 20
+  inspect-tinker tune my-run.yaml --trials 40 --storage TUNE_STORAGE_URL --study-name my-search
+
+\b
+Exit codes: 0 the best trial met the bar; 1 no trial did; 2 bad usage,
+configuration or data; 130 Ctrl-C, 143 SIGTERM (the same command continues
+the search).
+""")
+@click.argument("config", type=PATH, metavar="CONFIG")
+@click.option("--trials", type=int, required=True, metavar="N",
+              help="Finished trials the study should hold; trials already in it count, so a rerun resumes.")
+@click.option("--storage", metavar="URL",
+              help="Override tune.storage: an Optuna database URL (or the name of a secret holding it) "
+                   "shared by workers on several machines.")
+@click.option("--study-name", help="Override tune.study_name.")
+@_config_overrides
+@_placement
+@_verbose
+def tune_command(config: Path, trials: int, **options) -> int:
+    """Search learning rate, LoRA rank and steps per round with Optuna.
+
+    Each trial is a full run of CONFIG with the trial's values; the study (its database,
+    trial folders and best_config.yaml) lives in the run folder; workers started with the
+    same command (or sharing --storage) draw trials from one study.
+    """
     from inspect_tinker.config import load_config
     from inspect_tinker.graceful_stop import RunInterrupted
     from inspect_tinker.tune import TUNED_KEYS, tune, tune_folder
 
-    if args.trials < 1:
-        raise UsageError(f"--trials {args.trials}: give the number of trials, at least 1.")
-    overrides, given = _overrides(args)
-    config = load_config(args.config, overrides, given=given)
-    if not args.verbose:
-        _quiet_libraries()
-    folder = tune_folder(config, args.config)
+    if trials < 1:
+        raise UsageError(f"--trials {trials}: give the number of trials, at least 1.")
+    overrides, given = _overrides(options)
+    loaded = load_config(config, overrides, given=given)
+    _quiet_libraries(options["verbose"])
+    console = Console()
+    folder = tune_folder(loaded, config)
     try:
-        outcome = tune(config, folder, args.trials, say=lambda line: console.print(line, highlight=False))
+        outcome = tune(loaded, folder, trials, say=lambda line: console.print(line, highlight=False))
     except RunInterrupted as err:
         console.print(f"Interrupted. Continue the search with the same command (the study is kept in {folder}).")
         return err.exit_code
@@ -204,87 +323,177 @@ def _tune(args: argparse.Namespace, console: Console) -> int:
     console.print(f"\nBest of {outcome.finished_trials} trials: trial {outcome.best_trial}, score "
                   f"{outcome.best_score:.3f} ({verdict}): {settings}", highlight=False)
     console.print(f"Config with these settings: {outcome.best_config}", soft_wrap=True, highlight=False)
-    console.print(f"Next: {shlex.join(['inspect-tinker', 'run', '--config', str(outcome.best_config)])}",
+    console.print(f"Next: {shlex.join(['inspect-tinker', 'run', str(outcome.best_config)])}",
                   soft_wrap=True, highlight=False)
     return 0 if outcome.bar_met else 1
 
 
-def _export(args: argparse.Namespace, console: Console) -> int:
+@cli.command("export", epilog="""
+\b
+Examples:
+  inspect-tinker export runs/my-run --best --merged my-model
+  inspect-tinker export runs/my-run --round 2 --adapter my-adapter
+""")
+@click.argument("run_dir", type=PATH, metavar="RUN_DIR")
+@click.option("--round", "round_no", type=int, metavar="N", help="Round to export (default: the best round).")
+@click.option("--best", is_flag=True, help="Export the best round (the default).")
+@click.option("--merged", type=PATH, metavar="OUT", help="Write a merged Hugging Face model folder.")
+@click.option("--adapter", type=PATH, metavar="OUT", help="Write the PEFT adapter folder.")
+@_verbose
+def export_command(run_dir: Path, round_no: int | None, best: bool, merged: Path | None, adapter: Path | None,
+                   verbose: bool) -> int:
+    """Export a round's adapter, or merge it into the base model.
+
+    RUN_DIR is a local-backend run's folder. --merged OUT writes a model folder that
+    AutoModelForCausalLM.from_pretrained loads (tokenizer included); --adapter OUT the PEFT
+    adapter (loads in PEFT and vLLM). One of them is required. Exit 0, or 2 when the
+    round has no saved checkpoint or OUT exists.
+    """
     from inspect_tinker.export import export_adapter, export_merged
     from inspect_tinker.tracking import RunFolder
 
-    if not args.verbose:
-        _quiet_libraries()
-    folder = RunFolder.open(args.run_dir)
-    if args.merged:
-        out = export_merged(folder, args.round, args.merged)
-        console.print(f"Merged model written to {out} (AutoModelForCausalLM.from_pretrained({str(out)!r}))")
+    _one_of(**{"--round": round_no, "--best": best})
+    _one_of(required=True, **{"--merged": merged, "--adapter": adapter})
+    _quiet_libraries(verbose)
+    folder = RunFolder.open(run_dir)
+    if merged:
+        out = export_merged(folder, round_no, merged)
+        Console().print(f"Merged model written to {out} (AutoModelForCausalLM.from_pretrained({str(out)!r}))")
     else:
-        out = export_adapter(folder, args.round, args.adapter)
-        console.print(f"Adapter written to {out} (PeftModel.from_pretrained(base_model, {str(out)!r}))")
+        out = export_adapter(folder, round_no, adapter)
+        Console().print(f"Adapter written to {out} (PeftModel.from_pretrained(base_model, {str(out)!r}))")
     return 0
 
 
-def _sync(args: argparse.Namespace, console: Console) -> int:
-    """Deliver a run's outbox: exit 0 when nothing is left undelivered, 1 when something is."""
+@cli.command("sync", epilog="""
+\b
+Example:
+  inspect-tinker sync runs/my-run
+""")
+@click.argument("run_dir", type=PATH, metavar="RUN_DIR")
+@_verbose
+def sync_command(run_dir: Path, verbose: bool) -> int:
+    """Send what a run could not deliver to MLflow, EvalOps or webhooks.
+
+    RUN_DIR is the run's folder, e.g. runs/<run-name>. Exit 0 when nothing is left
+    undelivered, 1 when something still is (nothing is lost: run sync again later).
+    """
     from inspect_tinker.tracking.console import ConsoleSink
     from inspect_tinker.tracking.sinks import sync_outbox
 
-    report = sync_outbox(args.run_dir)
+    report = sync_outbox(run_dir)
     if report is None:
-        print(f"{args.run_dir}: the run has no remote sinks (MLflow, EvalOps, webhooks); nothing to deliver.")
+        print(f"{run_dir}: the run has no remote sinks (MLflow, EvalOps, webhooks); nothing to deliver.")
         return 0
-    ConsoleSink(console).handle({"event": "delivery_report", **report})
+    ConsoleSink(Console()).handle({"event": "delivery_report", **report})
     return 1 if report["outbox"] else 0
 
 
-def _eval(args: argparse.Namespace, console: Console) -> int:
-    from inspect_tinker.config import apply_overrides, build_config, load_config
+@cli.command("eval", epilog="""
+\b
+Examples:
+  inspect-tinker eval --config my-run.yaml
+  inspect-tinker eval --config my-run.yaml --adapter path/to/adapter
+  inspect-tinker eval --run runs/my-run
+  inspect-tinker eval --run runs/my-run --round 2 --set eval_threshold=0.9
+
+\b
+Exit codes: 0 the evaluated model meets the bar; 1 it does not; 2 bad usage,
+configuration or data; 130 Ctrl-C.
+""")
+@click.option("--config", type=PATH, metavar="FILE", help="Config file; defaults to the config.json of --run.")
+@click.option("--adapter", type=PATH, help="A PEFT adapter folder (without it: the base model).")
+@click.option("--run", "run_dir", type=PATH, metavar="RUN_DIR",
+              help="A run folder; evaluates its best round, or --round N.")
+@click.option("--round", "round_no", type=int, metavar="N", help="With --run: the round whose adapter to evaluate.")
+@_config_overrides
+@_placement
+@_verbose
+def eval_command(config: Path | None, adapter: Path | None, run_dir: Path | None, round_no: int | None,
+                 **options) -> int:
+    """Evaluate the base model or a saved adapter, without training.
+
+    The tasks and the bar come from --config, or from the run folder given with --run.
+    The evaluation is a run folder of its own (never the evaluated run's), with its
+    Inspect logs and summary.json.
+    """
+    from inspect_tinker.config import load_config
     from inspect_tinker.evaluation import resolve_adapter, run_eval
-    from inspect_tinker.tracking import RunFolder
     from inspect_tinker.tracking.console import ConsoleSink
 
-    if args.round is not None and args.run is None:
+    _one_of(**{"--adapter": adapter, "--run": run_dir})
+    if round_no is not None and run_dir is None:
         raise UsageError("--round needs --run (the run folder whose round to evaluate).")
-    adapter = resolve_adapter(args.adapter, args.run, args.round)
-    overrides, given = _overrides(args)
-    if args.config is not None:
-        config = load_config(args.config, overrides, given=given)
-    elif args.run is not None:
-        recorded = RunFolder.open(args.run).read_config()
-        config = build_config(apply_overrides(recorded, overrides), str(args.run / "config.json"), given=given)
+    adapter = resolve_adapter(adapter, run_dir, round_no)
+    overrides, given = _overrides(options)
+    if config is not None:
+        loaded = load_config(config, overrides, given=given)
+    elif run_dir is not None:
+        loaded = _recorded_config(run_dir, overrides, given)
     else:
         raise UsageError("give --config (the tasks and bar to evaluate against), or --run with a run folder.")
     if "run_name" not in overrides:  # a new folder, never the evaluated run's own
-        config = config.model_copy(update={"run_name": None})
-    if not args.verbose:
-        _quiet_libraries()
-    return run_eval(config, adapter, sinks=[ConsoleSink(console)])["exit_code"]
+        loaded = loaded.model_copy(update={"run_name": None})
+    _quiet_libraries(options["verbose"])
+    return run_eval(loaded, adapter, sinks=[ConsoleSink(Console())])["exit_code"]
 
 
-def _data_check(args: argparse.Namespace, console: Console) -> int:
-    """`inspect-tinker data check`: the run's data step alone, with the full report. Exit 0, or 1
-    under --strict when any record was dropped; 2 when nothing usable is left."""
+@cli.group("data", epilog="""
+\b
+Example:
+  inspect-tinker data check train.jsonl --eval eval.jsonl
+""")
+def data_group() -> None:
+    """Work with training data: `data check` reads, checks, deduplicates and decontaminates it."""
+
+
+@data_group.command("check", epilog="""
+\b
+Examples:
+  inspect-tinker data check train.jsonl --eval eval.jsonl
+  inspect-tinker data check train.jsonl --config my-run.yaml --strict --output report.json
+
+\b
+Exit codes: 0 checked; 1 under --strict when any record was dropped;
+2 no usable record left, or bad input.
+""")
+@click.argument("train_file", type=PATH, metavar="TRAIN")
+@click.option("--eval", "eval_files", type=PATH, multiple=True, metavar="EVAL_FILE",
+              help="QA evaluation file to decontaminate against (repeatable), besides the config's eval_tasks.")
+@click.option("--config", type=PATH, metavar="FILE",
+              help="Take the data settings, base model and evaluation tasks from this config.")
+@click.option("--output", type=PATH, default=Path("data_report.json"), show_default=True,
+              help="Where the JSON report is written.")
+@click.option("--strict", is_flag=True, help="Exit 1 when any record was dropped.")
+@_config_overrides
+@_verbose
+def data_check_command(train_file: Path, eval_files: tuple[Path, ...], config: Path | None, output: Path,
+                       strict: bool, **options) -> int:
+    """Read, check, deduplicate and decontaminate a training file; print and save the report.
+
+    TRAIN is a .jsonl, .json, .csv or .parquet file. This is the run's data step alone,
+    with the full report: counts in and out per reason, token lengths, duplicate clusters,
+    contamination hits and every dropped record.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from transformers import AutoTokenizer
 
     from inspect_tinker.config import EvalTaskConfig, load_config
-    from inspect_tinker.data import NoTrainingData, check_training_records, evaluation_inputs, prepare_training_data
-    from inspect_tinker.evals import build_tasks
+    from inspect_tinker.data.decontamination import evaluation_inputs
+    from inspect_tinker.data.prepare import NoTrainingData, check_training_records, prepare_training_data
+    from inspect_tinker.eval_tasks import build_tasks
     from inspect_tinker.models import resolve_base_model
     from inspect_tinker.tracking.console import print_data_report
 
-    overrides, given = _overrides(args)
-    config = load_config(args.config, {**overrides, "train_file": str(args.train_file)}, need_eval_tasks=False,
-                         given=given)
-    for path in args.eval:
+    overrides, given = _overrides(options)
+    loaded = load_config(config, {**overrides, "train_file": str(train_file)}, need_eval_tasks=False, given=given)
+    for path in eval_files:
         if not path.is_file():
             raise UsageError(f"--eval {path}: file does not exist.")
-    config = config.model_copy(update={"eval_tasks": config.eval_tasks + [EvalTaskConfig(path=p) for p in args.eval]})
-    tasks = [t.task for t in build_tasks(config)]
-    if not args.verbose:
-        _quiet_libraries()
-    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(config.base_model))
+    loaded = loaded.model_copy(update={"eval_tasks": loaded.eval_tasks + [EvalTaskConfig(path=p) for p in eval_files]})
+    tasks = [t.task for t in build_tasks(loaded)]
+    _quiet_libraries(options["verbose"])
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(loaded.base_model))
 
     bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=Console(stderr=True), transient=True)
@@ -297,68 +506,110 @@ def _data_check(args: argparse.Namespace, console: Console) -> int:
 
     try:
         with bars:
-            checked = check_training_records(config.train_file, config.data, evaluation_inputs(tasks), progress=progress)
-            _, report = prepare_training_data(checked, tokenizer, config.max_seq_length, config.data, progress=progress)
+            checked = check_training_records(loaded.train_file, loaded.data, evaluation_inputs(tasks), progress=progress)
+            _, report = prepare_training_data(checked, tokenizer, loaded.max_seq_length, loaded.data, progress=progress)
         failure = None
     except NoTrainingData as err:
         report, failure = err.report, err
-    args.output.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    output.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    console = Console()
     print_data_report(console, report.to_dict())
-    console.print(f"\nReport written to {args.output}", highlight=False, soft_wrap=True)
+    console.print(f"\nReport written to {output}", highlight=False, soft_wrap=True)
     if failure is not None:
         raise failure
-    return 1 if args.strict and report.dropped_total else 0
+    return 1 if strict and report.dropped_total else 0
 
 
-def _report(args: argparse.Namespace, console: Console) -> int:
-    from inspect_tinker.report import write_report
+@cli.command("report", epilog="""
+\b
+Example:
+  inspect-tinker report runs/my-run
+""")
+@click.argument("run_dir", type=PATH, metavar="RUN_DIR")
+@_verbose
+def report_command(run_dir: Path, verbose: bool) -> int:
+    """Write a run's HTML report and plots into its folder.
 
-    path = write_report(args.run_dir)
-    console.print(f"Report written to {path} (charts also in {path.parent / 'plots'})", soft_wrap=True, highlight=False)
+    RUN_DIR is the run's folder; the report is RUN_DIR/report.html, its charts
+    RUN_DIR/plots/*.png. Every run writes it when it ends; this writes it again at any
+    time, also for a run in progress.
+    """
+    from inspect_tinker.report.html import write_report
+
+    path = write_report(run_dir)
+    Console().print(f"Report written to {path} (charts also in {path.parent / 'plots'})", soft_wrap=True,
+                    highlight=False)
     return 0
 
 
-def _runs(args: argparse.Namespace, console: Console) -> int:
-    from inspect_tinker.report import list_runs
-    from inspect_tinker.report.runs import print_runs
+@cli.command("runs", epilog="""
+\b
+Examples:
+  inspect-tinker runs
+  inspect-tinker runs /data/runs --json
+""")
+@click.argument("runs_dir", type=PATH, default=Path("runs"), metavar="[DIR]")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON, for scripts.")
+@_verbose
+def runs_command(runs_dir: Path, as_json: bool, verbose: bool) -> int:
+    """List the runs in a folder: status, rounds, scores.
+
+    DIR holds run folders (default: runs). For each run: its status (finished, running,
+    interrupted, crashed, not started, unreadable), rounds trained, baseline and best
+    score, whether the bar was met; for a run that stopped early, what happened and the
+    command that resumes it.
+    """
+    from inspect_tinker.report.runs import list_runs, print_runs
     from inspect_tinker.tracking.sinks import notice_crash
 
     # A run killed without a word is recorded as crashed, and its alert sent, by the first
     # command that finds it (tracking/crashes.py); this listing is often that command.
-    for run_dir in sorted(args.dir.iterdir()) if args.dir.is_dir() else []:
+    for run_dir in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
         if (run_dir / "run.lock").is_file() and (run_dir / "config.json").is_file():
             if crash := notice_crash(run_dir):
                 print(f"{run_dir.name}: {crash['message']}; recorded as crashed (alert run_crashed)", file=sys.stderr)
-    rows = list_runs(args.dir)
-    if args.json:
+    rows = list_runs(runs_dir)
+    if as_json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
     else:
-        print_runs(rows, args.dir, console)
+        print_runs(rows, runs_dir, Console())
     return 0
 
 
+@cli.command("dev-server", epilog="""
+\b
+Examples:
+  inspect-tinker dev-server
+  inspect-tinker dev-server --model tiny --port 8200
+""")
+@click.option("--model", default="bundled", show_default=True, metavar="MODEL",
+              help="bundled (SmolLM2-135M-Instruct), tiny (a random 2-layer Llama for protocol tests) "
+              "or a Llama/Qwen3 model folder.")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--max-lora-adapters", type=click.IntRange(min=2), default=DEFAULT_MAX_LORA_ADAPTERS, show_default=True,
+              metavar="N", help="Adapter slots; N - 1 training runs at once (slot 0 is the base model's).")
+@click.option("--state-dir", type=PATH, metavar="DIR",
+              help="Database and checkpoints (default: one folder per model and port in the user cache).")
+@_verbose
+def dev_server_command(model: str, port: int, max_lora_adapters: int, state_dir: Path | None, verbose: bool) -> int:
+    """Run a local Tinker-compatible server (SkyRL, JAX on CPU) until Ctrl-C, for trying
+    backend: tinker offline. Its own environment is installed into the user cache on first use."""
+    from inspect_tinker.tinker_server import serve
+
+    say = lambda line: Console().print(line, highlight=False, soft_wrap=True)  # noqa: E731
+    return serve(model, port, max_lora_adapters, state_dir, say=say)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    console = Console()
+    """Run the command line `argv` (default: sys.argv[1:]); return its exit code."""
     try:
-        commands = {
-            "export": _export, "sync": _sync, "eval": _eval, "data": _data_check, "tune": _tune,
-            "report": _report, "runs": _runs,
-        }
-        return commands.get(args.command, _train)(args, console)
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        if args.verbose:
-            traceback.print_exc()
-        return EXIT_USAGE
-    except KeyboardInterrupt as err:
-        print("\ninterrupted", file=sys.stderr)
-        return err.exit_code if isinstance(err, StoppedAtOnce) else EXIT_INTERRUPTED
-    except Exception as err:
-        if args.verbose:
-            traceback.print_exc()
-        print(f"error: {err.__class__.__name__}: {err}\n(run with --verbose for the traceback)", file=sys.stderr)
-        return EXIT_CRASH
+        return cli.main(argv, prog_name="inspect-tinker", standalone_mode=False)
+    except click.ClickException as err:  # a mistake click found (unknown option, missing argument): exit 2
+        err.show()
+        return err.exit_code
+    except click.Abort:  # Ctrl-C while click was still reading the command line
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

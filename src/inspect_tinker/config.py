@@ -19,8 +19,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from inspect_tinker.data.renderers import RENDERERS
+from inspect_tinker.data.settings import DataConfig
 from inspect_tinker.errors import UsageError
 from inspect_tinker.models import BUNDLED_MODEL_NAME
+from inspect_tinker.provider import check_backend_requirements
 from inspect_tinker.text_encoding import decode_utf8
 
 WebhookEvent = Literal["bar_not_met", "round_below_best", "run_crashed", "run_finished"]
@@ -93,7 +95,7 @@ SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 # Scorers of the built-in tasks. Each is chosen by `name`; a bare string is shorthand for
-# `{name: STRING}`. Inspect's own scorers are used wherever one fits (see evals/scorers.py).
+# `{name: STRING}`. Inspect's own scorers are used wherever one fits (see eval_tasks.py).
 
 
 class AnswerIncludedScorer(_Strict):
@@ -293,49 +295,6 @@ class GenerationConfig(_Strict):
     stop: list[str] = Field(default_factory=list, description="Extra stop strings, cut from the answer.")
 
 
-RecordField = Literal["instruction", "input", "output", "system", "prompt", "completion", "messages", "role", "content"]
-QualityCheck = Literal["same_as_prompt", "control_characters", "broken_encoding", "no_words_in_answer"]
-
-
-class DataConfig(_Strict):
-    """How training records are read, checked, deduplicated and decontaminated."""
-
-    format: Literal["auto", "jsonl", "json", "csv", "parquet"] = Field(
-        "auto", description="File format; `auto` goes by the suffix (.jsonl, .json, .csv, .parquet)."
-    )
-    fields: dict[RecordField, str] = Field(
-        default_factory=dict,
-        description="Our field name -> the file's, e.g. {instruction: question, output: answer} or "
-        "{messages: conversations, role: from, content: value}.",
-    )
-    roles: dict[str, Literal["system", "user", "assistant"]] = Field(
-        default_factory=dict, description="The file's role names -> ours, e.g. {human: user, gpt: assistant}."
-    )
-    train_on: Literal["all_assistant_turns", "last_assistant_turn"] = Field(
-        "all_assistant_turns", description="Which assistant turns of a multi-turn conversation carry loss."
-    )
-    checks: list[QualityCheck] = Field(
-        default_factory=lambda: list(get_args(QualityCheck)),
-        description="Quality checks that drop a record; remove one to keep what it would drop.",
-    )
-    min_target_tokens: int = Field(1, ge=1, description="Examples with fewer trained (assistant) tokens are dropped.")
-    too_long: Literal["truncate", "drop"] = Field(
-        "truncate", description="Examples longer than max_seq_length are cut to it, or dropped."
-    )
-    exact_dedup: bool = Field(True, description="Drop records identical to an earlier one after normalisation.")
-    near_duplicate_threshold: float | None = Field(
-        0.8, ge=0.5, le=0.98,  # above 0.98 MinHash LSH with 128 permutations has fewer than 2 bands
-        description="Drop records whose word-bigram Jaccard similarity to an earlier one is at least this (0.5 to 0.98); "
-        "null turns it off.",
-    )
-    decontamination: Literal["drop", "warn", "off"] = Field(
-        "drop", description="Training records containing an evaluation input: dropped, only reported, or not looked for."
-    )
-    contamination_ngram_words: int = Field(
-        13, ge=3, description="Shared word n-gram length that counts as contamination; shorter eval inputs must appear whole."
-    )
-
-
 class TuneConfig(_Strict):
     """`inspect-tinker tune`: the search space and the study. Each trial is a short run of the config."""
 
@@ -397,17 +356,22 @@ class Config(_Strict):
     )
     backend: Literal["local", "tinker"] = Field(
         "local",
-        description="Training backend. `local`: PyTorch + PEFT on CPU or GPU. `tinker`: the managed Tinker service "
-        "(`pip install inspect-tinker[tinker]`, key in the TINKER_API_KEY environment variable).",
+        description="Training backend. `local`: PyTorch + PEFT on CPU or GPU (`pip install 'inspect-tinker[local]'`). "
+        "`tinker`: the managed Tinker service (key in the TINKER_API_KEY environment variable).",
     )
     tinker_base_url: str | None = Field(
         None, description="Tinker service URL; none means $TINKER_BASE_URL, else the production service."
     )
     tinker_tokenizer: str | None = Field(
         None,
-        description="Tokenizer (local folder or hub id) whose chat template renders examples for the Tinker engine; "
+        description="Tokenizer (local folder or hub id) whose chat template renders examples for the Tinker backend; "
         "none means the one the service names for base_model, downloaded from the Hugging Face hub. "
         "When set, `learning_rate: auto` reads the hidden size from its config.json, else from base_model's on the hub.",
+    )
+    tinker_unreachable_timeout: float = Field(
+        300.0, gt=0,
+        description="Seconds the Tinker service may go without answering (connection refused, no reply) while the run "
+        "waits on a result; then the run ends with a message and can be resumed. The SDK alone would wait for ever.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` uses CUDA when present, else CPU.")
     train_file: Path = Field(
@@ -627,7 +591,7 @@ class Config(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _check_engine_keys(self) -> "Config":
+    def _check_backend_keys(self) -> "Config":
         """Keys the Tinker service has no equivalent for are refused rather than silently ignored.
 
         Every AdamW key has one (the service's AdamParams takes betas, eps, weight decay and
@@ -872,9 +836,6 @@ def build_config(
     except ValidationError as err:
         raise UsageError(_explain(err, source, given or {})) from None
     check_files(config, source)
-    # Imported here: the engines import the data step, which imports this module.
-    from inspect_tinker.provider import check_backend_requirements
-
     check_backend_requirements(config)
     return config
 

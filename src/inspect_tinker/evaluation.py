@@ -16,10 +16,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from inspect_tinker.config import Config
-from inspect_tinker.provider import create_backend
 from inspect_tinker.errors import UsageError
-from inspect_tinker.evals import EvalResult, EvalTask, build_tasks, evaluate, mark_changes, sample_history
+from inspect_tinker.eval_tasks import base_model_judges, build_tasks
+from inspect_tinker.evals.history import mark_changes, sample_history
+from inspect_tinker.evals.result import EvalResult
+from inspect_tinker.evals.runner import EvalTask, evaluate
 from inspect_tinker.policies import alerts, check_gate
+from inspect_tinker.provider import create_backend
 from inspect_tinker.summary import EXIT_BAR_MET, EXIT_BAR_NOT_MET
 from inspect_tinker.tracking import EventLog, RunFolder, Sink, round_adapter
 from inspect_tinker.tracking.run_folder import write_json_atomic
@@ -43,7 +46,8 @@ def evaluate_and_record(
         del earlier[stale]
     shutil.rmtree(folder.eval_dir(round_no), ignore_errors=True)  # and its Inspect logs
     t0 = time.time()
-    result = evaluate(backend, tasks, config, folder.eval_dir(round_no), model_path)
+    result = evaluate(backend, config.backend, tasks, base_model_judges(config), config.eval_batch_size,
+                      folder.eval_dir(round_no), model_path)
     previous_round = max(earlier) if earlier else None
     previous = earlier.get(previous_round) if previous_round is not None else None
     mark_changes(result, previous, previous_round)

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 from inspect_tinker.errors import UsageError
+from inspect_tinker.extras import require_extra
+from inspect_tinker.models import resolve_base_model
 from inspect_tinker.tracking import RunFolder, round_adapter
 
 
@@ -23,11 +25,10 @@ def export_merged(folder: RunFolder, round_no: int | None, out: Path) -> Path:
 
     The result loads with `AutoModelForCausalLM.from_pretrained(out)` alone.
     """
-    import torch
+    require_extra("local", ("torch", "peft"), "export --merged")
+    import torch  # the `local` extra's, checked just above
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from inspect_tinker.models import resolve_base_model
 
     adapter = _adapter(folder, round_no)
     base_dir = resolve_base_model(folder.read_config()["base_model"])

@@ -21,6 +21,9 @@ def exit_code_for(signum: int) -> int:
     return 128 + signum
 
 
+EXIT_INTERRUPTED = exit_code_for(signal.SIGINT)  # 130
+
+
 class RunInterrupted(Exception):
     """The run stopped at a safe point on request (signal `signum`); it can be resumed."""
 

@@ -18,19 +18,21 @@ from functools import partial
 from pathlib import Path
 
 from inspect_tinker.config import Config
-from inspect_tinker.data import batch_for_step, check_training_records, evaluation_inputs, prepare_training_data
-from inspect_tinker.data.batching import epoch_of_step
+from inspect_tinker.data.batching import batch_for_step, epoch_of_step
+from inspect_tinker.data.decontamination import evaluation_inputs
+from inspect_tinker.data.prepare import check_training_records, prepare_training_data
 from inspect_tinker.provider import create_backend
-from inspect_tinker.provider.distributed import DataParallel
+from inspect_tinker.provider.launch import LaunchedProcess
 from inspect_tinker.errors import UsageError
-from inspect_tinker.evals import EvalTask, adds_guard, build_tasks
+from inspect_tinker.eval_tasks import adds_guard, build_tasks
+from inspect_tinker.evals.runner import EvalTask
 from inspect_tinker.evaluation import evaluate_and_record, recorded_evaluations
 from inspect_tinker.graceful_stop import GracefulStop, RunInterrupted, StoppedAtOnce
 from inspect_tinker.learning_rate import resolve_learning_rate
 from inspect_tinker.policies import Hyperparameters, PolicyRules, check_gate, decide
 from inspect_tinker.policies.selection import DataAddition
 from inspect_tinker.policies.selector import DataSelector, addition_examples
-from inspect_tinker.report import write_report
+from inspect_tinker.report.html import write_report
 from inspect_tinker.schedule import schedule_multiplier
 from inspect_tinker.summary import summarize
 from inspect_tinker.tracking import (
@@ -53,7 +55,7 @@ def run(
     when the bar was met and 1 when it was not. Ctrl-C or SIGTERM stops at the next safe
     point and raises RunInterrupted.
     """
-    process = DataParallel.from_env()
+    process = LaunchedProcess.from_env()
     if process.rank > 0:  # under torchrun, the other processes keep a silent record of their own aside
         config, sinks = config.model_copy(update={
             "output_dir": config.output_dir / f".rank-{process.rank}",

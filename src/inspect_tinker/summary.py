@@ -10,8 +10,6 @@ from inspect_tinker.tracking import RoundRecord, RunFolder, best_round
 
 EXIT_BAR_MET = 0
 EXIT_BAR_NOT_MET = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 def summarize(

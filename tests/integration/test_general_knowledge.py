@@ -34,7 +34,7 @@ def test_inspect_evals_the_task_through_the_hf_provider_at_its_documented_score(
     log = read_eval_log(str(log_file))
     assert log.status == "success", log.error
     accuracy = log.results.scores[0].metrics["accuracy"].value
-    assert accuracy == 1.0, [(s.id, s.output.completion) for s in log.samples if s.scores["answer_included"].value != "C"]
+    assert accuracy == 1.0, [(s.id, s.output.completion) for s in log.samples if s.scores["qa_grader"].value != "C"]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def seed_run(tmp_path_factory):
         "renderer_name": "llama3", "eval_threshold": 0.75, "max_rounds": 3, "steps_per_round": 2, "batch_size": 1,
         "output_dir": "runs", "run_name": "seed",
     }))
-    return folder, cli("run", "--config", "config.yaml", cwd=folder)
+    return folder, cli("run", "config.yaml", cwd=folder)
 
 
 def test_a_base_model_that_meets_the_bar_ends_the_run_untrained(seed_run):

@@ -48,7 +48,7 @@ def inspect_eval(folder: Path, *model_args: str) -> dict:
 
 def train_adapter(folder: Path) -> Path:
     """LoRA on the one fact until its answer is learnt; returns the saved adapter folder."""
-    from inspect_tinker.data import render_conversation
+    from inspect_tinker.data.render import render_conversation
     from local_backends import local_backend
 
     backend = local_backend("SmolLM2-135M-Instruct", precision="fp32")

@@ -27,7 +27,7 @@ def start_mid_round(run_config_writer, tmp_path: Path, name: str):
     config = run_config_writer(tmp_path, output_dir=str(parent), run_name=name, **TRAINS_UNTIL_STOPPED)
     run_dir, log = parent / name, tmp_path / f"{name}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "inspect_tinker", "run", "--config", str(config)],
+        [sys.executable, "-m", "inspect_tinker", "run", str(config)],
         cwd=config.parent, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
     )
     deadline = time.time() + 1200  # generous: on a loaded machine the start alone can take minutes
@@ -100,7 +100,7 @@ def test_a_finished_run_is_listed_with_the_numbers_of_its_summary(write_run_conf
     monkeypatch.setenv("COLUMNS", "160")  # one line per run (a narrow terminal wraps the cells)
     # No baseline: an untrained model meets a bar of 0, which ends the run before training.
     config = write_run_config(eval_threshold=0.0, baseline_eval=False)
-    assert main(["run", "--config", str(config)]) == 0
+    assert main(["run", str(config)]) == 0
     parent = config.parent / "runs"
     summary = json.loads((parent / "test" / "summary.json").read_text())
     row = listed(parent, capsys)["test"]

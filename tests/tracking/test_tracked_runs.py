@@ -97,7 +97,7 @@ def test_a_run_with_all_three_sinks_delivers_every_event_to_each(write_run_confi
     config = write_run_config(
         max_rounds=3, eval_threshold=1.0, mlflow_tracking_uri=mlflow_server, mlflow_experiment="all-sinks", **sinks_on
     )
-    assert main(["run", "--config", str(config)]) == 1
+    assert main(["run", str(config)]) == 1
     run_dir = config.parent / "runs" / "test"
     events = read_events(run_dir)
     report = delivery_report(events)
@@ -162,7 +162,7 @@ def test_a_receiver_down_for_the_first_rounds_gets_every_event_exactly_once(writ
 
     watcher = threading.Thread(target=bring_back_after_round_2, daemon=True)
     watcher.start()
-    assert main(["run", "--config", str(config)]) == 1
+    assert main(["run", str(config)]) == 1
     watcher.join()
     events = read_events(run_dir)
     # The outage was real: rounds 1 and 2 were submitted while nothing listened.
@@ -174,7 +174,7 @@ def test_a_receiver_down_for_the_first_rounds_gets_every_event_exactly_once(writ
 
 def test_what_is_undelivered_at_the_end_waits_in_the_outbox_for_sync(write_run_config, sinks_on, receiver, capsys):
     config = write_run_config(eval_threshold=1.0, **{**sinks_on, "delivery_flush_seconds": 0.5})
-    assert main(["run", "--config", str(config)]) == 1  # the receiver is down for the whole run
+    assert main(["run", str(config)]) == 1  # the receiver is down for the whole run
     run_dir = config.parent / "runs" / "test"
     events = read_events(run_dir)
     out = capsys.readouterr().out
@@ -204,7 +204,7 @@ def test_a_run_killed_while_receivers_are_down_delivers_everything_once_when_res
         steps_per_round=4, eval_threshold=1.0, mlflow_tracking_uri=mlflow_server, mlflow_experiment="killed", **sinks_on
     )
     run_dir = config.parent / "runs" / "test"
-    proc = subprocess.Popen([sys.executable, "-m", "inspect_tinker", "run", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "inspect_tinker", "run", str(config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while not (run_dir / "events.jsonl").exists() or not any(
@@ -237,7 +237,7 @@ def _killed_mid_round(write_run_config, sinks_on) -> Path:
     """A real run with the sinks on, killed with SIGKILL (as the OOM killer does) after a training step; its folder."""
     config = write_run_config(max_rounds=1, steps_per_round=1_000_000, eval_threshold=1.0, **sinks_on)
     run_dir = config.parent / "runs" / "test"
-    proc = subprocess.Popen([sys.executable, "-m", "inspect_tinker", "run", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "inspect_tinker", "run", str(config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while not (run_dir / "events.jsonl").exists() or not any(e["event"] == "step" for e in read_events(run_dir)):
@@ -294,7 +294,7 @@ def test_a_crashed_run_reaches_the_webhook(write_run_config, sinks_on, receiver,
     shutil.copytree(tiny_model_dir, broken)
     (broken / "model.safetensors").write_bytes(b"not weights")
     config = write_run_config(base_model=str(broken), **sinks_on)
-    assert main(["run", "--config", str(config)]) == 3
+    assert main(["run", str(config)]) == 3
     events = read_events(config.parent / "runs" / "test")
     [crash] = receiver.bodies("/hooks/")
     assert crash["alert"] == "run_crashed" and crash["error"] == next(e["message"] for e in events if e["event"] == "error")
@@ -318,7 +318,7 @@ def test_no_secret_reaches_the_run_folder_the_output_or_mlflow(
         delivery_max_backoff_seconds=0.2, delivery_flush_seconds=2,
     )
     # The receiver is down during the run, so failures are recorded; `sync` delivers afterwards.
-    assert main(["run", "--config", str(config), "--verbose"]) == 1
+    assert main(["run", str(config), "--verbose"]) == 1
     run_dir = config.parent / "runs" / "test"
     assert Outbox(run_dir / "outbox.jsonl").pending()
     receiver.start()
@@ -338,7 +338,7 @@ def test_no_secret_reaches_the_run_folder_the_output_or_mlflow(
 def test_a_missing_secret_stops_the_run_before_any_work(write_run_config, monkeypatch, capsys):
     monkeypatch.delenv("EVALOPS_API_KEY", raising=False)
     config = write_run_config(evalops_enabled=True, evalops_test_suite_id=SUITE)
-    assert main(["run", "--config", str(config)]) == 2
+    assert main(["run", str(config)]) == 2
     err = capsys.readouterr().err
     assert "evalops_enabled needs the secret EVALOPS_API_KEY: export EVALOPS_API_KEY=" in err and "Traceback" not in err
     assert not (config.parent / "runs" / "test").exists()
@@ -346,7 +346,7 @@ def test_a_missing_secret_stops_the_run_before_any_work(write_run_config, monkey
 
 def test_mlflow_can_track_into_a_local_folder(write_run_config):
     config = write_run_config(mlflow_tracking_uri="mlruns", delivery_flush_seconds=180)  # relative to the config file
-    main(["run", "--config", str(config)])
+    main(["run", str(config)])
     events = read_events(config.parent / "runs" / "test")
     assert delivery_report(events)["outbox"] is None, delivery_report(events)
     client = MlflowClient(f"sqlite:///{config.parent / 'mlruns' / 'mlflow.db'}")

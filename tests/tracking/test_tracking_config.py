@@ -17,7 +17,7 @@ SLACK_URL = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
 
 def test_a_webhook_url_in_the_config_is_refused_without_being_echoed(write_run_config, capsys):
     config = write_run_config(webhooks=[SLACK_URL])
-    assert main(["run", "--config", str(config)]) == 2
+    assert main(["run", str(config)]) == 2
     err = capsys.readouterr().err
     assert "webhooks[0] must name an environment variable or secrets-file key" in err
     assert "XXXXSECRET" not in err and not (config.parent / "runs").exists()
@@ -53,7 +53,7 @@ def test_a_bad_secrets_file_stops_the_run_with_one_message(write_run_config, cap
     config = write_run_config(secrets_file="secrets.toml", evalops_enabled=True, evalops_test_suite_id="s")
     if content is not None:
         (config.parent / "secrets.toml").write_text(content)
-    assert main(["run", "--config", str(config)]) == 2
+    assert main(["run", str(config)]) == 2
     err = capsys.readouterr().err
     assert message in err and "sk-unquoted" not in err and "Traceback" not in err
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from inspect_tinker.data.checks import failed_check
 from inspect_tinker.data.decontamination import ContaminationIndex, EvalInput
@@ -25,10 +24,8 @@ from inspect_tinker.data.reading import cite, open_records
 from inspect_tinker.data.records import Conversation, InvalidRecord, record_to_conversation
 from inspect_tinker.data.render import TokenizedExample, render_batch, text_limit, truncate
 from inspect_tinker.data.report import DataReport, token_length_stats
+from inspect_tinker.data.settings import DataConfig
 from inspect_tinker.errors import UsageError
-
-if TYPE_CHECKING:  # the data step never imports the config at run time (the engines and benchmarks load without it)
-    from inspect_tinker.config import DataConfig
 
 # Called as progress(stage=..., done=..., total=...) every PROGRESS_EVERY records and at the end of a stage.
 ProgressCallback = Callable[..., object]

@@ -31,7 +31,7 @@ def record_to_conversation(
 ) -> Conversation:
     """Convert one parsed record into a list of {role, content} messages.
 
-    `fields` maps our field names (`config.RecordField`) to the file's; `roles` maps the
+    `fields` maps our field names (`data.settings.RecordField`) to the file's; `roles` maps the
     file's role names to ours (ROLES). Raises InvalidRecord naming the field and the problem.
     """
     fields = fields or {}

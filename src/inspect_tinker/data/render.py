@@ -135,3 +135,4 @@ def truncate(example: TokenizedExample, max_seq_length: int) -> TokenizedExample
     if len(example.input_ids) > max_seq_length:
         example = TokenizedExample(example.input_ids[:max_seq_length], example.loss_mask[:max_seq_length])
     return example if example.n_target_tokens > 0 else None
+

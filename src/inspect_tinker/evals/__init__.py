@@ -1,15 +1,8 @@
-"""Evaluation: Inspect AI tasks run against the engine's current weights -> EvalResult.
+"""Evaluation: Inspect AI tasks and scorers, run against the engine's current weights -> EvalResult.
 
-Importing this package registers the built-in tasks with Inspect (`inspect_tinker/qa`,
-`inspect_tinker/multiple_choice`, `inspect_tinker/general_knowledge`); it is also the package's
-`inspect_ai` entry point, so `inspect eval inspect_tinker/general_knowledge` finds them.
+The built-in tasks (`qa`, `multiple_choice`, `general_knowledge`) and scorers (`qa_grader`,
+`numeric`) are registered with Inspect under `inspect_tinker/...` through `_registry.py`, the
+package's `inspect_ai` entry point. Nothing here reads the run's configuration (eval_tasks.py
+builds tasks from it). This file imports nothing, so that Inspect loading one task or scorer
+loads only what that one needs.
 """
-
-from inspect_tinker.evals.history import mark_changes, sample_history
-from inspect_tinker.evals.result import EvalResult, SampleResult, TaskResult
-from inspect_tinker.evals.runner import evaluate
-from inspect_tinker.evals.tasks import EvalTask, adds_guard, build_tasks
-
-__all__ = [
-    "EvalResult", "EvalTask", "SampleResult", "TaskResult", "adds_guard", "build_tasks", "evaluate", "mark_changes", "sample_history",
-]

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import inspect_ai
+from inspect_ai import Task
 from inspect_ai.log import EvalLog
 from inspect_ai.model import GenerateConfig, Model
 from inspect_ai.scorer import value_to_float
 
-from inspect_tinker.config import Config
 from inspect_tinker.errors import UsageError
 from inspect_tinker.evals.result import EvalResult, SampleResult, TaskResult
-from inspect_tinker.evals.scorers import base_model_judges
-from inspect_tinker.evals.tasks import EvalTask
 from inspect_tinker.provider.backend import Backend
 from inspect_tinker.provider.model_api import backend_model
 
@@ -30,21 +29,36 @@ os.environ.setdefault("INSPECT_EVAL_CTL_SERVER", "false")
 _to_float = value_to_float()
 
 
+@dataclass
+class EvalTask:
+    """An Inspect task with what inspect-tinker needs to know about it."""
+
+    task: Task
+    name: str
+    role: str  # "gate", "confirm" or "guard"
+    weight: float
+    threshold: float | None
+    scorer: str  # label shown in output
+    generation: dict  # the settings its answers are generated with
+
+
 def evaluate(
-    backend: Backend, tasks: list[EvalTask], config: Config, log_dir: Path, model_path: str | None = None,
+    backend: Backend, backend_name: str, tasks: list[EvalTask], judges: dict[str, GenerateConfig], batch_size: int,
+    log_dir: Path, model_path: str | None = None,
 ) -> EvalResult:
-    """Evaluate the backend's current weights on `tasks`; Inspect logs go to `log_dir`.
+    """Evaluate the backend's current weights on `tasks`, `batch_size` questions at a time;
+    Inspect logs go to `log_dir`.
 
     `model_path` is the checkpoint those weights were saved as (None: the base model), which
     the logs' model_args name. The base model (adapter off) answers as the judge of
-    model-graded scorers without a judge of their own (Inspect's `grader` role).
+    model-graded scorers without a judge of their own: `judges` maps each of their Inspect model
+    roles (eval_tasks.base_model_judges) to its generation settings.
     """
-    model = backend_model(backend, backend.sampler(), backend_name=config.backend, model_path=model_path,
+    model = backend_model(backend, backend.sampler(), backend_name=backend_name, model_path=model_path,
                           config=GenerateConfig())
-    judges = base_model_judges(config)
     base = backend.sampler(with_adapter=False) if judges else None
     roles: dict[str, Model] = {
-        role: backend_model(backend, base, backend_name=config.backend, model_path=None, config=settings)
+        role: backend_model(backend, base, backend_name=backend_name, model_path=None, config=settings)
         for role, settings in judges.items()
     }
     try:
@@ -56,8 +70,8 @@ def evaluate(
             display="none",
             log_level="error",
             max_tasks=len(tasks),
-            max_connections=config.eval_batch_size,
-            max_samples=config.eval_batch_size,
+            max_connections=batch_size,
+            max_samples=batch_size,
             score_display=False,
         )
     finally:

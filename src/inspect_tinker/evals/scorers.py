@@ -1,48 +1,53 @@
-"""Scorers of the built-in tasks, built from the config's `scorer` entry.
+"""The scorers inspect-tinker registers with Inspect, usable from any task.
 
-Inspect's own scorers are used wherever one fits (`exact`, `match`, `f1`, `pattern`,
-`choice`, `model_graded_fact`). Two are ours: `answer_included` (Inspect's `includes` only
-folds case; see qa.py) and `numeric` (Inspect's numeric `match` compares numbers rounded to
-five significant digits and takes no tolerance).
+- `qa_grader` (`inspect_tinker/qa_grader`): the expected answer or an alias appears in the
+  response as whole words, after SQuAD-style normalisation. Inspect's own `includes` only
+  folds case, so "Paris." and "paris" would differ, and "crell" would match "crells".
+- `numeric` (`inspect_tinker/numeric`): a number in the response equals the expected one
+  within a tolerance. Inspect's numeric `match` rounds to five significant digits and takes
+  no tolerance.
+
+Every other scorer a run can name in its config is Inspect's own (see eval_tasks.py).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import string
+import unicodedata
 
-from inspect_ai.model import GenerateConfig, Model, ModelRole, get_model
-from inspect_ai.scorer import match as match_scorer
-from inspect_ai.scorer import (
-    CORRECT,
-    INCORRECT,
-    Score,
-    Scorer,
-    Target,
-    accuracy,
-    choice,
-    exact,
-    f1,
-    model_graded_fact,
-    pattern,
-    scorer,
-    stderr,
-)
+from inspect_ai.scorer import CORRECT, INCORRECT, Score, Scorer, Target, accuracy, scorer, stderr
 from inspect_ai.solver import TaskState
 
-from inspect_tinker.config import (
-    AnswerIncludedScorer,
-    Config,
-    ChoiceScorer,
-    ExactScorer,
-    F1Scorer,
-    MatchScorer,
-    ModelGradedScorer,
-    NumericScorer,
-    PatternScorer,
-    ScorerConfig,
-)
-from inspect_tinker.evals.qa import answer_included
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans({c: " " for c in string.punctuation})
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, fold unicode, drop punctuation and English articles, squeeze spaces (SQuAD-style)."""
+    text = unicodedata.normalize("NFKC", text).lower().translate(_PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def answer_included_in(response: str, targets: list[str]) -> bool:
+    """True when a normalised target appears in the normalised response as whole words."""
+    haystack = f" {normalize_answer(response)} "
+    return any(f" {n} " in haystack for n in map(normalize_answer, targets) if n)
+
+
+@scorer(metrics=[accuracy(), stderr()])
+def qa_grader() -> Scorer:
+    """Correct when the expected answer (or an alias: every target of the sample) is included
+    in the response as whole words, both normalised (`normalize_answer`)."""
+
+    async def score(state: TaskState, target: Target) -> Score:
+        response = state.output.completion
+        ok = answer_included_in(response, list(target.target))
+        return Score(value=CORRECT if ok else INCORRECT, answer=response)
+
+    return score
+
 
 # Signed integers and decimals, with thousands separators; written here because Inspect's
 # number extraction is private and rounds before comparing.
@@ -86,66 +91,3 @@ def numeric(tolerance: float = 0.0, relative_tolerance: float = 0.0, location: s
         return Score(value=INCORRECT, answer=response)
 
     return score
-
-
-def judge_settings(config: ModelGradedScorer) -> GenerateConfig:
-    """How a model-graded scorer's judge generates: greedy, at most `judge_max_tokens`."""
-    return GenerateConfig(max_tokens=config.judge_max_tokens, temperature=0.0)
-
-
-def base_model_judge_role(config: ModelGradedScorer) -> str:
-    """The Inspect model role a scorer without a `judge` grades with: the base model, which
-    evaluation binds per run (evals/runner.py); one role per judge setting."""
-    return f"base_model_judge_{config.judge_max_tokens}"
-
-
-def base_model_judges(config: Config) -> dict[str, GenerateConfig]:
-    """The base-model judge roles the configured tasks grade with, and their settings."""
-    scorers = [t.scorer for t in config.eval_tasks if isinstance(t.scorer, ModelGradedScorer) and t.scorer.judge is None]
-    return {base_model_judge_role(s): judge_settings(s) for s in scorers}
-
-
-def build_scorer(config: ScorerConfig) -> Scorer:
-    """The Inspect scorer a `scorer` config entry describes."""
-    match config:
-        case AnswerIncludedScorer():
-            return answer_included()
-        case ExactScorer():
-            return exact()
-        case MatchScorer(location=location, ignore_case=ignore_case):
-            return match_scorer(location=location, ignore_case=ignore_case)
-        case F1Scorer():
-            return f1()
-        case NumericScorer(tolerance=tol, relative_tolerance=rel, location=location):
-            return numeric(tolerance=tol, relative_tolerance=rel, location=location)
-        case PatternScorer(pattern=regex, ignore_case=ignore_case):
-            return pattern(regex, ignore_case=ignore_case)
-        case ChoiceScorer():
-            return choice()
-        case ModelGradedScorer():
-            return model_graded_fact(
-                template=config.template,
-                instructions=config.instructions,
-                partial_credit=config.partial_credit,
-                model=get_model(config.judge, config=judge_settings(config), memoize=False) if config.judge else None,
-                model_role=ModelRole(base_model_judge_role(config), required=True),
-            )
-    raise AssertionError(f"no scorer for {config!r}")  # the config's union and this match list the same names
-
-
-def scorer_label(config: ScorerConfig, base_model: str) -> str:
-    """How the scorer is named in output: its name and the options that change its meaning."""
-    match config:
-        case MatchScorer(location=location):
-            return f"match ({location})"
-        case NumericScorer(tolerance=tol, relative_tolerance=rel, location=location):
-            within = f"±{tol:g}" if tol else ""
-            within += (" or " if within and rel else "") + (f"±{rel:.0%}" if rel else "")
-            return f"numeric ({location} number{', ' + within if within else ', exact'})"
-        case PatternScorer(pattern=regex):
-            return f"pattern /{regex}/"
-        case ModelGradedScorer(judge=None):
-            return f"model_graded (judge: local base model {base_model}, without the adapter)"
-        case ModelGradedScorer(judge=judge):
-            return f"model_graded (judge: {judge})"
-    return config.name

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from inspect_tinker.errors import UsageError
+from inspect_tinker.extras import require_extra
 
 BUNDLED_MODEL_NAME = "SmolLM2-135M-Instruct"
 BUNDLED_ALIASES = {BUNDLED_MODEL_NAME.lower(), "huggingfacetb/smollm2-135m-instruct", "bundled"}
@@ -111,7 +112,8 @@ def _bundled_model_folder() -> Path:
 
 
 def _dequantize(gguf: Path, folder: Path) -> None:
-    import torch
+    require_extra("local", ("torch", "gguf"), f"unpacking the bundled model {BUNDLED_MODEL_NAME} (once)")
+    import torch  # the `local` extra's, checked just above
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder.parent.mkdir(parents=True, exist_ok=True)

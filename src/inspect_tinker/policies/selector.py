@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from inspect_tinker.config import Config
-from inspect_tinker.data import CheckedRecords, EvalInput, TokenizedExample, check_training_records
+from inspect_tinker.data.decontamination import EvalInput
+from inspect_tinker.data.prepare import CheckedRecords, check_training_records
 from inspect_tinker.data.reading import cite
-from inspect_tinker.data.render import render_batch, text_limit, truncate
+from inspect_tinker.data.render import TokenizedExample, render_batch, text_limit, truncate
 from inspect_tinker.evals.result import EvalResult
 from inspect_tinker.policies.retrieval import RetrievalIndex, build_index, check_retrieval
 from inspect_tinker.policies.selection import (

@@ -6,10 +6,9 @@ process) and `tinker_backend.py` (the Tinker service) the two backends. Importin
 imports neither torch nor the Tinker SDK: the backends import them when built.
 """
 
-import importlib.util
-
+from inspect_tinker.extras import require_extra
+from inspect_tinker.models import resolve_base_model
 from inspect_tinker.provider.backend import AdamWSettings, Backend, BackendInfo, StepMetrics
-from inspect_tinker.errors import UsageError
 
 __all__ = ["AdamWSettings", "Backend", "BackendInfo", "StepMetrics", "check_backend_requirements", "create_backend"]
 
@@ -18,17 +17,15 @@ def check_backend_requirements(config) -> None:
     """Fail before any work (before a run folder exists) when the backend named by `config.backend`
     cannot start.
 
-    `local` needs its base model on this machine: found, not loaded (the bundled model is
-    unpacked once). `tinker` needs its SDK (the `tinker` extra) and an API key. Neither needs the network.
+    `local` needs the `local` extra (torch, PEFT) and its base model on this machine: found,
+    not loaded (the bundled model is unpacked once). `tinker` needs an API key. Neither needs the network.
     """
     if config.backend == "local":
-        from inspect_tinker.models import resolve_base_model
-
+        require_extra("local", ("torch", "peft"), "backend: local (training in this process)",
+                      instead="or train on the Tinker service with backend: tinker")
         resolve_base_model(config.base_model)
     if config.backend == "tinker":
-        if importlib.util.find_spec("tinker") is None:
-            raise UsageError("backend: tinker needs the Tinker SDK; install it with: pip install 'inspect-tinker[tinker]'")
-        from inspect_tinker.provider.tinker_backend import check_api_key
+        from inspect_tinker.provider.tinker_backend import check_api_key  # the tinker SDK takes seconds to import
 
         check_api_key()
 
@@ -40,6 +37,6 @@ def create_backend(config) -> Backend:
         from inspect_tinker.provider.tinker_backend import TinkerBackend
 
         return TinkerBackend.from_config(config)
-    from inspect_tinker.provider.local_backend import LocalBackend
+    from inspect_tinker.provider.local_backend import LocalBackend  # torch, transformers' models, PEFT
 
     return LocalBackend.from_config(config)

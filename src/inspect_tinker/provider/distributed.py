@@ -16,7 +16,6 @@ collective: all processes must run the same number of them, in training and in s
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -26,27 +25,12 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.fsdp import FSDPModule, fully_shard
 
+from inspect_tinker.provider.launch import LaunchedProcess
+
 
 @dataclass(frozen=True)
-class DataParallel:
-    """This process's place among the data-parallel processes of a run."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @classmethod
-    def from_env(cls) -> "DataParallel":
-        """Read the launcher's environment; a process started without a launcher is rank 0 of 1."""
-        return cls(
-            rank=int(os.environ.get("RANK", 0)),
-            world_size=int(os.environ.get("WORLD_SIZE", 1)),
-            local_rank=int(os.environ.get("LOCAL_RANK", 0)),
-        )
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
+class DataParallel(LaunchedProcess):
+    """This process's place among the data-parallel processes of a run, and their collectives."""
 
     def start(self, device: torch.device) -> torch.device:
         """Join the process group (NCCL on CUDA, gloo on CPU); return this process's device."""

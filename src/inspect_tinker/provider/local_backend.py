@@ -2,7 +2,7 @@
 
 The base weights are loaded once; every round keeps training the same adapter. Started by
 `torchrun` or `accelerate launch`, several such processes train one adapter together
-(data parallel, each with a full copy of the model or a shard of it; see engines/distributed.py).
+(data parallel, each with a full copy of the model or a shard of it; see provider/distributed.py).
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ from torch.distributed.checkpoint.state_dict import (
 from torch.nn.parallel import DistributedDataParallel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from inspect_tinker.data.batching import IGNORE_INDEX, collate, micro_batches, pack
+from inspect_tinker.data.batching import micro_batches
 from inspect_tinker.data.render import TokenizedExample
 from inspect_tinker.data.renderers import use_renderer
+from inspect_tinker.data.tensors import IGNORE_INDEX, collate, pack
 from inspect_tinker.provider.backend import AdamWSettings, BackendInfo, SampledSequence, SamplingParams, StepMetrics
 from inspect_tinker.provider.distributed import DataParallel, Lockstep, shard
-from inspect_tinker.provider.local_sampling import LocalSampler, generate_batch
 from inspect_tinker.provider.fit import available_memory, check_memory, check_rank, model_shape
+from inspect_tinker.provider.local_sampling import LocalSampler, generate_batch
 from inspect_tinker.provider.precision import choose_cpu_precision
 from inspect_tinker.errors import UsageError
 from inspect_tinker.models import resolve_base_model
@@ -47,8 +48,9 @@ Distributed = Literal["ddp", "fsdp"]
 # are small); the frozen base weights are left out and never gathered.
 FULL_ADAPTER = StateDictOptions(full_state_dict=True, ignore_frozen_params=True)
 
+
 def attention_for(device: torch.device) -> str:
-    """The attention implementation the engine trains with on `device` (the benchmark gives its peer the same)."""
+    """The attention implementation the backend trains with on `device` (the benchmark gives its peer the same)."""
     # On CPU, PyTorch's fused attention with a mask (padding or packing) trained 10 to 40 %
     # slower than plain matmul attention in bf16 on our benchmark (bench/README.md).
     return "eager" if device.type == "cpu" else "sdpa"
@@ -116,7 +118,7 @@ class LocalBackend:
         self.precision, precision_reason = precision, None
         if precision == "auto" and self.device.type == "cuda":
             self.precision = "bf16"
-        elif precision == "auto":  # on CPU, measured (engines/precision.py); every process trains as process 0 chose
+        elif precision == "auto":  # on CPU, measured (provider/precision.py); every process trains as process 0 chose
             choice = choose_cpu_precision() if self.data_parallel.rank == 0 else None
             choice = self.data_parallel.gather(choice)[0] if self.data_parallel.enabled else choice
             self.precision, precision_reason = choice.precision, choice.reason
@@ -193,7 +195,7 @@ class LocalBackend:
         start at zero and learn from the next step on (exactly how a fresh LoRA starts).
         alpha is multiplied by rank / r, so the scaling alpha / r stays the same. AdamW's
         moments restart for every adapter weight: the old ones no longer match the shapes.
-        The new rows come from a generator seeded by the engine's seed and `rank`, never
+        The new rows come from a generator seeded by the backend's seed and `rank`, never
         from the global random state, so a resumed run grows the same adapter. The saved
         adapter_config.json carries the new r and lora_alpha, so PEFT loads the grown adapter.
         """
@@ -219,7 +221,7 @@ class LocalBackend:
 
     @classmethod
     def from_config(cls, config) -> "LocalBackend":
-        """Resolve `config.base_model` to weights and build the engine from the config's training keys."""
+        """Resolve `config.base_model` to weights and build the backend from the config's training keys."""
         processes = DataParallel.from_env().world_size
         if config.batch_size < processes:
             raise UsageError(
@@ -381,7 +383,7 @@ class LocalBackend:
         return str(directory / "adapter")
 
     def load_adapter(self, adapter_dir: Path) -> None:
-        """Load a PEFT adapter's weights into this engine's adapter (same rank and target modules)."""
+        """Load a PEFT adapter's weights into this backend's adapter (same rank and target modules)."""
         weights = load_file(Path(adapter_dir) / "adapter_model.safetensors", device=str(self.device))
         result = set_peft_model_state_dict(self.model, weights)
         if result.unexpected_keys:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 from inspect_ai._util.error import PrerequisiteError
@@ -44,7 +43,7 @@ from inspect_tinker.data.renderers import Renderer
 from inspect_tinker.errors import UsageError
 from inspect_tinker.provider.backend import SERVICE_MAX_CONNECTIONS, Backend, SampledSequence, Sampler, SamplingParams
 from inspect_tinker.provider.messages import parse_tool_calls, template_messages, tool_schemas
-from inspect_tinker.provider.open_model import OpenedModel, choose_backend, open_model
+from inspect_tinker.provider.open_model import OpenedModel, ProviderArgs, choose_backend, open_model
 
 PROVIDER = "tinker"
 # A task that sets no max_tokens gets Inspect's own default (inspect_ai._util.constants): the
@@ -53,19 +52,6 @@ DEFAULT_MAX_TOKENS = 2048
 # Inspect's marker for the throw-away instance it builds only to look model information up.
 _MODEL_INFO_LOOKUP = "__model_info_lookup__"
 _ARGS = ("backend", "base_model", "model_path", "renderer", "tokenizer", "device", "batch_size")
-
-
-@dataclass(frozen=True)
-class ProviderArgs:
-    """The provider's `-M` arguments, checked (what the log's model_args records)."""
-
-    backend: str
-    base_model: str | None
-    model_path: str | None
-    renderer: str | None
-    tokenizer: str | None
-    device: str
-    batch_size: int
 
 
 class TinkerAPI(ModelAPI):

@@ -17,17 +17,26 @@ import importlib.util
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from inspect_tinker.data.renderers import RENDERERS, Renderer, use_renderer
 from inspect_tinker.errors import UsageError
 from inspect_tinker.models.resolve import BUNDLED_ALIASES
 from inspect_tinker.provider.backend import Sampler
 
-if TYPE_CHECKING:
-    from inspect_tinker.provider.model_api import ProviderArgs
-
 LOCAL_EXTRA = ("torch", "transformers", "peft")
+
+
+@dataclass(frozen=True)
+class ProviderArgs:
+    """The provider's `-M` arguments, checked (what the log's model_args records)."""
+
+    backend: str
+    base_model: str | None
+    model_path: str | None
+    renderer: str | None
+    tokenizer: str | None
+    device: str
+    batch_size: int
 
 
 @dataclass(frozen=True)

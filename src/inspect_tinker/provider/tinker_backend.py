@@ -14,7 +14,8 @@ The loop's primitives map onto the `tinker` SDK one to one:
   from that state, optimizer included.
 - sampler: a SamplingClient on the current weights (`save_weights_and_get_sampling_client`,
   taken once per change of the weights), or on the base model (`create_sampling_client`);
-  the provider keeps one request per sample in flight (up to Inspect's max_connections).
+  the provider keeps one request per sample in flight (up to Inspect's max_connections),
+  each naming the renderer's end-of-turn tokens as its stop tokens.
 
 Retries: the SDK already retries rate limits (429), timeouts, connection and server errors
 (408, 409, 5xx) with exponential backoff, for every request and while polling results. We add
@@ -22,7 +23,10 @@ no retry layer of our own: re-sending a training request is not safe (a forward_
 whose answer was lost may already have accumulated its gradients, and the SDK refuses further
 requests on a training client after a failure). A failure that outlasts the SDK's retries
 ends the run with a clear message; every completed round's state is saved on the service and
-its tinker:// path is in the run folder.
+its tinker:// path is in the run folder. One thing the SDK does not bound: while the service
+refuses connections it retries for ever, so a server that has gone away would hang the run.
+Every wait on a result therefore checks, once a result is slow, that the service still
+answers, and gives up when it has not for `tinker_unreachable_timeout` seconds.
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 import tinker
 from tinker import types
@@ -42,10 +49,12 @@ from inspect_tinker.data.render import TokenizedExample
 from inspect_tinker.data.renderers import Renderer, use_renderer
 from inspect_tinker.provider.backend import SERVICE_MAX_CONNECTIONS, AdamWSettings, BackendInfo, SampledSequence, SamplingParams, StepMetrics
 from inspect_tinker.errors import UsageError
-from inspect_tinker.tracking.run_folder import write_json_atomic
 
 CHECKPOINT_FILE = "tinker_checkpoint.json"  # in a round folder: the round's tinker:// state path
 LOSS_FN = "cross_entropy"
+# How long a result may take before each check that the service still answers. The check is
+# one small GET; results that arrive sooner cost nothing.
+REACHABILITY_CHECK_SECONDS = 5.0
 
 
 class TinkerServiceError(RuntimeError):
@@ -101,16 +110,22 @@ def service_call(action: str, refused: str | None = None):
     answer as a configuration mistake. Anything else is a TinkerServiceError.
     """
     try:
-        yield
+        try:
+            yield
+        except ValueError as raised:
+            refused_answer = _refused_answer(raised)
+            if refused_answer is None:
+                raise
+            raise refused_answer from None
     except (tinker.AuthenticationError, tinker.PermissionDeniedError, tinker.BillingError) as err:
         raise UsageError(
-            f"the Tinker service refused the request while {action} (HTTP {err.status_code}: {err.message}); "
+            f"the Tinker service refused the request while {action} (HTTP {err.status_code}: {_detail(err)}); "
             "check TINKER_API_KEY and the account's access and billing in the Tinker console."
         ) from None
     except (tinker.BadRequestError, tinker.NotFoundError, tinker.UnprocessableEntityError) as err:
         if refused is None:
-            raise TinkerServiceError(f"the Tinker service rejected a request while {action}: {err.message}") from err
-        raise UsageError(f"{refused} (HTTP {err.status_code}: {err.message})") from None
+            raise TinkerServiceError(f"the Tinker service rejected a request while {action}: {_detail(err)}") from err
+        raise UsageError(f"{refused} (HTTP {err.status_code}: {_detail(err)})") from None
     except tinker.RequestFailedError as err:
         if err.category == types.RequestErrorCategory.User:
             raise UsageError(f"the Tinker service rejected a request while {action}: {err.message}") from None
@@ -124,6 +139,23 @@ def _failure_message(action: str, detail: str) -> str:
         f"the Tinker service failed while {action}, after the SDK's retries with backoff: {detail}. "
         "Every completed round's state is saved on the service; its tinker:// path is in the run folder."
     )
+
+
+def _detail(err: tinker.APIStatusError) -> str:
+    """What the service said: the `detail` of a JSON error body, else the SDK's message
+    (which wraps the whole body: "Error code: 400 - {'detail': ...}")."""
+    body = err.body
+    return str(body["detail"]) if isinstance(body, dict) and body.get("detail") else err.message
+
+
+def _refused_answer(err: ValueError) -> tinker.APIStatusError | None:
+    """The HTTP error behind a ValueError the SDK raises for a refused result, else None.
+
+    Waiting on a result, the SDK turns an HTTP 4xx answer (a bare 400 after three tries) into
+    a ValueError raised from its own status error, which says what was refused.
+    """
+    cause = err.__cause__
+    return cause if isinstance(cause, tinker.APIStatusError) else None
 
 
 def to_datum(example: TokenizedExample) -> types.Datum:
@@ -153,6 +185,51 @@ def loss_sum(output: types.ForwardBackwardOutput, data: list[types.Datum]) -> fl
     )
 
 
+@dataclass(frozen=True)
+class ResultWaiter:
+    """Waits on the SDK's futures, but not for ever on a service that has gone away.
+
+    While a result is outstanding it checks every REACHABILITY_CHECK_SECONDS that the service
+    at `service_url` still answers HTTP (any status will do: something is there); once it has
+    not answered for `unreachable_timeout` seconds in a row, the wait ends with the SDK's
+    APIConnectionError, which `service_call` reports like any failure after retries.
+    """
+
+    service_url: str
+    unreachable_timeout: float
+
+    def __call__(self, future: tinker.APIFuture):
+        unreachable_since = None
+        while True:
+            try:
+                return future.result(timeout=REACHABILITY_CHECK_SECONDS)
+            except TimeoutError:
+                pass
+            problem = self._unreachable()
+            if problem is None:
+                unreachable_since = None
+                continue
+            unreachable_since = unreachable_since or time.monotonic()
+            if time.monotonic() - unreachable_since >= self.unreachable_timeout:
+                raise tinker.APIConnectionError(
+                    message=f"the service at {self.service_url} has not answered for "
+                    f"{self.unreachable_timeout:g} s ({problem})",
+                    request=httpx.Request("GET", self._health_url),
+                )
+
+    @property
+    def _health_url(self) -> str:
+        return f"{self.service_url.rstrip('/')}/api/v1/healthz"
+
+    def _unreachable(self) -> str | None:
+        """Why the service cannot be reached now, or None when it answers."""
+        try:
+            httpx.get(self._health_url, timeout=30.0)
+        except httpx.TransportError as err:
+            return f"{err.__class__.__name__}: {err}"
+        return None
+
+
 class _SubmittedStepMetrics(StepMetrics):
     """The StepMetrics of a submitted forward_backward: `loss_sum` arrives with its result.
 
@@ -160,16 +237,17 @@ class _SubmittedStepMetrics(StepMetrics):
     reading it then does not block; read earlier, it waits for the result.
     """
 
-    def __init__(self, future: tinker.APIFuture, data: list[types.Datum]):
+    def __init__(self, future: tinker.APIFuture, data: list[types.Datum], wait: ResultWaiter):
         object.__setattr__(self, "_future", future)
         object.__setattr__(self, "_data", data)
+        object.__setattr__(self, "_wait", wait)
         n_tokens = sum(int(d.loss_fn_inputs["weights"].to_numpy().sum()) for d in data)
         object.__setattr__(self, "n_tokens", n_tokens)
 
     @property
     def loss_sum(self) -> float:
         with service_call("training"):
-            return loss_sum(self._future.result(), self._data)
+            return loss_sum(self._wait(self._future), self._data)
 
 
 def load_tokenizer(
@@ -246,6 +324,23 @@ class TinkerSampler:
         return SERVICE_MAX_CONNECTIONS
 
 
+def check_model_offered(base_model: str, base_url: str | None, wait: ResultWaiter) -> None:
+    """Raise UsageError when the service lists the models it offers and `base_model` is none of them.
+
+    Asked before a training run is created, so a misspelt model is one clear message that
+    names the alternatives. A Tinker-compatible server may accept any name and train its one
+    model under it (SkyRL does), which would otherwise go unnoticed.
+    """
+    with service_call("asking the Tinker service which models it offers"):
+        capabilities = wait(tinker.RestClient(base_url=base_url).get_server_capabilities())
+    offered = [m.model_name for m in capabilities.supported_models]
+    if offered and base_model not in offered:
+        raise UsageError(
+            f"base_model {base_model!r} is not offered by the Tinker service at {resolve_base_url(base_url)}; "
+            f"it offers: {', '.join(offered)}. Set base_model to one of them."
+        )
+
+
 class TinkerBackend:
     """A LoRA training run on the Tinker service, driven through the `tinker` SDK's clients."""
 
@@ -257,6 +352,7 @@ class TinkerBackend:
         renderer: Renderer,
         info: BackendInfo,
         *,
+        wait: ResultWaiter,
         adamw: AdamWSettings,
         seed: int,
     ):
@@ -265,6 +361,7 @@ class TinkerBackend:
         self.tokenizer = tokenizer
         self.renderer = renderer
         self.info = info
+        self.wait = wait
         self.adamw = adamw
         self.seed = seed
         self.steps = 0  # optimizer steps taken, carried through checkpoints; names the saved states
@@ -278,14 +375,16 @@ class TinkerBackend:
         model_type = hidden_size = None
         if config.learning_rate == "auto":  # checked before the training run exists
             model_type, hidden_size = load_architecture(config.tinker_tokenizer or config.base_model)
+        wait = ResultWaiter(resolve_base_url(config.tinker_base_url), config.tinker_unreachable_timeout)
+        check_model_offered(config.base_model, config.tinker_base_url, wait)
         service = tinker.ServiceClient(base_url=config.tinker_base_url)
         with service_call(
             f"creating a LoRA training run of {config.base_model!r}",
-            refused=f"base_model {config.base_model!r} was refused by the Tinker service; use a model it offers",
+            refused=f"base_model {config.base_model!r} at lora_rank {config.lora_rank} was refused by the Tinker service",
         ):
-            training = service.create_lora_training_client(
+            training = wait(service.create_lora_training_client(
                 config.base_model, rank=config.lora_rank, seed=config.seed
-            ).result()
+            ))
         tokenizer = load_tokenizer(config.tinker_tokenizer, training, config.base_model)
         renderer = use_renderer(tokenizer, config.renderer_name, config.base_model)
         info = BackendInfo(
@@ -297,14 +396,15 @@ class TinkerBackend:
             model_type=model_type or training.get_info().model_data.arch,
             hidden_size=hidden_size,
         )
-        return cls(service, training, tokenizer, renderer, info, adamw=AdamWSettings.from_config(config), seed=config.seed)
+        return cls(service, training, tokenizer, renderer, info, wait=wait, adamw=AdamWSettings.from_config(config),
+                   seed=config.seed)
 
     def forward_backward(self, batch: list[TokenizedExample]) -> StepMetrics:
         """Submit the batch's forward and backward pass; the returned loss arrives with its result."""
         data = [to_datum(e) for e in batch]
         future = self.training.forward_backward(data, LOSS_FN)
         self._submitted.append(future)
-        return _SubmittedStepMetrics(future, data)
+        return _SubmittedStepMetrics(future, data, self.wait)
 
     def optim_step(self, learning_rate: float) -> None:
         """Submit an Adam step at `learning_rate`, then wait for it and the submitted passes."""
@@ -318,18 +418,18 @@ class TinkerBackend:
         self.steps += 1
         with service_call("training"):
             for future in submitted:
-                future.result()
-            step.result()
+                self.wait(future)
+            self.wait(step)
 
     def sampler(self, *, with_adapter: bool = True) -> "TinkerSampler":
         """A sampler on the current weights, or (`with_adapter=False`) on the base model."""
         if not with_adapter:
             with service_call(f"creating a sampling client of {self.info.base_model!r}"):
-                return TinkerSampler(self.service.create_sampling_client(base_model=self.info.base_model).result())
+                return TinkerSampler(self.wait(self.service.create_sampling_client(base_model=self.info.base_model)))
         with self._sampler_lock:
             if self._sampler is None:
                 with service_call("saving the weights for sampling"):
-                    self._sampler = TinkerSampler(self.training.save_weights_and_get_sampling_client().result())
+                    self._sampler = TinkerSampler(self.wait(self.training.save_weights_and_get_sampling_client()))
             return self._sampler
 
     def save_checkpoint(self, directory: Path) -> str:
@@ -341,10 +441,12 @@ class TinkerBackend:
         """
         directory = Path(directory)
         with service_call(f"saving the training state after step {self.steps}"):
-            path = self.training.save_state(f"step-{self.steps}").result().path
+            path = self.wait(self.training.save_state(f"step-{self.steps}")).path
         directory.mkdir(parents=True, exist_ok=True)
         record = {"state_path": path, "step": self.steps, "base_model": self.info.base_model}
-        write_json_atomic(directory / CHECKPOINT_FILE, record)
+        # A plain write: `directory` is a staging folder that the run folder seals (checksums,
+        # fsync, rename; tracking/checkpoints.py), so a torn file is never loaded.
+        (directory / CHECKPOINT_FILE).write_text(json.dumps(record, indent=2))
         return path
 
     def end_sampling(self) -> None:
@@ -359,5 +461,5 @@ class TinkerBackend:
         saved = json.loads(record.read_text())
         path = saved["state_path"]
         with service_call(f"resuming from {path}", refused=f"the checkpoint {path} (from {record}) cannot be resumed"):
-            self.training = self.service.create_training_client_from_state_with_optimizer(path).result()
+            self.training = self.wait(self.service.create_training_client_from_state_with_optimizer(path))
         self.steps, self._submitted, self._sampler = saved["step"], [], None

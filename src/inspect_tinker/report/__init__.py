@@ -1,6 +1,3 @@
-"""Seeing runs at a glance: the HTML report of one run and the list of runs in a folder."""
-
-from inspect_tinker.report.html import write_report
-from inspect_tinker.report.runs import RunRow, list_runs
-
-__all__ = ["RunRow", "list_runs", "write_report"]
+"""Seeing runs at a glance: the HTML report of one run (`report.html.write_report`) and the
+list of runs in a folder (`report.runs.list_runs`). Nothing is re-exported here: the report
+needs matplotlib and the list does not, so `inspect-tinker runs` starts without it."""

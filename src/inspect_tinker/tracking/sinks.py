@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,6 +10,7 @@ from pydantic import ValidationError
 
 from inspect_tinker.config import Config
 from inspect_tinker.errors import UsageError
+from inspect_tinker.extras import require_extra
 from inspect_tinker.tracking.crashes import record_crash
 from inspect_tinker.tracking.delivery import Delivery, Destination
 from inspect_tinker.tracking.events import EventLog
@@ -30,8 +30,7 @@ def delivery_for(config: Config) -> Delivery:
     timeout = config.delivery_timeout_seconds
     destinations: list[Destination] = []
     if config.mlflow_tracking_uri:
-        if importlib.util.find_spec("mlflow") is None:
-            raise UsageError("mlflow_tracking_uri is set but MLflow is not installed: pip install 'inspect-tinker[mlflow]'.")
+        require_extra("mlflow", ("mlflow",), "mlflow_tracking_uri")
         destinations.append(MLflowDestination(config.mlflow_tracking_uri, config.mlflow_experiment, timeout))
     if config.evalops_enabled:
         api_key = secrets.require("EVALOPS_API_KEY", "evalops_enabled")

@@ -2,12 +2,17 @@
 
 Building a task loads and checks its samples, resolves its scorer and pins its generation
 settings, so every problem a task can have surfaces here, at start-up, as one UsageError
-naming the task: the loop builds the tasks before the model loads.
+naming the task: the loop builds the tasks before the model loads. The tasks and scorers
+themselves live in evals/, which knows nothing of the configuration; this module is where
+the configuration meets them.
+
+Inspect's own scorers are used wherever one fits (`exact`, `match`, `f1`, `pattern`,
+`choice`, `model_graded_fact`); `answer_included` is our `qa_grader` and `numeric` ours too
+(evals/scorers.py says why).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from inspect_ai import Task, list_tasks, task_with
@@ -15,29 +20,31 @@ from inspect_ai import Task, list_tasks, task_with
 # (eval) resolves them only when it runs, too late to report a bad task before training.
 from inspect_ai._eval.loader import load_task_spec
 from inspect_ai._util.registry import registry_unqualified_name
-from inspect_ai.model import GenerateConfig
+from inspect_ai.model import GenerateConfig, ModelRole, get_model
+from inspect_ai.scorer import Scorer, choice, exact, f1, model_graded_fact, pattern
+from inspect_ai.scorer import match as match_scorer
 
-from inspect_tinker.config import AnswerIncludedScorer, ChoiceScorer, Config, EvalTaskConfig, NumericScorer
+from inspect_tinker.config import (
+    AnswerIncludedScorer,
+    ChoiceScorer,
+    Config,
+    EvalTaskConfig,
+    ExactScorer,
+    F1Scorer,
+    MatchScorer,
+    ModelGradedScorer,
+    NumericScorer,
+    PatternScorer,
+    ScorerConfig,
+)
 from inspect_tinker.errors import UsageError
 from inspect_tinker.evals.general_knowledge import general_knowledge
 from inspect_tinker.evals.multiple_choice import multiple_choice_task
 from inspect_tinker.evals.qa import qa
-from inspect_tinker.evals.scorers import build_scorer, parse_number, scorer_label
+from inspect_tinker.evals.runner import EvalTask
+from inspect_tinker.evals.scorers import numeric, parse_number, qa_grader
 
 GUARD_NAME = "general_knowledge"
-
-
-@dataclass
-class EvalTask:
-    """An Inspect task with what inspect-tinker needs to know about it."""
-
-    task: Task
-    name: str
-    role: str  # "gate", "confirm" or "guard"
-    weight: float
-    threshold: float | None
-    scorer: str  # label shown in output
-    generation: dict  # the settings its answers are generated with
 
 
 def build_tasks(config: Config) -> list[EvalTask]:
@@ -101,7 +108,9 @@ def _load_inspect_task(entry: EvalTaskConfig, where: str) -> Task:
     spec = entry.task or ""
     file, at, name = spec.partition("@")
     if at:
-        names = [t.name for t in list_tasks(Path(file).name, root_dir=Path(file).parent)]
+        # Inspect compares the files it lists with its resolved root: a path written with `..`
+        # (relative to the config file) must be resolved too.
+        names = [t.name for t in list_tasks(Path(file).name, root_dir=Path(file).parent.resolve())]
         if name not in names:
             raise UsageError(
                 f"{where}: no Inspect task {name!r} in {file}; its @task functions: {', '.join(names) or 'none'}."
@@ -139,3 +148,66 @@ def _check_numeric_targets(task: Task, where: str) -> None:
 def _own_scorer_label(task: Task) -> str:
     scorers = task.scorer or []
     return ", ".join(registry_unqualified_name(s) for s in scorers) or "none"
+
+
+def judge_settings(config: ModelGradedScorer) -> GenerateConfig:
+    """How a model-graded scorer's judge generates: greedy, at most `judge_max_tokens`."""
+    return GenerateConfig(max_tokens=config.judge_max_tokens, temperature=0.0)
+
+
+def base_model_judge_role(config: ModelGradedScorer) -> str:
+    """The Inspect model role a scorer without a `judge` grades with: the base model, which
+    evaluation binds per run (evals/runner.py); one role per judge setting."""
+    return f"base_model_judge_{config.judge_max_tokens}"
+
+
+def base_model_judges(config: Config) -> dict[str, GenerateConfig]:
+    """The base-model judge roles the configured tasks grade with, and their settings."""
+    scorers = [t.scorer for t in config.eval_tasks if isinstance(t.scorer, ModelGradedScorer) and t.scorer.judge is None]
+    return {base_model_judge_role(s): judge_settings(s) for s in scorers}
+
+
+def build_scorer(config: ScorerConfig) -> Scorer:
+    """The Inspect scorer a `scorer` config entry describes."""
+    match config:
+        case AnswerIncludedScorer():
+            return qa_grader()
+        case ExactScorer():
+            return exact()
+        case MatchScorer(location=location, ignore_case=ignore_case):
+            return match_scorer(location=location, ignore_case=ignore_case)
+        case F1Scorer():
+            return f1()
+        case NumericScorer(tolerance=tol, relative_tolerance=rel, location=location):
+            return numeric(tolerance=tol, relative_tolerance=rel, location=location)
+        case PatternScorer(pattern=regex, ignore_case=ignore_case):
+            return pattern(regex, ignore_case=ignore_case)
+        case ChoiceScorer():
+            return choice()
+        case ModelGradedScorer():
+            return model_graded_fact(
+                template=config.template,
+                instructions=config.instructions,
+                partial_credit=config.partial_credit,
+                model=get_model(config.judge, config=judge_settings(config), memoize=False) if config.judge else None,
+                model_role=ModelRole(base_model_judge_role(config), required=True),
+            )
+    raise AssertionError(f"no scorer for {config!r}")  # the config's union and this match list the same names
+
+
+def scorer_label(config: ScorerConfig, base_model: str) -> str:
+    """How the scorer is named in output: its name and the options that change its meaning."""
+    match config:
+        case MatchScorer(location=location):
+            return f"match ({location})"
+        case NumericScorer(tolerance=tol, relative_tolerance=rel, location=location):
+            within = f"±{tol:g}" if tol else ""
+            within += (" or " if within and rel else "") + (f"±{rel:.0%}" if rel else "")
+            return f"numeric ({location} number{', ' + within if within else ', exact'})"
+        case PatternScorer(pattern=regex):
+            return f"pattern /{regex}/"
+        case ModelGradedScorer(judge=None):
+            return f"model_graded (judge: local base model {base_model}, without the adapter)"
+        case ModelGradedScorer(judge=judge):
+            return f"model_graded (judge: {judge})"
+    return config.name
