@@ -1,4 +1,4 @@
-"""An in-process stand-in for the Tinker service, for tests of the tinker engine.
+"""An in-process stand-in for the Tinker service, for tests of the tinker backend and the provider.
 
 The service cannot be reached from CI, so these fakes take its place behind the SDK's
 interfaces: the methods the backend and the provider call on `ServiceClient`, `RestClient`,

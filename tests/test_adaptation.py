@@ -25,8 +25,8 @@ from inspect_tinker.report.contents import read_report_contents
 def scripted_scores(monkeypatch, scores: dict[int, float]):
     """Each round's evaluation scores `scores[round]`: ten samples, that fraction of them right."""
 
-    def fake_evaluate(engine, tasks, config, log_dir, label):
-        right = round(scores[int(label.rsplit("-", 1)[1])] * 10)
+    def fake_evaluate(backend, backend_name, tasks, judges, batch_size, log_dir, model_path=None):
+        right = round(scores[int(log_dir.parent.name)] * 10)  # log_dir: runs/<run>/rounds/<n>/eval
         return eval_result(task_result("eval", [i < right for i in range(10)]))
 
     monkeypatch.setattr("inspect_tinker.evaluation.evaluate", fake_evaluate)

@@ -21,9 +21,8 @@ from inspect_tinker.tracking import RoundRecord, best_round
 def scripted_scores(monkeypatch, scores: dict[int, float]):
     """Each round's evaluation scores `scores[round]`: ten samples, that fraction of them right."""
 
-    def fake_evaluate(engine, tasks, config, log_dir, label):
-        round_no = int(label.rsplit("-", 1)[1])
-        right = round(scores[round_no] * 10)
+    def fake_evaluate(backend, backend_name, tasks, judges, batch_size, log_dir, model_path=None):
+        right = round(scores[int(log_dir.parent.name)] * 10)  # log_dir: runs/<run>/rounds/<n>/eval
         return eval_result(task_result("eval", [i < right for i in range(10)]))
 
     monkeypatch.setattr("inspect_tinker.evaluation.evaluate", fake_evaluate)

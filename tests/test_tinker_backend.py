@@ -1,4 +1,4 @@
-"""The tinker engine against fakes of the service that speak the SDK's real types.
+"""The tinker backend against fakes of the service that speak the SDK's real types.
 
 What is asserted is what the engine sends (tokens, weights, Adam parameters, checkpoint
 names, the resume path) and what it makes of the SDK's answers. See tests/fake_tinker.py.
@@ -28,7 +28,7 @@ TINKER_MODEL = "meta-llama/Llama-3.2-1B"
 
 @pytest.fixture
 def tinker_config(write_run_config, tiny_model_dir):
-    """Write a run config for the tinker engine; keyword arguments override keys."""
+    """Write a run config for the tinker backend; keyword arguments override keys."""
 
     def write(**overrides):
         keys = {"backend": "tinker", "base_model": TINKER_MODEL, "tinker_tokenizer": str(tiny_model_dir),

@@ -34,12 +34,16 @@ def zorbia():
 '''
 
 
-def inspect_eval(folder: Path, *model_args: str) -> dict:
-    """Run `inspect eval task.py --model tinker/SmolLM2-135M-Instruct` with `model_args`; return its log."""
+REPO = Path(__file__).resolve().parents[2]
+
+
+def inspect_eval(folder: Path, *model_args: str, task: str = "task.py", cwd: Path | None = None) -> dict:
+    """Run `inspect eval <task> --model tinker/SmolLM2-135M-Instruct` with `model_args` (in
+    `cwd`, default `folder`; logs under `folder`); return its log and its stderr."""
     logs = folder / f"logs-{len(list(folder.glob('logs-*')))}"
-    command = [str(Path(sys.executable).parent / "inspect"), "eval", "task.py", "--model", "tinker/SmolLM2-135M-Instruct",
+    command = [str(Path(sys.executable).parent / "inspect"), "eval", task, "--model", "tinker/SmolLM2-135M-Instruct",
                *model_args, "--log-dir", str(logs), "--max-tokens", "16", "--display", "plain"]
-    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=1800,
+    done = subprocess.run(command, cwd=cwd or folder, capture_output=True, text=True, timeout=1800,
                           env={**os.environ, "INSPECT_EVAL_CTL_SERVER": "false"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     [log] = [read_eval_log(str(p)) for p in logs.glob("*.eval")]
@@ -61,6 +65,20 @@ def train_adapter(folder: Path) -> Path:
         backend.forward_backward(batch)
         backend.optim_step(1e-3)
     return Path(backend.save_checkpoint(folder / "round"))
+
+
+def test_the_demo_task_file_runs_offline_through_the_provider_and_its_log_names_the_backend(tmp_path):
+    # As the README writes it: the task file by its path, the bundled model on this machine.
+    run = inspect_eval(tmp_path, "-M", "backend=local", "--limit", "3", task="tasks/demo_qa.py", cwd=REPO)
+    log = run["log"]
+    assert log.status == "success" and log.eval.model == "tinker/SmolLM2-135M-Instruct"
+    assert log.eval.model_args == {"backend": "local"}
+    assert run["stderr"].count("backend local") == 1  # printed once, before the evaluation starts
+    assert len(log.samples) == 3
+    for sample in log.samples:
+        assert sample.output.stop_reason in ("stop", "max_tokens") and sample.output.completion
+        # Real counts: the rendered prompt (system turn, question) and at most --max-tokens 16.
+        assert sample.output.usage.input_tokens > 10 and 0 < sample.output.usage.output_tokens <= 16
 
 
 def test_a_trained_adapter_answers_what_the_base_model_cannot_through_inspect_eval(tmp_path):

@@ -89,7 +89,7 @@ class Sampler(Protocol):
 
 @dataclass(frozen=True)
 class BackendInfo:
-    """What the engine trains. Parameter counts are None where a service does not report them;
+    """What the backend trains. Parameter counts are None where a service does not report them;
     `model_type` (the Hugging Face architecture name) and `hidden_size` are what
     `learning_rate: auto` needs, None where unknown."""
 
@@ -158,4 +158,4 @@ class Backend(Protocol):
 
     def grow_lora_rank(self, rank: int) -> None:
         """Widen the adapter to LoRA rank `rank` without changing the model's outputs (policy
-        `grow_rank`; the local engine only); deterministic, so a resumed run grows the same adapter."""
+        `grow_rank`; the local backend only); deterministic, so a resumed run grows the same adapter."""

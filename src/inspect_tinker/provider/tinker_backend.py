@@ -163,7 +163,7 @@ def to_datum(example: TokenizedExample) -> types.Datum:
 
     Token t is predicted from the tokens before it, so the model reads tokens[:-1] and the
     targets are tokens[1:], each weighted 1 when it is an assistant token (the loss mask).
-    The weights are 0/1, not divided by the batch's token count as the local engine's loss is:
+    The weights are 0/1, not divided by the batch's token count as the local backend's loss is:
     Adam's update does not depend on a constant scale of the gradient.
     """
     tokens, mask = example.input_ids, example.loss_mask
@@ -457,7 +457,7 @@ class TinkerBackend:
         and optimizer state (the SDK's replacement for the deprecated `load_state`)."""
         record = Path(directory) / CHECKPOINT_FILE
         if not record.is_file():
-            raise UsageError(f"{record} does not exist: {directory} holds no checkpoint of the tinker engine.")
+            raise UsageError(f"{record} does not exist: {directory} holds no checkpoint of the tinker backend.")
         saved = json.loads(record.read_text())
         path = saved["state_path"]
         with service_call(f"resuming from {path}", refused=f"the checkpoint {path} (from {record}) cannot be resumed"):
