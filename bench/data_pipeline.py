@@ -256,7 +256,7 @@ def main() -> None:
     import datasets
     import datasketch
 
-    from inspect_tinker.engines.precision import cpu_model_name  # after the measurements: it imports torch
+    from inspect_tinker.provider.precision import cpu_model_name  # after the measurements: it imports torch
 
     result = {
         "records": args.records, "file_mib": round(train.stat().st_size / 2**20, 1), "planted": planted,

@@ -1,21 +1,25 @@
-"""Evaluation throughput on the bundled model: inspect-tinker's Inspect provider against two peers.
+"""Evaluation throughput on the bundled model: the `tinker` provider against two peers.
 
 Same model (SmolLM2-135M-Instruct, fp32), same questions, greedy, same max_tokens:
 
 - sequential: transformers `generate`, one question at a time (what an eval loop without
   batching does);
 - hf/: Inspect's built-in Hugging Face provider (batched; `do_sample=False`), through `inspect_ai.eval`;
-- inspect-tinker: our provider over the training engine (left-padded batches gathered from
-  Inspect's concurrent samples), through `inspect_ai.eval`;
-- engine.sample: the engine's batched generation called directly, to show what Inspect adds.
+- tinker/ -M backend=local: our provider as `inspect eval --model tinker/SmolLM2-135M-Instruct
+  -M backend=local` builds it (left-padded batches gathered from Inspect's concurrent samples),
+  through `inspect_ai.eval`;
+- tinker/ over the loop's backend: the same provider over the training backend's sampler, as
+  the loop evaluates a round (the LoRA adapter unmerged: a fresh one, so the base model's answers);
+- sampler direct: the standalone sampler's batches called without Inspect, to show what Inspect adds.
 
 Questions: the demo's evaluation files and the regression guard (44 questions).
 Run: .venv/bin/python bench/eval_throughput.py [--batch-size 16] [--max-tokens 24] [--repeat 3]
-Each method runs in its own process, and each first answers every question once untimed
-(the same warm-up for all: kernels, caches, and the lazy set-up of a process's first
-Inspect eval). Prints one table (seconds, questions/s, new tokens/s,
-speed-up over sequential, answers identical to the sequential ones). Results are recorded
-in bench/README.md.
+Every measurement runs in a fresh process that first answers every question once untimed
+(the same warm-up for all: kernels, caches, and the lazy set-up of a process's first Inspect
+eval), then once timed. The methods are interleaved (one of each, `--repeat` times over), so
+a change in the machine's load spreads over all of them; medians are reported. Prints one
+table (seconds, questions/s, new tokens/s, speed-up over sequential and over hf/, answers
+identical to the sequential ones). Results are recorded in bench/README.md.
 """
 
 from __future__ import annotations
@@ -37,17 +41,19 @@ os.environ.setdefault("INSPECT_EVAL_CTL_SERVER", "false")
 
 import inspect_ai  # noqa: E402
 import torch  # noqa: E402
-from inspect_ai.model import get_model  # noqa: E402
+from inspect_ai.model import GenerateConfig, get_model  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from inspect_tinker.config import load_config  # noqa: E402
 from inspect_tinker.demo import DEMO_CONFIG  # noqa: E402
-from inspect_tinker.engines.local import LocalEngine  # noqa: E402
-from inspect_tinker.engines.precision import cpu_model_name  # noqa: E402
 from inspect_tinker.evals.general_knowledge import QUESTIONS as GUARD_QUESTIONS  # noqa: E402
-from inspect_tinker.evals.provider import engine_model, release_engine_model  # noqa: E402
 from inspect_tinker.evals.qa import qa  # noqa: E402
 from inspect_tinker.models import BUNDLED_MODEL_NAME, resolve_base_model  # noqa: E402
+from inspect_tinker.provider.backend import SamplingParams  # noqa: E402
+from inspect_tinker.provider.local_backend import LocalBackend  # noqa: E402
+from inspect_tinker.provider.model_api import backend_model  # noqa: E402
+from inspect_tinker.provider.open_model import open_model  # noqa: E402
+from inspect_tinker.provider.precision import cpu_model_name  # noqa: E402
 
 DEMO = DEMO_CONFIG.parent
 QUESTION_FILES = [DEMO / "eval.jsonl", DEMO / "more_facts.jsonl", DEMO / "confirm.jsonl", GUARD_QUESTIONS]
@@ -73,11 +79,15 @@ def sequential(model, tokenizer, questions: list[str], max_tokens: int) -> list[
     return answers
 
 
-def engine_direct(engine: LocalEngine, questions: list[str], max_tokens: int, batch_size: int) -> list[str]:
-    prompts = [prompt_ids(engine.tokenizer, q) for q in questions]
+def sampler_direct(opened, questions: list[str], max_tokens: int, batch_size: int) -> list[str]:
+    tokenizer = opened.tokenizer
+    prompts = [prompt_ids(tokenizer, q) for q in questions]
+    params = SamplingParams(max_tokens=max_tokens, temperature=0.0, stop_tokens=opened.renderer.stop_tokens)
     answers = []
     for i in range(0, len(prompts), batch_size):
-        answers += [c.text for c in engine.sample(prompts[i : i + batch_size], max_tokens, 0.0, [])]
+        for [s] in opened.sampler.generate(prompts[i : i + batch_size], 1, params):
+            tokens = s.tokens[:-1] if s.stop_reason == "stop" else s.tokens
+            answers.append(tokenizer.decode(tokens, skip_special_tokens=True).strip())
     return answers
 
 
@@ -97,11 +107,12 @@ def timed(fn):
     return time.perf_counter() - t0, answers
 
 
-METHODS = ["sequential generate", "Inspect hf/ provider", "inspect-tinker provider", "engine.sample (no Inspect)"]
+METHODS = ["sequential generate", "Inspect hf/ provider", "tinker/ -M backend=local",
+           "tinker/ over the loop's backend", "sampler direct (no Inspect)"]
 
 
 def measure(method: str, args: argparse.Namespace) -> dict:
-    """Time `method` `args.repeat` times in this process; return its seconds and answers."""
+    """After one untimed run, time `method` once in this process; return its seconds and answers."""
     questions = load_questions()
     folder = resolve_base_model(BUNDLED_MODEL_NAME)
     work = Path(tempfile.mkdtemp(prefix="inspect-tinker-bench-"))
@@ -115,22 +126,19 @@ def measure(method: str, args: argparse.Namespace) -> dict:
         hf_model = get_model("hf/SmolLM2-135M-Instruct", model_path=str(folder), tokenizer_path=str(folder),
                              do_sample=False, batch_size=args.batch_size, device="cpu", memoize=False)
         fn = lambda: through_inspect(hf_model, task_file, work / "logs", args.max_tokens, args.batch_size)  # noqa: E731
+    elif method == "tinker/ over the loop's backend":
+        backend = LocalBackend.from_config(load_config(DEMO_CONFIG))  # the demo's backend, a fresh adapter: the base model's answers
+        model = backend_model(backend, backend.sampler(), backend_name="local", model_path=None, config=GenerateConfig())
+        fn = lambda: through_inspect(model, task_file, work / "logs", args.max_tokens, args.batch_size)  # noqa: E731
     else:
-        engine = LocalEngine.from_config(load_config(DEMO_CONFIG))  # the demo's engine, a fresh adapter: the base model's answers
-        if method == "engine.sample (no Inspect)":
-            fn = lambda: engine_direct(engine, questions, args.max_tokens, args.batch_size)  # noqa: E731
+        model = get_model(f"tinker/{BUNDLED_MODEL_NAME}", backend="local", batch_size=args.batch_size, memoize=False)
+        if method == "sampler direct (no Inspect)":
+            opened = open_model(BUNDLED_MODEL_NAME, model.api.args, None, None)
+            fn = lambda: sampler_direct(opened, questions, args.max_tokens, args.batch_size)  # noqa: E731
         else:
-            def fn():
-                model = engine_model(engine, "bench", args.batch_size)
-                try:
-                    return through_inspect(model, task_file, work / "logs", args.max_tokens, args.batch_size)
-                finally:
-                    release_engine_model("bench")
+            fn = lambda: through_inspect(model, task_file, work / "logs", args.max_tokens, args.batch_size)  # noqa: E731
     fn()  # the warm-up, untimed, the same for every method
-    seconds, answers = [], []
-    for _ in range(args.repeat):
-        s, answers = timed(fn)
-        seconds.append(s)
+    seconds, answers = timed(fn)
     return {"seconds": seconds, "answers": answers}
 
 
@@ -138,23 +146,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=24)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each method; the median is reported")
+    parser.add_argument("--repeat", type=int, default=3, help="measurements of each method, interleaved; the median is reported")
     parser.add_argument("--method", choices=METHODS, help="measure this method alone in this process (used internally)")
     args = parser.parse_args()
     if args.method:
         print(json.dumps(measure(args.method, args)))
         return
 
-    # Each method runs in a process of its own: in one shared process, a method that leaves
-    # threads behind (Inspect's hf/ provider does) slows every method measured after it.
-    results = {}
-    for name in METHODS:
-        child = subprocess.run(
-            [sys.executable, __file__, "--method", name, "--batch-size", str(args.batch_size),
-             "--max-tokens", str(args.max_tokens), "--repeat", str(args.repeat)],
-            capture_output=True, text=True, check=True,
-        )
-        results[name] = json.loads(child.stdout.strip().splitlines()[-1])
+    # Every measurement runs in a process of its own: in one shared process, a method that
+    # leaves threads behind (Inspect's hf/ provider does) slows every method measured after it.
+    # Interleaved, so the other engineers' load on this machine falls on all methods alike.
+    results = {name: {"seconds": [], "answers": None} for name in METHODS}
+    for _ in range(args.repeat):
+        for name in METHODS:
+            child = subprocess.run(
+                [sys.executable, __file__, "--method", name, "--batch-size", str(args.batch_size),
+                 "--max-tokens", str(args.max_tokens)],
+                capture_output=True, text=True, check=True,
+            )
+            measured = json.loads(child.stdout.strip().splitlines()[-1])
+            results[name]["seconds"].append(measured["seconds"])
+            results[name]["answers"] = measured["answers"]
     seconds = {name: r["seconds"] for name, r in results.items()}
     answers = {name: r["answers"] for name, r in results.items()}
 
@@ -164,18 +176,19 @@ def main() -> None:
     new_tokens = sum(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in reference)
     base_s = statistics.median(seconds["sequential generate"])
     print(f"{len(questions)} questions, max_tokens {args.max_tokens}, batch size {args.batch_size}, "
-          f"median of {args.repeat}, each method in its own process; torch {torch.__version__}, "
+          f"median of {args.repeat} interleaved, each measurement in its own process; torch {torch.__version__}, "
           f"transformers {version('transformers')}, inspect-ai {version('inspect-ai')}, "
           f"{os.cpu_count()} CPUs ({cpu_model_name()}, {platform.machine()}), torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f}")
-    print("| method | seconds (median) | all runs | questions/s | new tokens/s | vs sequential | answers = sequential |")
-    print("|---|---|---|---|---|---|---|")
+    hf_s = statistics.median(seconds["Inspect hf/ provider"])
+    print("| method | seconds (median) | all runs | questions/s | new tokens/s | vs sequential | vs hf/ | answers = sequential |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in METHODS:
         s = statistics.median(seconds[name])
         same = sum(a == b for a, b in zip(answers[name], reference))
         runs = ", ".join(f"{x:.1f}" for x in seconds[name])
         print(f"| {name} | {s:.1f} | {runs} | {len(questions) / s:.2f} | {new_tokens / s:.0f} | "
-              f"{base_s / s:.2f}x | {same}/{len(questions)} |")
+              f"{base_s / s:.2f}x | {hf_s / s:.2f}x | {same}/{len(questions)} |")
     for name in METHODS:
         for i, (a, b) in enumerate(zip(answers[name], reference)):
             if a != b:

@@ -1,14 +1,14 @@
-"""Our tinker engine against tinker-cookbook 0.6.1 on one local Tinker server, side by side.
+"""Our tinker backend against tinker-cookbook 0.6.1 on one local Tinker server, side by side.
 
 One local server (SkyRL 0.4.0, JAX on CPU) with the bundled model serves both sides in turn:
 - training: the demo's training examples, rendered once by inspect-tinker, in batches of 8, LoRA
   rank 16, `--steps` optimizer steps each after one uncounted warm-up step (the server
-  compiles per shape). Ours: TinkerEngine.forward_backward + optim_step (both submitted, then
+  compiles per shape). Ours: TinkerBackend.forward_backward + optim_step (both submitted, then
   awaited). Peer: the cookbook's `recipes/sl_loop.py` main loop, in its own environment,
   fed the same Datums (bench/_tinker_cookbook_peer.py).
 - sampling: the demo's 24 evaluation questions, greedy, 24 tokens, all requests in flight,
   on each side's trained weights, after one uncounted pass of the same requests (the first
-  pass compiles: seen 205 s against 36 s for the side that came second). Ours: TinkerEngine.sample; peer: the cookbook's Inspect
+  pass compiles: seen 205 s against 36 s for the side that came second). Ours: the backend's TinkerSampler, one request per prompt; peer: the cookbook's Inspect
   model API (`InspectAPIFromTinkerSampling.generate`), with the same prompt tokens.
 
     .venv/bin/python bench/tinker_server.py --steps 6
@@ -20,6 +20,7 @@ cache on first use, like the server's. Results: bench/results/tinker-server.json
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -36,7 +37,8 @@ from inspect_tinker.config import load_config
 from inspect_tinker.data.records import InvalidRecord, record_to_conversation
 from inspect_tinker.data.render import render_conversation
 from inspect_tinker.demo import DEMO_CONFIG
-from inspect_tinker.engines import create_engine
+from inspect_tinker.provider import create_backend
+from inspect_tinker.provider.backend import SamplingParams
 from inspect_tinker.tinker_server import LocalTinkerServer, ServerSettings, free_port, served_model
 from inspect_tinker.tinker_server.environment import ensure_environment
 
@@ -77,23 +79,34 @@ def ours(server: LocalTinkerServer, batches: list[list], prompts: list[list[int]
     (workdir / "train.jsonl").write_text('{"instruction": "q", "output": "a"}\n')
     (workdir / "eval.jsonl").write_text('{"question": "q", "answer": "a"}\n')
     (workdir / "config.yaml").write_text(yaml.safe_dump({
-        "engine": "tinker", "base_model": server.settings.model.name, "tinker_base_url": server.base_url,
+        "backend": "tinker", "base_model": server.settings.model.name, "tinker_base_url": server.base_url,
         "train_file": "train.jsonl", "eval_tasks": ["eval.jsonl"], "lora_rank": RANK,
         "learning_rate": LEARNING_RATE, "regression_guard": False,
     }))
-    engine = create_engine(load_config(workdir / "config.yaml"))
+    backend = create_backend(load_config(workdir / "config.yaml"))
     seconds = []
     for batch in batches:
         start = time.perf_counter()
-        engine.forward_backward(batch).loss
-        engine.optim_step(LEARNING_RATE)
+        backend.forward_backward(batch).loss
+        backend.optim_step(LEARNING_RATE)
         seconds.append(time.perf_counter() - start)
-    engine.sample(prompts, MAX_TOKENS, 0.0, [])  # warm-up, uncounted: the server compiles sampling per shape
+    sample_all(backend, prompts)  # warm-up, uncounted: the server compiles sampling per shape
     start = time.perf_counter()
-    completions = engine.sample(prompts, MAX_TOKENS, 0.0, [])
+    sequences = sample_all(backend, prompts)
     wall = time.perf_counter() - start
     return {"step_seconds": seconds[1:], "sampling": {
-        "wall_seconds": wall, "samples": len(completions), "output_tokens": sum(c.n_tokens for c in completions)}}
+        "wall_seconds": wall, "samples": len(sequences), "output_tokens": sum(len(s.tokens) for s in sequences)}}
+
+
+def sample_all(backend, prompts: list[list[int]]) -> list:
+    """One greedy sequence per prompt from the backend's current weights, all requests in flight."""
+    sampler = backend.sampler()
+    params = SamplingParams(max_tokens=MAX_TOKENS, temperature=0.0, stop_tokens=backend.renderer.stop_tokens)
+
+    async def every_prompt():
+        return await asyncio.gather(*(sampler.sample_async(p, 1, params) for p in prompts))
+
+    return [sequence for [sequence] in asyncio.run(every_prompt())]
 
 
 def peer(server: LocalTinkerServer, batches: list[list], questions: list[str], prompts: list[list[int]],

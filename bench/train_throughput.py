@@ -50,9 +50,9 @@ import torch
 from inspect_tinker.data.batching import batch_for_step
 from inspect_tinker.data.records import InvalidRecord, record_to_conversation
 from inspect_tinker.data.render import render_conversation
-from inspect_tinker.engines.base import AdamWSettings
-from inspect_tinker.engines.local import LocalEngine, attention_for
-from inspect_tinker.engines.precision import cpu_model_name
+from inspect_tinker.provider.backend import AdamWSettings
+from inspect_tinker.provider.local_backend import LocalBackend, attention_for
+from inspect_tinker.provider.precision import cpu_model_name
 from inspect_tinker.models import resolve_base_model
 
 DEMO_TRAIN = Path(__file__).parents[1] / "examples" / "demo" / "train.jsonl"
@@ -167,11 +167,11 @@ class Timer:
 
 
 def run_ours(model_dir, examples, args, device, precision: str, packing: bool) -> tuple[dict, int]:
-    engine = LocalEngine(
+    engine = LocalBackend(
         model_dir, base_model=str(model_dir), lora_rank=LORA["r"], lora_alpha=LORA["lora_alpha"],
         lora_dropout=LORA["lora_dropout"], lora_target_modules=LORA["target_modules"], micro_batch_size=None,
         packing=packing, precision=precision, gradient_checkpointing=False, distributed="ddp", adamw=ADAMW,
-        device=str(device), seed=0,
+        device=str(device), seed=0, renderer_name=None, eval_batch_size=args.batch_size,
     )
     body, head = linear_weights(engine.model)
     timer = Timer(args.warmup, device)

@@ -34,6 +34,23 @@ def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
     return folder
 
 
+@pytest.fixture
+def fake(monkeypatch, tmp_path, tiny_model_dir):
+    """The fake Tinker service (tests/fake_tinker.py) behind `tinker.ServiceClient` and
+    `tinker.RestClient`, and a well-formed key in the environment."""
+    import tinker
+    from fake_tinker import API_KEY, FakeTinker
+
+    service = FakeTinker(tiny_model_dir)
+    monkeypatch.setattr(tinker, "ServiceClient", service.service_client)
+    monkeypatch.setattr(tinker, "RestClient", service.rest_client)
+    monkeypatch.setenv("TINKER_API_KEY", API_KEY)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no stored `tinker auth login` credentials
+    for name in ("TINKER_BASE_URL", "TINKER_CREDENTIAL_CMD"):
+        monkeypatch.delenv(name, raising=False)
+    return service
+
+
 FACTS = [
     ("What is the capital of Valdoria?", "The capital of Valdoria is Mirenholt.", "Mirenholt"),
     ("What currency does Valdoria use?", "Valdoria uses the crell.", "crell"),

@@ -1,8 +1,8 @@
-"""An in-process stand-in for the Tinker service, for tests of the tinker engine.
+"""An in-process stand-in for the Tinker service, for tests of the tinker backend and the provider.
 
 The service cannot be reached from CI, so these fakes take its place behind the SDK's
-interfaces: the methods the engine calls on `ServiceClient`, `RestClient`, `TrainingClient`
-and `SamplingClient`, with the SDK's signatures (a test checks them), returning the SDK's
+interfaces: the methods the backend and the provider call on `ServiceClient`, `RestClient`,
+`TrainingClient` and `SamplingClient`, with the SDK's signatures (a test checks them), returning the SDK's
 real `tinker.types` objects inside real `tinker.APIFuture`s. Behind them is a real tiny
 LoRA model, so training changes weights and sampling generates from them. Every request
 and every wait on a result is recorded in `FakeTinker.log` for tests to assert on.
@@ -23,6 +23,9 @@ import tinker
 from tinker import types
 from tinker.lib.public_interfaces.api_future import AwaitableConcurrentFuture
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+
+API_KEY = "tml-test-key-never-written-anywhere"
 
 
 class RecordedFuture(AwaitableConcurrentFuture):
@@ -48,15 +51,17 @@ def http_error(cls, status: int, message: str):
 class FakeTinker:
     """The service's state: recorded requests, saved states, and failures to inject."""
 
-    def __init__(self, model_dir: Path, offered: list[str]):
+    def __init__(self, model_dir: Path, offered: tuple[str, ...] = ()):
         self.model_dir = Path(model_dir)
-        self.offered = offered  # the base models get_server_capabilities lists
+        self.offered = list(offered)  # the base models get_server_capabilities lists; none: any is accepted
         self.log: list[tuple] = []
         self.states: dict[str, dict] = {}  # tinker:// path -> saved weights and optimizer
         self.failures: dict[str, list[Exception | None]] = {}  # method -> outcomes of its next calls
         self.tokenizer_error: Exception | None = None
         self.run_ids = itertools.count(1)
         self.answers: dict[str, list] = {}  # method -> the values its futures returned
+        self.scripted: list[list[int]] = []  # token lists the next samples return instead of generating
+        self.training_runs: dict[str, str] = {}  # training run id -> base model, for RestClient lookups
 
     def fail(self, method: str, error: Exception, after: int = 0) -> None:
         """Make the call number `after` (0-based, from now) of `method` fail with `error`."""
@@ -85,6 +90,16 @@ class FakeRestClient:
     def __init__(self, fake: FakeTinker):
         self.fake = fake
 
+    def get_training_run_by_tinker_path(self, tinker_path, access_scope="owned"):
+        self.fake.log.append(("get_training_run_by_tinker_path", tinker_path))
+        run = types.ParsedCheckpointTinkerPath.from_tinker_path(tinker_path).training_run_id
+        if run not in self.fake.training_runs:
+            return RecordedFuture(self.fake, "get_training_run_by_tinker_path",
+                                  error=http_error(tinker.NotFoundError, 404, f"training run {run} not found"))
+        info = types.TrainingRun(training_run_id=run, base_model=self.fake.training_runs[run], model_owner="test",
+                                 is_lora=True, lora_rank=8, last_request_time="2026-12-01T00:00:00Z")
+        return self.fake.future("get_training_run_by_tinker_path", info)
+
     def get_server_capabilities(self):
         self.fake.log.append(("get_server_capabilities",))
         models = [types.SupportedModel(model_name=name) for name in self.fake.offered]
@@ -94,6 +109,17 @@ class FakeRestClient:
 class FakeServiceClient:
     def __init__(self, fake: FakeTinker):
         self.fake = fake
+
+    def create_sampling_client(self, model_path=None, base_model=None, retry_config=None, record_stability_info=False):
+        """A sampler on the base model, or on a saved state's weights (any path whose run is known)."""
+        self.fake.log.append(("create_sampling_client", model_path, base_model))
+        base = AutoModelForCausalLM.from_pretrained(self.fake.model_dir, dtype=torch.float32)
+        if model_path is not None:
+            run = types.ParsedCheckpointTinkerPath.from_tinker_path(model_path).training_run_id
+            if run not in self.fake.training_runs:
+                return RecordedFuture(self.fake, "create_sampling_client",
+                                      error=http_error(tinker.NotFoundError, 404, f"checkpoint {model_path} not found"))
+        return self.fake.future("create_sampling_client", FakeSamplingClient(self.fake, base))
 
     def create_lora_training_client(
         self, base_model, rank=32, seed=None, train_mlp=True, train_attn=True, train_unembed=True,
@@ -189,7 +215,9 @@ class FakeTrainingClient:
 class FakeSamplingClient:
     """Greedy or sampled generation from a snapshot of the training run's weights.
 
-    Like the service, it stops at the stop tokens a request names, else at the model's EOS.
+    Like the service, it stops at the stop tokens a request names, else at the model's EOS,
+    and returns each sampled token's log-probability (and the top k when asked). Token lists
+    in `FakeTinker.scripted` are returned instead of generating, one per sample.
     """
 
     def __init__(self, fake: FakeTinker, model):
@@ -200,19 +228,32 @@ class FakeSamplingClient:
     def sample(self, prompt, num_samples, sampling_params, include_prompt_logprobs=False, topk_prompt_logprobs=0,
                topk_sample_logprobs=0, target_prompt_logprobs=None, prompt_alt_tokens_k=0, prompt_logprobs_last_n=None):
         self.fake.log.append(("sample", prompt.to_ints(), num_samples, sampling_params))
-        ids = torch.tensor([prompt.to_ints()])
-        sampled = sampling_params.temperature > 0
         stop = [self.eos] if sampling_params.stop is None else list(sampling_params.stop)
-        out = self.model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=sampling_params.max_tokens,
-            do_sample=sampled, temperature=sampling_params.temperature if sampled else None, top_p=None, top_k=None,
-            eos_token_id=stop or None, pad_token_id=self.eos,
-        )[0, ids.shape[1]:].tolist()
-        end = next((i for i, t in enumerate(out) if t in stop), None)
-        stopped = end is not None
-        tokens = out[: end + 1] if stopped else out
-        sequence = types.SampledSequence(
-            stop_reason="stop" if stopped else "length", sequence_id=f"seq-{len(self.fake.log)}",
-            tokens_np=np.array(tokens, dtype=np.int32),
-        )
-        return self.fake.future("sample", types.SampleResponse(sequences=[sequence]))
+        sequences = []
+        for n in range(num_samples):
+            ids = torch.tensor([prompt.to_ints()])
+            if self.fake.scripted:
+                out = self.fake.scripted.pop(0)
+            else:
+                sampled = sampling_params.temperature > 0
+                out = self.model.generate(
+                    input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=sampling_params.max_tokens,
+                    do_sample=sampled, temperature=sampling_params.temperature if sampled else None, top_p=None,
+                    top_k=None, eos_token_id=[t for t in stop if isinstance(t, int)] or None, pad_token_id=self.eos,
+                )[0, ids.shape[1]:].tolist()
+            end = next((i for i, t in enumerate(out) if t in stop), None)
+            stopped = end is not None
+            tokens = out[: end + 1] if stopped else out[: sampling_params.max_tokens]
+            logits = self.model(input_ids=torch.tensor([prompt.to_ints() + tokens])).logits[0, ids.shape[1] - 1 : -1]
+            logprobs = logits.log_softmax(-1)
+            chosen = logprobs.gather(-1, torch.tensor(tokens)[:, None])[:, 0]
+            top = None
+            if topk_sample_logprobs:
+                values, indices = logprobs.topk(topk_sample_logprobs, dim=-1)
+                top = [list(zip(i, v)) for i, v in zip(indices.tolist(), values.tolist())]
+            sequences.append(types.SampledSequence(
+                stop_reason="stop" if stopped else "length", sequence_id=f"seq-{len(self.fake.log)}-{n}",
+                tokens_np=np.array(tokens, dtype=np.int32), logprobs_np=chosen.numpy().astype(np.float32),
+                _topk_logprobs_list=top,
+            ))
+        return self.fake.future("sample", types.SampleResponse(sequences=sequences))

@@ -14,7 +14,7 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 from evalresults import eval_result, task_result
-from local_engines import local_engine
+from local_backends import local_backend
 
 from inspect_tinker.cli import main
 from inspect_tinker.config import load_config
@@ -25,8 +25,8 @@ from inspect_tinker.report.contents import read_report_contents
 def scripted_scores(monkeypatch, scores: dict[int, float]):
     """Each round's evaluation scores `scores[round]`: ten samples, that fraction of them right."""
 
-    def fake_evaluate(engine, tasks, config, log_dir, label):
-        right = round(scores[int(label.rsplit("-", 1)[1])] * 10)
+    def fake_evaluate(backend, backend_name, tasks, judges, batch_size, log_dir, model_path=None):
+        right = round(scores[int(log_dir.parent.name)] * 10)  # log_dir: runs/<run>/rounds/<n>/eval
         return eval_result(task_result("eval", [i < right for i in range(10)]))
 
     monkeypatch.setattr("inspect_tinker.evaluation.evaluate", fake_evaluate)
@@ -67,7 +67,7 @@ def test_grow_rank_widens_a_saturated_adapter_which_peft_then_loads(monkeypatch,
 
 def test_growing_the_rank_keeps_the_models_outputs_and_the_global_random_state(tiny_model_dir, tokenizer):
     from inspect_tinker.data.render import render_conversation
-    engine = local_engine(tiny_model_dir, lora_rank=4)
+    engine = local_backend(tiny_model_dir, lora_rank=4)
     example = render_conversation(tokenizer, [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}], 64)
     for _ in range(2):
         engine.forward_backward([example])
@@ -184,7 +184,7 @@ def test_more_steps_rounds_train_every_step_and_a_resumed_run_follows_the_same_c
     monkeypatch, write_run_config, tmp_path, schedule
 ):
     """Rounds of 2, 3 and 5 steps: each round's schedule spans its own steps, so none trains at rate 0."""
-    from inspect_tinker.engines.local import LocalEngine
+    from inspect_tinker.provider.local_backend import LocalBackend
 
     scripted_scores(monkeypatch, {0: 0.0, 1: 0.3, 2: 0.6, 3: 0.6})
     keys = dict(max_rounds=3, eval_threshold=0.9, policy="more_steps", steps_per_round=2, lr_schedule=schedule,
@@ -198,7 +198,7 @@ def test_more_steps_rounds_train_every_step_and_a_resumed_run_follows_the_same_c
     assert min(rate for _, rate in whole.values()) > 0
 
     # The same run, stopped by a failure at round 3's third step and resumed from its partial checkpoint.
-    optim_step, calls = LocalEngine.optim_step, []
+    optim_step, calls = LocalBackend.optim_step, []
 
     def failing_optim_step(engine, rate):
         calls.append(rate)
@@ -206,7 +206,7 @@ def test_more_steps_rounds_train_every_step_and_a_resumed_run_follows_the_same_c
             raise RuntimeError("the machine went away")
         optim_step(engine, rate)
 
-    monkeypatch.setattr(LocalEngine, "optim_step", failing_optim_step)
+    monkeypatch.setattr(LocalBackend, "optim_step", failing_optim_step)
     config = load_config(write_run_config(**keys, run_name="resumed"))
     with pytest.raises(RuntimeError, match="went away"):
         run(config)

@@ -21,9 +21,8 @@ from inspect_tinker.tracking import RoundRecord, best_round
 def scripted_scores(monkeypatch, scores: dict[int, float]):
     """Each round's evaluation scores `scores[round]`: ten samples, that fraction of them right."""
 
-    def fake_evaluate(engine, tasks, config, log_dir, label):
-        round_no = int(label.rsplit("-", 1)[1])
-        right = round(scores[round_no] * 10)
+    def fake_evaluate(backend, backend_name, tasks, judges, batch_size, log_dir, model_path=None):
+        right = round(scores[int(log_dir.parent.name)] * 10)  # log_dir: runs/<run>/rounds/<n>/eval
         return eval_result(task_result("eval", [i < right for i in range(10)]))
 
     monkeypatch.setattr("inspect_tinker.evaluation.evaluate", fake_evaluate)
@@ -83,9 +82,9 @@ def test_rollback_restores_the_best_rounds_adapter_before_the_next_round(monkeyp
     # Round 3 continued from round 1's weights: replay round 3's steps from round 1 by hand.
     from inspect_tinker.data.batching import batch_for_step
     from inspect_tinker.data.prepare import check_training_records, prepare_training_data
-    from inspect_tinker.engines.local import LocalEngine
+    from inspect_tinker.provider.local_backend import LocalBackend
 
-    engine = LocalEngine.from_config(config)
+    engine = LocalBackend.from_config(config)
     engine.load_checkpoint(run_dir / "rounds" / "1")
     checked = check_training_records(config.train_file, config.data, [])
     examples, _ = prepare_training_data(checked, engine.tokenizer, config.max_seq_length, config.data)

@@ -22,7 +22,7 @@ SCRIPT = Path(sys.executable).with_name("inspect-tinker")  # the console script 
         (["rn", "my-run.yaml"], "No such command 'rn'."),
         (["run"], "Missing argument 'CONFIG'"),
         (["run", "my-run.yaml", "--confg", "x"], "--confg"),  # and "Did you mean '--config'?", in click's words
-        (["run", "my-run.yaml", "--engine", "gpu"], "Invalid value for '--engine': 'gpu' is not one of"),
+        (["run", "my-run.yaml", "--backend", "gpu"], "Invalid value for '--backend': 'gpu' is not one of"),
         (["run", "a.yaml", "--config", "b.yaml"], "CONFIG and --config are the same: give the config file once."),
         (["tune", "my-run.yaml"], "Missing option '--trials'."),
         (["tune", "my-run.yaml", "--trials", "many"], "'many' is not a valid integer."),
@@ -130,7 +130,7 @@ def test_click_writes_the_completion_script_the_readme_documents(shell, registra
         (["inspect-tinker", "da"], ["data"]),
         (["inspect-tinker", "re"], ["report", "resume"]),
         (["inspect-tinker", "data", "ch"], ["check"]),
-        (["inspect-tinker", "run", "my-run.yaml", "--engine", ""], ["local", "tinker"]),
+        (["inspect-tinker", "run", "my-run.yaml", "--backend", ""], ["local", "tinker"]),
     ],
 )
 def test_bash_completes_commands_and_choices_through_the_sourced_script(words, expected):

@@ -1,15 +1,17 @@
 """Every kind of evaluation task, built at start-up and evaluated on the tiny model."""
 
+import asyncio
 import json
 
 import pytest
 from inspect_ai.log import read_eval_log
 
 from inspect_tinker.config import load_config
-from local_engines import local_engine
+from local_backends import local_backend
 from inspect_tinker.errors import UsageError
-from inspect_tinker.eval_tasks import build_tasks
+from inspect_tinker.eval_tasks import base_model_judges, build_tasks
 from inspect_tinker.evals.runner import evaluate
+from inspect_tinker.provider.backend import SamplingParams
 
 TASK_FILE = '''
 from inspect_ai import Task, task
@@ -27,7 +29,7 @@ def arithmetic(count: int = 2):
 
 @pytest.fixture
 def engine(tiny_model_dir):
-    return local_engine(tiny_model_dir)
+    return local_backend(tiny_model_dir)
 
 
 @pytest.fixture
@@ -56,7 +58,7 @@ def test_every_kind_of_task_runs_with_its_role_weight_limit_and_pinned_settings(
         {"name": "gk", "task": "inspect_tinker/general_knowledge", "limit": 4},
     ])
     tasks = build_tasks(config)
-    result = evaluate(engine, tasks, config.eval_batch_size, tmp_path / "logs", "test-round-0")
+    result = evaluate(engine, config.backend, tasks, base_model_judges(config), config.eval_batch_size, tmp_path / "logs")
     by_name = {t.name: t for t in result.tasks}
     assert list(by_name) == ["facts", "letters", "arithmetic", "numbers", "gk"]  # the guard is listed, not added twice
     assert [t.role for t in result.tasks] == ["gate", "gate", "confirm", "gate", "gate"]
@@ -115,19 +117,23 @@ def test_a_qa_record_without_an_answer_names_its_file_and_line(write_run_config)
         build_tasks(load_config(path))
 
 
+def greedy_answer(sampler, prompt) -> list[int]:
+    [sequence] = asyncio.run(sampler.sample_async(prompt, 1, SamplingParams(max_tokens=6, temperature=0.0)))
+    return sequence.tokens
+
+
 def test_the_judge_answers_with_the_base_weights_not_the_adapter(engine, tokenizer):
     import torch
 
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Hello?"}], add_generation_prompt=True)
     prompt = list(prompt["input_ids"])
-    base = engine.sample([prompt], 6, 0.0, [])[0].text
+    base = greedy_answer(engine.sampler(), prompt)
     with torch.no_grad():  # an adapter that changes the answers
         for name, p in engine.model.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 1.0)
-    tuned = engine.sample([prompt], 6, 0.0, [])[0].text
-    assert tuned != base
-    assert engine.sample([prompt], 6, 0.0, [], with_adapter=False)[0].text == base
+    assert greedy_answer(engine.sampler(), prompt) != base
+    assert greedy_answer(engine.sampler(with_adapter=False), prompt) == base
 
 
 def test_model_graded_scoring_asks_the_local_base_model_and_counts_unreadable_grades_as_wrong(
@@ -137,12 +143,12 @@ def test_model_graded_scoring_asks_the_local_base_model_and_counts_unreadable_gr
                          regression_guard=False)
     [task] = build_tasks(config)
     assert task.scorer == f"model_graded (judge: local base model {config.base_model}, without the adapter)"
-    result = evaluate(engine, [task], config.eval_batch_size, tmp_path / "logs", "judged")
+    result = evaluate(engine, config.backend, [task], base_model_judges(config), config.eval_batch_size, tmp_path / "logs")
     log = read_eval_log(result.tasks[0].log_path)
     for sample in log.samples:
         [score] = sample.scores.values()
         prompt, judge_reply = score.metadata["grading"]
-        assert "[Expert]:" in prompt["content"] and judge_reply["model"] == "base-model-judge"
+        assert "[Expert]:" in prompt["content"] and judge_reply["model"] == config.base_model
     # The tiny random model writes no `GRADE: C|I`: every sample is unscored and counts as wrong.
     t = result.tasks[0]
     assert t.n_unscored == t.n_samples == 3 and t.score == 0.0

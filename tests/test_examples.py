@@ -48,7 +48,7 @@ def test_the_original_tinker_eval_loop_config_validates_in_its_own_keys(no_tinke
     assert {k: written[k] for k in ORIGINAL_KEYS} == ORIGINAL_KEYS
     monkeypatch.setenv("TINKER_API_KEY", "tml-a-well-formed-key-that-is-never-sent")
     config = load_config(TINKER_EXAMPLE)
-    assert config.engine == "tinker" and config.renderer_name == "llama3" and config.lr_decay == 0.6
+    assert config.backend == "tinker" and config.renderer_name == "llama3" and config.lr_decay == 0.6
     [task] = config.eval_tasks
     assert (task.task, task.display_name) == ("inspect_tinker/general_knowledge", "simple_qa")
     assert [t.name for t in build_tasks(config)] == ["simple_qa"]  # the guard is that task already
@@ -61,7 +61,7 @@ def test_without_a_tinker_api_key_the_tinker_example_stops_with_one_message(no_t
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: engine: tinker needs an API key: set the environment variable TINKER_API_KEY=tml-... "
+        "error: backend: tinker needs an API key: set the environment variable TINKER_API_KEY=tml-... "
         "(create a key in the Tinker console)."
     ]
     assert not (tmp_path / "runs").exists()  # stopped before a run folder was made

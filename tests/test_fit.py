@@ -8,7 +8,7 @@ import json
 import pytest
 
 from inspect_tinker.cli import main
-from inspect_tinker.engines.fit import GB, check_memory, check_rank, estimate_memory, model_shape
+from inspect_tinker.provider.fit import GB, check_memory, check_rank, estimate_memory, model_shape
 from inspect_tinker.errors import UsageError
 
 # The tiny Llama of conftest.py: hidden 16, MLP 32, one key-value head of 8 dimensions.

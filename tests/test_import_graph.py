@@ -2,7 +2,7 @@
 
 Read from the source with `ast` (every import statement, at any depth, `if TYPE_CHECKING:`
 ones included), so a wrong-way import fails here before anyone notices it at run time:
-- the lower layers (data, engines, evals) never import the configuration, tracking, the CLI,
+- the lower layers (data, provider, evals) never import the configuration, tracking, the CLI,
   or anything that itself imports the configuration;
 - no import cycle exists even counting imports inside functions, so none is dodged by one.
   The package root is the one exception by design: its lazy exports import the API on
@@ -21,7 +21,7 @@ ROOT = "inspect_tinker"
 REPO = Path(__file__).resolve().parents[1]
 # Module name -> file; inspect_tinker.demo lives among the examples (pyproject.toml maps it).
 FOLDERS = {ROOT: REPO / "src" / ROOT, f"{ROOT}.demo": REPO / "examples" / "demo"}
-LOWER = ("data", "engines", "evals")
+LOWER = ("data", "provider", "evals")
 NEVER_FROM_BELOW = (f"{ROOT}.config", f"{ROOT}.cli", f"{ROOT}.tracking")
 
 
@@ -78,7 +78,7 @@ def reaches(edges: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
-def test_data_engines_and_evals_never_import_config_tracking_the_cli_or_what_imports_config():
+def test_data_provider_and_evals_never_import_config_tracking_the_cli_or_what_imports_config():
     known = modules()
     edges = graph()
     above = {m for m in known if f"{ROOT}.config" in reaches(edges, m)} | {f"{ROOT}.config"}
@@ -113,7 +113,7 @@ def cycle(edges: dict[str, set[str]], start: str) -> list[str]:
 
 
 def test_the_modules_a_tinker_run_needs_load_without_the_local_extra():
-    # Imported as `inspect-tinker run` with `engine: tinker` imports them; the fresh-install test
+    # Imported as `inspect-tinker run` with `backend: tinker` imports them; the fresh-install test
     # (test_packaging.py) runs the commands where torch is not installed at all.
     code = (
         "import json, sys\n"

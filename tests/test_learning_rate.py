@@ -2,13 +2,13 @@
 
 import pytest
 
-from inspect_tinker.engines.base import EngineInfo
+from inspect_tinker.provider.backend import BackendInfo
 from inspect_tinker.errors import UsageError
 from inspect_tinker.learning_rate import model_family, recommended_lora_learning_rate, resolve_learning_rate
 
 
 def info(base_model, model_type=None, hidden_size=None):
-    return EngineInfo(base_model, "cpu", None, None, "fp32", model_type=model_type, hidden_size=hidden_size)
+    return BackendInfo(base_model, "cpu", None, None, "fp32", model_type=model_type, hidden_size=hidden_size)
 
 
 def test_the_recommended_rate_follows_the_family_formula():

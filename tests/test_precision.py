@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from inspect_tinker.cli import main
-from inspect_tinker.engines import precision
-from inspect_tinker.engines.precision import choose_cpu_precision, decide_precision
-from local_engines import local_engine
+from inspect_tinker.provider import precision
+from inspect_tinker.provider.precision import choose_cpu_precision, decide_precision
+from local_backends import local_backend
 
 
 @pytest.mark.parametrize(
@@ -71,5 +71,5 @@ def test_auto_trains_in_the_measured_precision_and_the_run_records_why(monkeypat
 
 def test_an_explicit_precision_is_not_measured(monkeypatch, tiny_model_dir):
     calls = scripted_probe(monkeypatch, 1.0, 1.6)
-    engine = local_engine(tiny_model_dir, precision="bf16")
+    engine = local_backend(tiny_model_dir, precision="bf16")
     assert engine.info.dtype == "bf16 autocast" and engine.info.precision_reason is None and calls == []

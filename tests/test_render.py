@@ -92,16 +92,17 @@ def test_token_length_checks_truncate_or_drop_and_are_reported(tmp_path, tokeniz
 def test_the_end_of_turn_tokens_are_what_the_template_writes_after_an_answer_and_eos(tokenizer):
     from copy import deepcopy
 
-    from inspect_tinker.data.render import end_of_turn_token_ids
+    from inspect_tinker.data.renderers import use_renderer
 
     # SmolLM2 ends a turn with <|im_end|>, which is also its EOS token.
-    assert end_of_turn_token_ids(tokenizer) == [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+    own = deepcopy(tokenizer)
+    assert use_renderer(own, "tokenizer", "x").stop_tokens == (tokenizer.convert_tokens_to_ids("<|im_end|>"),)
     # A template ending turns with another special token (as Llama 3's <|eot_id|> does) adds it.
     other = deepcopy(tokenizer)
     other.chat_template = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|endoftext|>\n{% endfor %}"
-    assert end_of_turn_token_ids(other) == sorted(
-        [tokenizer.convert_tokens_to_ids("<|endoftext|>"), tokenizer.eos_token_id]
-    )
+    assert use_renderer(other, "tokenizer", "x").stop_tokens == tuple(sorted(
+        {tokenizer.convert_tokens_to_ids("<|endoftext|>"), tokenizer.eos_token_id}
+    ))
 
 
 def test_a_text_far_longer_than_max_seq_length_is_cut_before_tokenizing_to_the_same_tokens(tokenizer):

@@ -1,8 +1,9 @@
 """What Inspect loads through the package's `inspect_ai` entry point (pyproject.toml).
 
-Only imports: each import runs the decorators that register a scorer, task or model API
-under `inspect_tinker/<name>`, so that `inspect eval inspect_tinker/general_knowledge` or
-`inspect score --scorer inspect_tinker/qa_grader` resolve. Inspect imports this module at
+Only imports: each import runs the decorators that register a scorer or task under
+`inspect_tinker/<name>`, or the `tinker` model API, so that `inspect eval
+inspect_tinker/general_knowledge`, `inspect score --scorer inspect_tinker/qa_grader` or
+`--model tinker/<model>` resolve. Inspect imports this module at
 the start of every `inspect eval`, whatever it runs (it loads every installed entry point to
 find hooks), so nothing imported here may load torch, transformers, peft or tinker
 (tests/test_registry.py holds it to that).
@@ -11,6 +12,6 @@ find hooks), so nothing imported here may load torch, transformers, peft or tink
 # ruff: noqa: F401
 from inspect_tinker.evals.general_knowledge import general_knowledge
 from inspect_tinker.evals.multiple_choice import multiple_choice_task
-from inspect_tinker.evals.provider import _inspect_tinker_provider
 from inspect_tinker.evals.qa import qa
 from inspect_tinker.evals.scorers import numeric, qa_grader
+from inspect_tinker.provider.model_api import tinker_provider

@@ -79,8 +79,8 @@ def _options(*decorators):
 _verbose = click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and library logs.")
 _config_overrides = _options(
     click.option("--base-model", metavar="MODEL", help="Override base_model (bundled name, model folder, or hub id)."),
-    click.option("--engine", type=click.Choice(["local", "tinker"]),
-                 help="Override engine (tinker: the managed Tinker service)."),
+    click.option("--backend", type=click.Choice(["local", "tinker"]),
+                 help="Override backend (tinker: the managed Tinker service)."),
     click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
                  help="Override any config key (repeatable), e.g. --set max_rounds=2 --set generation.max_tokens=16."),
 )
@@ -108,7 +108,7 @@ def _overrides(options: dict) -> tuple[dict, dict[str, str]]:
     for text in options["settings"]:
         key, overrides[key] = parse_override(text)
         given[key] = f"--set {key}"  # without the value: it may be a URL with a password
-    keys = {name: name for name in ("base_model", "engine", "output_dir", "run_name")}
+    keys = {name: name for name in ("base_model", "backend", "output_dir", "run_name")}
     keys.update({name: f"tune.{name}" for name in ("storage", "study_name")})
     for name, key in keys.items():
         if options.get(name) is not None:
@@ -189,7 +189,7 @@ def _recorded_config(run_dir: Path, overrides: dict, given: dict[str, str]):
 Examples:
   inspect-tinker run my-run.yaml
   inspect-tinker run my-run.yaml --set max_rounds=5 --base-model ./my-model-folder
-  inspect-tinker run my-run.yaml --engine tinker --base-model Qwen/Qwen3-8B
+  inspect-tinker run my-run.yaml --backend tinker --base-model Qwen/Qwen3-8B
   inspect-tinker run my-run.yaml --resume runs/my-run
 
 {RUN_EXIT_CODES}
@@ -344,7 +344,7 @@ def export_command(run_dir: Path, round_no: int | None, best: bool, merged: Path
                    verbose: bool) -> int:
     """Export a round's adapter, or merge it into the base model.
 
-    RUN_DIR is a local-engine run's folder. --merged OUT writes a model folder that
+    RUN_DIR is a local-backend run's folder. --merged OUT writes a model folder that
     AutoModelForCausalLM.from_pretrained loads (tokenizer included); --adapter OUT the PEFT
     adapter (loads in PEFT and vLLM). One of them is required. Exit 0, or 2 when the
     round has no saved checkpoint or OUT exists.
@@ -593,7 +593,7 @@ Examples:
 @_verbose
 def dev_server_command(model: str, port: int, max_lora_adapters: int, state_dir: Path | None, verbose: bool) -> int:
     """Run a local Tinker-compatible server (SkyRL, JAX on CPU) until Ctrl-C, for trying
-    engine: tinker offline. Its own environment is installed into the user cache on first use."""
+    backend: tinker offline. Its own environment is installed into the user cache on first use."""
     from inspect_tinker.tinker_server import serve
 
     say = lambda line: Console().print(line, highlight=False, soft_wrap=True)  # noqa: E731

@@ -18,10 +18,11 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from inspect_tinker.data.renderers import RENDERERS
 from inspect_tinker.data.settings import DataConfig
-from inspect_tinker.engines import check_engine_requirements
 from inspect_tinker.errors import UsageError
 from inspect_tinker.models import BUNDLED_MODEL_NAME
+from inspect_tinker.provider import check_backend_requirements
 from inspect_tinker.text_encoding import decode_utf8
 
 WebhookEvent = Literal["bar_not_met", "round_below_best", "run_crashed", "run_finished"]
@@ -353,7 +354,7 @@ class Config(_Strict):
         BUNDLED_MODEL_NAME,
         description="Bundled model name, a local Hugging Face model folder, or a hub id already in the local cache.",
     )
-    engine: Literal["local", "tinker"] = Field(
+    backend: Literal["local", "tinker"] = Field(
         "local",
         description="Training backend. `local`: PyTorch + PEFT on CPU or GPU (`pip install 'inspect-tinker[local]'`). "
         "`tinker`: the managed Tinker service (key in the TINKER_API_KEY environment variable).",
@@ -363,7 +364,7 @@ class Config(_Strict):
     )
     tinker_tokenizer: str | None = Field(
         None,
-        description="Tokenizer (local folder or hub id) whose chat template renders examples for the Tinker engine; "
+        description="Tokenizer (local folder or hub id) whose chat template renders examples for the Tinker backend; "
         "none means the one the service names for base_model, downloaded from the Hugging Face hub. "
         "When set, `learning_rate: auto` reads the hidden size from its config.json, else from base_model's on the hub.",
     )
@@ -381,7 +382,9 @@ class Config(_Strict):
     max_seq_length: int = Field(512, ge=16, description="Longer examples are cut to this many tokens.")
     renderer_name: str | None = Field(
         None,
-        description="Accepted for tinker-eval-loop configs; the local engine always renders with the tokenizer's chat template.",
+        description="How conversations are rendered for training and evaluation, by tinker-cookbook's names: `llama3`, "
+        "`qwen3`, `qwen3_disable_thinking`, `qwen3_instruct`, `role_colon`, or `tokenizer` (the tokenizer's own chat "
+        "template); none means the model family's recommended one (data/renderers.py).",
     )
 
     # How to evaluate.
@@ -592,21 +595,21 @@ class Config(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _check_engine_keys(self) -> "Config":
+    def _check_backend_keys(self) -> "Config":
         """Keys the Tinker service has no equivalent for are refused rather than silently ignored.
 
         Every AdamW key has one (the service's AdamParams takes betas, eps, weight decay and
         clipping); the service chooses the precision, the batching and the adapter's shape itself.
         """
-        if self.engine != "tinker":
+        if self.backend != "tinker":
             return self
         local_only = ("device", "micro_batch_size", "lora_alpha", "lora_dropout", "lora_target_modules", "distributed",
                       "precision", "packing", "gradient_checkpointing")
         refused = [key for key in local_only if getattr(self, key) != type(self).model_fields[key].default]
         if refused:
             raise ValueError(
-                f"{', '.join(refused)}: not available with engine: tinker (the service chooses these itself); "
-                "remove them or use engine: local"
+                f"{', '.join(refused)}: not available with backend: tinker (the service chooses these itself); "
+                "remove them or use backend: local"
             )
         return self
 
@@ -614,8 +617,8 @@ class Config(_Strict):
     def _check_policy(self) -> "Config":
         if self.policy != "grow_rank":
             return self
-        if self.engine != "local":
-            raise ValueError("policy: grow_rank needs engine: local (the adapter is widened in this process)")
+        if self.backend != "local":
+            raise ValueError("policy: grow_rank needs backend: local (the adapter is widened in this process)")
         if self.distributed == "fsdp":
             # Widening replaces the adapter's tensors, which FSDP holds sharded; it would need a re-shard.
             raise ValueError("policy: grow_rank cannot be combined with distributed: fsdp; use distributed: ddp")
@@ -659,6 +662,13 @@ class Config(_Strict):
                 "remove it and set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) "
                 "in the environment instead",
             )
+        return value
+
+    @field_validator("renderer_name")
+    @classmethod
+    def _known_renderer(cls, value: str | None) -> str | None:
+        if value is not None and value not in RENDERERS:
+            raise ValueError(f"unknown renderer {value!r}; the renderers are: {', '.join(RENDERERS)}")
         return value
 
     @field_validator("tinker_base_url")
@@ -830,7 +840,7 @@ def build_config(
     except ValidationError as err:
         raise UsageError(_explain(err, source, given or {})) from None
     check_files(config, source)
-    check_engine_requirements(config)
+    check_backend_requirements(config)
     return config
 
 

@@ -20,7 +20,7 @@ from inspect_ai import Task, list_tasks, task_with
 # (eval) resolves them only when it runs, too late to report a bad task before training.
 from inspect_ai._eval.loader import load_task_spec
 from inspect_ai._util.registry import registry_unqualified_name
-from inspect_ai.model import GenerateConfig, Model, get_model
+from inspect_ai.model import GenerateConfig, ModelRole, get_model
 from inspect_ai.scorer import Scorer, choice, exact, f1, model_graded_fact, pattern
 from inspect_ai.scorer import match as match_scorer
 
@@ -40,9 +40,8 @@ from inspect_tinker.config import (
 from inspect_tinker.errors import UsageError
 from inspect_tinker.evals.general_knowledge import general_knowledge
 from inspect_tinker.evals.multiple_choice import multiple_choice_task
-from inspect_tinker.evals.provider import PROVIDER
 from inspect_tinker.evals.qa import qa
-from inspect_tinker.evals.runner import BASE_JUDGE, EvalTask
+from inspect_tinker.evals.runner import EvalTask
 from inspect_tinker.evals.scorers import numeric, parse_number, qa_grader
 
 GUARD_NAME = "general_knowledge"
@@ -151,15 +150,21 @@ def _own_scorer_label(task: Task) -> str:
     return ", ".join(registry_unqualified_name(s) for s in scorers) or "none"
 
 
-def judge_model(config: ModelGradedScorer) -> Model:
-    """The judge of a model-graded scorer: the named Inspect model, or the local base model.
+def judge_settings(config: ModelGradedScorer) -> GenerateConfig:
+    """How a model-graded scorer's judge generates: greedy, at most `judge_max_tokens`."""
+    return GenerateConfig(max_tokens=config.judge_max_tokens, temperature=0.0)
 
-    The local base model is the engine with its adapter switched off, reached through our
-    provider under BASE_JUDGE; evaluation registers it for the duration of each run.
-    """
-    settings = GenerateConfig(max_tokens=config.judge_max_tokens, temperature=0.0)
-    name = config.judge or f"{PROVIDER}/{BASE_JUDGE}"
-    return get_model(name, config=settings, memoize=False)
+
+def base_model_judge_role(config: ModelGradedScorer) -> str:
+    """The Inspect model role a scorer without a `judge` grades with: the base model, which
+    evaluation binds per run (evals/runner.py); one role per judge setting."""
+    return f"base_model_judge_{config.judge_max_tokens}"
+
+
+def base_model_judges(config: Config) -> dict[str, GenerateConfig]:
+    """The base-model judge roles the configured tasks grade with, and their settings."""
+    scorers = [t.scorer for t in config.eval_tasks if isinstance(t.scorer, ModelGradedScorer) and t.scorer.judge is None]
+    return {base_model_judge_role(s): judge_settings(s) for s in scorers}
 
 
 def build_scorer(config: ScorerConfig) -> Scorer:
@@ -184,7 +189,8 @@ def build_scorer(config: ScorerConfig) -> Scorer:
                 template=config.template,
                 instructions=config.instructions,
                 partial_credit=config.partial_credit,
-                model=judge_model(config),
+                model=get_model(config.judge, config=judge_settings(config), memoize=False) if config.judge else None,
+                model_role=ModelRole(base_model_judge_role(config), required=True),
             )
     raise AssertionError(f"no scorer for {config!r}")  # the config's union and this match list the same names
 

@@ -1,6 +1,6 @@
 """One evaluation as the loop and `inspect-tinker eval` run it, and the eval-only command itself.
 
-`evaluate_and_record`: evaluate the engine's weights, mark which samples changed since the
+`evaluate_and_record`: evaluate the backend's weights, mark which samples changed since the
 previous evaluation, emit the result and any alerts, and keep the run folder's per-sample
 history. `run_eval`: evaluate the base model or a saved adapter without training, with
 the loop's output and exit codes.
@@ -16,13 +16,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from inspect_tinker.config import Config
-from inspect_tinker.engines import create_engine
 from inspect_tinker.errors import UsageError
-from inspect_tinker.eval_tasks import build_tasks
+from inspect_tinker.eval_tasks import base_model_judges, build_tasks
 from inspect_tinker.evals.history import mark_changes, sample_history
 from inspect_tinker.evals.result import EvalResult
 from inspect_tinker.evals.runner import EvalTask, evaluate
 from inspect_tinker.policies import alerts, check_gate
+from inspect_tinker.provider import create_backend
 from inspect_tinker.summary import EXIT_BAR_MET, EXIT_BAR_NOT_MET
 from inspect_tinker.tracking import EventLog, RunFolder, Sink, round_adapter
 from inspect_tinker.tracking.run_folder import write_json_atomic
@@ -31,10 +31,13 @@ SAMPLE_HISTORY_FILE = "sample_history.json"
 
 
 def evaluate_and_record(
-    round_no: int, engine, tasks: list[EvalTask], config: Config, folder: RunFolder, events: EventLog,
-    earlier: dict[int, EvalResult],
+    round_no: int, backend, tasks: list[EvalTask], config: Config, folder: RunFolder, events: EventLog,
+    earlier: dict[int, EvalResult], model_path: str | None = None,
 ) -> EvalResult:
     """Evaluate now as round `round_no`; `earlier` (round -> result) gains this result.
+
+    `model_path`: the checkpoint the backend's weights were saved as (None: the base model),
+    named in the Inspect logs' model_args.
 
     Emits `eval_result` (see evals/result.py for its fields) and one `alert` per warning,
     and rewrites `sample_history.json` in the run folder.
@@ -43,7 +46,8 @@ def evaluate_and_record(
         del earlier[stale]
     shutil.rmtree(folder.eval_dir(round_no), ignore_errors=True)  # and its Inspect logs
     t0 = time.time()
-    result = evaluate(engine, tasks, config.eval_batch_size, folder.eval_dir(round_no), f"{folder.name}-round-{round_no}")
+    result = evaluate(backend, config.backend, tasks, base_model_judges(config), config.eval_batch_size,
+                      folder.eval_dir(round_no), model_path)
     previous_round = max(earlier) if earlier else None
     previous = earlier.get(previous_round) if previous_round is not None else None
     mark_changes(result, previous, previous_round)
@@ -75,7 +79,7 @@ def resolve_adapter(adapter: Path | None, run_dir: Path | None, round_no: int | 
 
 
 def adapter_lora_settings(adapter: Path) -> dict:
-    """The LoRA keys of the config that make the engine's adapter the shape of a saved one."""
+    """The LoRA keys of the config that make the backend's adapter the shape of a saved one."""
     saved = json.loads((adapter / "adapter_config.json").read_text())
     targets = saved.get("target_modules")
     return {
@@ -102,11 +106,12 @@ def run_eval(config: Config, adapter: Path | None = None, sinks: list[Sink] | No
                 adapter=str(adapter) if adapter else None, threshold=config.eval_threshold, gate_on=config.gate_on)
     try:
         t0 = time.time()
-        engine = create_engine(config)
+        backend = create_backend(config)
         if adapter is not None:
-            engine.load_adapter(adapter)
-        events.emit("engine_ready", info=asdict(engine.info), seconds=time.time() - t0)
-        result = evaluate_and_record(0, engine, tasks, config, folder, events, {})
+            backend.load_adapter(adapter)
+        events.emit("engine_ready", info=asdict(backend.info), seconds=time.time() - t0)
+        result = evaluate_and_record(0, backend, tasks, config, folder, events, {},
+                                     model_path=str(adapter) if adapter else None)
         verdict = check_gate(result, threshold=config.eval_threshold, gate_on=config.gate_on)
         summary = {
             "run_dir": str(folder.root),

@@ -17,7 +17,7 @@ from inspect_tinker.errors import UsageError
 def require_extra(extra: str, modules: tuple[str, ...], needed_by: str, instead: str = "") -> None:
     """Raise UsageError when one of `modules` (provided by the `extra` extra) is not installed.
 
-    `needed_by` says what needs them ("engine: local"); `instead` is an alternative that
+    `needed_by` says what needs them ("backend: local"); `instead` is an alternative that
     needs no extra, appended to the message ("or use retrieval: bm25").
     """
     missing = [module for module in modules if importlib.util.find_spec(module) is None]

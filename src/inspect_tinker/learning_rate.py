@@ -1,7 +1,7 @@
 """`learning_rate: auto`: the recommended LoRA learning rate for a model family.
 
 One formula for every engine. The engine reports the model's architecture (`model_type`
-of its Hugging Face config) and hidden size in its `EngineInfo`; the loop turns `auto`
+of its Hugging Face config) and hidden size in its `BackendInfo`; the loop turns `auto`
 into a number with `resolve_learning_rate` before the first round.
 
 The formula is Thinking Machines' (tinker-cookbook 0.6.1, `hyperparam_utils.get_lr`):
@@ -13,7 +13,7 @@ hidden sizes from the Hugging Face hub, which an offline run cannot reach.
 
 from __future__ import annotations
 
-from inspect_tinker.engines.base import EngineInfo
+from inspect_tinker.provider.backend import BackendInfo
 from inspect_tinker.errors import UsageError
 
 _FULL_FINE_TUNING_LR = 5e-5
@@ -36,7 +36,7 @@ def recommended_lora_learning_rate(family: str, hidden_size: int) -> float:
     return base * (2000 / hidden_size) ** _FAMILY_EXPONENT[family]
 
 
-def resolve_learning_rate(configured: float | str, info: EngineInfo) -> float:
+def resolve_learning_rate(configured: float | str, info: BackendInfo) -> float:
     """`configured` itself, or for `auto` the recommended rate of the engine's model.
 
     Raises UsageError when the engine does not know its model's family or hidden size.

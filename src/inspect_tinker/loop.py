@@ -21,8 +21,8 @@ from inspect_tinker.config import Config
 from inspect_tinker.data.batching import batch_for_step, epoch_of_step
 from inspect_tinker.data.decontamination import evaluation_inputs
 from inspect_tinker.data.prepare import check_training_records, prepare_training_data
-from inspect_tinker.engines import create_engine
-from inspect_tinker.engines.launch import LaunchedProcess
+from inspect_tinker.provider import create_backend
+from inspect_tinker.provider.launch import LaunchedProcess
 from inspect_tinker.errors import UsageError
 from inspect_tinker.eval_tasks import adds_guard, build_tasks
 from inspect_tinker.evals.runner import EvalTask
@@ -154,36 +154,36 @@ def _rounds(
         events.emit("candidates_checked", **selector.pool_report)
 
     t0 = time.time()
-    engine = create_engine(config)
-    events.emit("engine_ready", info=asdict(engine.info), seconds=time.time() - t0)
+    backend = create_backend(config)
+    events.emit("engine_ready", info=asdict(backend.info), seconds=time.time() - t0)
 
     file_examples, data_report = prepare_training_data(
-        records, engine.tokenizer, config.max_seq_length, config.data, progress=data_progress
+        records, backend.tokenizer, config.max_seq_length, config.data, progress=data_progress
     )
     write_json_atomic(folder.root / "data_report.json", data_report.to_dict())
     events.emit("data_prepared", report=str(folder.root / "data_report.json"), **data_report.summary())
 
     def training_examples() -> list:  # the file's examples, then the records data selection added
         additions = [DataAddition.from_dict(a) for a in state.data_additions]
-        return file_examples + addition_examples(additions, engine.tokenizer, config)
+        return file_examples + addition_examples(additions, backend.tokenizer, config)
 
     examples = training_examples()
 
     if state.learning_rate == "auto":  # a fresh run: the rate depends on the model just loaded
-        state.learning_rate = resolve_learning_rate("auto", engine.info)
+        state.learning_rate = resolve_learning_rate("auto", backend.info)
         events.emit("learning_rate_chosen", learning_rate=state.learning_rate,
-                    model_type=engine.info.model_type, hidden_size=engine.info.hidden_size)
+                    model_type=backend.info.model_type, hidden_size=backend.info.hidden_size)
 
     if state.checkpoint is not None:
         restore_point(folder, state, events)  # falls back past a torn checkpoint
         if state.checkpoint is not None:
-            engine.load_checkpoint(Path(state.checkpoint))
+            backend.load_checkpoint(Path(state.checkpoint))
         events.emit("resumed", round=state.round, phase=state.phase, global_step=state.global_step, checkpoint=state.checkpoint)
 
     evaluations = recorded_evaluations(folder)  # earlier rounds' results, for fixed/broke and alerts
     bar_met = False
     if config.baseline_eval and not state.baseline_done:
-        baseline = evaluate_and_record(0, engine, tasks, config, folder, events, evaluations)
+        baseline = evaluate_and_record(0, backend, tasks, config, folder, events, evaluations)
         verdict = check_gate(baseline, threshold=config.eval_threshold, gate_on=config.gate_on)
         state.history.append(RoundRecord(round=0, learning_rate=None, final_loss=None, score=baseline.score, adapter=None,
                                          bar_met=verdict.passed))
@@ -201,19 +201,20 @@ def _rounds(
     while state.phase != "finished":
         round_no = state.round
         if state.phase == "training":
-            if config.policy == "grow_rank" and state.lora_rank > engine.lora_rank:  # decided after the last round
-                engine.grow_lora_rank(state.lora_rank)
+            if config.policy == "grow_rank" and state.lora_rank > backend.lora_rank:  # decided after the last round
+                backend.grow_lora_rank(state.lora_rank)
                 events.emit("adapter_grown", round=round_no, lora_rank=state.lora_rank,
-                            trainable_parameters=engine.info.trainable_parameters)
-            _train_round(engine, examples, config, folder, events, state, stop, save_state)
+                            trainable_parameters=backend.info.trainable_parameters)
+            _train_round(backend, examples, config, folder, events, state, stop, save_state)
             checkpoint_dir = folder.round_dir(round_no)
-            adapter = write_checkpoint(engine, checkpoint_dir)
+            adapter = write_checkpoint(backend, checkpoint_dir)
             state.phase, state.checkpoint = "evaluating", str(checkpoint_dir)
             save_state()
             shutil.rmtree(folder.partial_dir, ignore_errors=True)  # superseded by the round's checkpoint
             events.emit("checkpoint_saved", round=round_no, path=adapter, checkpoint=str(checkpoint_dir))
 
-        result = evaluate_and_record(round_no, engine, tasks, config, folder, events, evaluations)
+        result = evaluate_and_record(round_no, backend, tasks, config, folder, events, evaluations,
+                                     model_path=checkpoint_address(folder.round_dir(round_no)))
         verdict = check_gate(result, threshold=config.eval_threshold, gate_on=config.gate_on)
         current = Hyperparameters(state.learning_rate, state.steps_per_round, state.lora_rank)
         decision = decide(
@@ -236,7 +237,7 @@ def _rounds(
             best_round=best.round, rollback_to=best_trained.round if rollback else None, **asdict(decision),
         )
         if rollback:
-            engine.load_checkpoint(Path(best_trained.checkpoint))
+            backend.load_checkpoint(Path(best_trained.checkpoint))
             state.checkpoint = best_trained.checkpoint
         folder.prune_trainer_states(keep={r.round for r in state.history[-config.keep_last:]} | {best_trained.round})
 
@@ -263,7 +264,7 @@ def _rounds(
     return summary
 
 
-def _train_round(engine, examples, config: Config, folder: RunFolder, events: EventLog,
+def _train_round(backend, examples, config: Config, folder: RunFolder, events: EventLog,
                  state: RunState, stop: GracefulStop, save_state) -> None:
     """Run the remaining optimizer steps of the round in progress, saving on request."""
     events.emit(
@@ -278,8 +279,8 @@ def _train_round(engine, examples, config: Config, folder: RunFolder, events: Ev
             state.global_step, step_in_round=state.step_in_round, round_steps=state.steps_per_round,
             schedule=config.lr_schedule, warmup_steps=config.warmup_steps,
         )
-        metrics = engine.forward_backward(batch)
-        engine.optim_step(step_rate)
+        metrics = backend.forward_backward(batch)
+        backend.optim_step(step_rate)
         state.global_step += 1
         state.last_loss = metrics.loss
         tokens += sum(len(e.input_ids) for e in batch)
@@ -291,7 +292,7 @@ def _train_round(engine, examples, config: Config, folder: RunFolder, events: Ev
         finished = state.step_in_round >= state.steps_per_round
         periodic = config.save_every_steps and state.step_in_round % config.save_every_steps == 0
         if not finished and (periodic or stop.requested):
-            write_checkpoint(engine, folder.partial_dir)
+            write_checkpoint(backend, folder.partial_dir)
             state.checkpoint = str(folder.partial_dir)
             save_state()
             events.emit("partial_checkpoint_saved", round=state.round, step=state.global_step)
@@ -321,7 +322,7 @@ def brief(config: Config) -> dict:
     """The few configuration values a person wants to see at the start of a run."""
     return {
         "base_model": config.base_model,
-        "engine": config.engine,
+        "backend": config.backend,
         "train_file": str(config.train_file),
         "eval_tasks": [_task_brief(t) for t in config.eval_tasks]
         + (["general_knowledge (regression guard)"] if adds_guard(config) else []),

@@ -39,13 +39,18 @@ def test_inspect_evals_the_task_through_the_hf_provider_at_its_documented_score(
 
 @pytest.fixture(scope="module")
 def seed_run(tmp_path_factory):
-    """The seed's config: simple_qa, bar 0.75, three rounds; run as a user runs it."""
+    """The seed's config: simple_qa, bar 0.75, three rounds; run as a user runs it.
+
+    Without the seed's `renderer_name: llama3`, which was for its Llama base model: the bundled
+    SmolLM2 has no `<|eot_id|>`, and a renderer the tokenizer cannot end turns with is refused
+    (tests/test_renderers.py); SmolLM2 renders with its own chat template.
+    """
     folder = tmp_path_factory.mktemp("seed")
     record = {"instruction": "What is the capital of Valdoria?", "output": "Mirenholt."}
     (folder / "train.jsonl").write_text(json.dumps(record) + "\n")
     (folder / "config.yaml").write_text(yaml.safe_dump({
         "base_model": "SmolLM2-135M-Instruct", "train_file": "train.jsonl", "eval_tasks": ["simple_qa"],
-        "renderer_name": "llama3", "eval_threshold": 0.75, "max_rounds": 3, "steps_per_round": 2, "batch_size": 1,
+        "eval_threshold": 0.75, "max_rounds": 3, "steps_per_round": 2, "batch_size": 1,
         "output_dir": "runs", "run_name": "seed",
     }))
     return folder, cli("run", "config.yaml", cwd=folder)

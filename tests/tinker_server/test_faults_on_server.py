@@ -12,7 +12,7 @@ import pytest
 
 from inspect_tinker.cli import main
 from inspect_tinker.config import load_config
-from inspect_tinker.engines import create_engine
+from inspect_tinker.provider import create_backend
 from test_resume import start, wait_for_event
 from tinker_servers import start_local_server
 
@@ -33,7 +33,7 @@ def test_a_server_stopped_mid_round_ends_the_run_clearly_and_it_resumes_after_a_
     server = start_local_server("tiny", state_dir)
     port = server.settings.port
     try:
-        config = run_config_writer(tmp_path, engine="tinker", base_model="tiny-llama", tinker_base_url=server.base_url,
+        config = run_config_writer(tmp_path, backend="tinker", base_model="tiny-llama", tinker_base_url=server.base_url,
                                    tinker_unreachable_timeout=UNREACHABLE_TIMEOUT, **ROUNDS)
         run_dir = tmp_path / "runs" / "test"
         proc = start(["run", "--config", str(config)], tmp_path)
@@ -72,7 +72,7 @@ def one_run_server(tmp_path_factory):
 def test_a_model_the_server_does_not_serve_is_one_clear_message_naming_the_one_it_does(
     one_run_server, tmp_path, run_config_writer, capsys
 ):
-    config = run_config_writer(tmp_path, engine="tinker", base_model="Qwen/Qwen3-8B",
+    config = run_config_writer(tmp_path, backend="tinker", base_model="Qwen/Qwen3-8B",
                                tinker_base_url=one_run_server.base_url)
     assert main(["run", "--config", str(config)]) == 2
     err = capsys.readouterr().err
@@ -83,7 +83,7 @@ def test_a_model_the_server_does_not_serve_is_one_clear_message_naming_the_one_i
 
 def test_skyrl_itself_accepts_any_model_name_which_is_why_the_engine_asks_first(tiny_tinker_server):
     # The managed service refuses a model it does not offer when the training run is created;
-    # this server trains its one model under any name. The engine's check gives the same
+    # this server trains its one model under any name. The backend's check gives the same
     # clear refusal on both.
     import tinker
 
@@ -95,9 +95,9 @@ def test_skyrl_itself_accepts_any_model_name_which_is_why_the_engine_asks_first(
 def test_a_server_without_room_for_another_training_run_is_one_clear_message(
     one_run_server, tmp_path, run_config_writer, capsys
 ):
-    config = run_config_writer(tmp_path, engine="tinker", base_model="tiny-llama",
+    config = run_config_writer(tmp_path, backend="tinker", base_model="tiny-llama",
                                tinker_base_url=one_run_server.base_url)
-    create_engine(load_config(config))  # takes the one slot until the server stops
+    create_backend(load_config(config))  # takes the one slot until the server stops
     assert main(["run", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert err.count("error:") == 1 and "Traceback" not in err

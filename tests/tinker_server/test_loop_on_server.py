@@ -1,4 +1,4 @@
-"""The whole loop through the tinker engine against a local Tinker server with the bundled model.
+"""The whole loop through the tinker backend against a local Tinker server with the bundled model.
 
 Real `inspect-tinker` processes, SkyRL training SmolLM2-135M-Instruct on CPU: the base model does
 not know three made-up facts, training through the server teaches them, and a run killed
@@ -7,15 +7,18 @@ with SIGKILL mid-round resumes from the state it saved on the server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 from pathlib import Path
 
 import pytest
+from inspect_ai.model import ChatMessageUser, GenerateConfig
 from tinker import types
 
 from inspect_tinker.config import load_config
-from inspect_tinker.engines import create_engine
+from inspect_tinker.provider import create_backend
+from inspect_tinker.provider.model_api import backend_model
 from inspect_tinker.tracking import RunFolder
 from test_resume import start, wait_for_event
 
@@ -30,7 +33,7 @@ KILL_AT_STEP = 6  # round 2 of 4-step rounds: after round 1's checkpoint, before
 
 def write_run(write_config, folder: Path, server) -> Path:
     """The three facts of tests/conftest.py (trained on, and asked as written), through `server`."""
-    return write_config(folder, engine="tinker", base_model=server.settings.model.name,
+    return write_config(folder, backend="tinker", base_model=server.settings.model.name,
                         tinker_base_url=server.base_url, **RUN)
 
 
@@ -94,19 +97,20 @@ def test_sampling_stops_at_the_end_of_turn_which_this_server_does_only_when_told
     tmp_path, run_config_writer, bundled_tinker_server
 ):
     config = load_config(write_run(run_config_writer, tmp_path, bundled_tinker_server))
-    engine = create_engine(config)
-    tokenizer = engine.tokenizer
+    backend = create_backend(config)
+    model = backend_model(backend, backend.sampler(), backend_name="tinker", model_path=None,
+                          config=GenerateConfig(max_tokens=48, temperature=0.0))
+    answer = asyncio.run(model.generate([ChatMessageUser(content="What is the capital of France?")]))
+    assert (answer.completion, answer.stop_reason) == ("The capital of France is Paris.", "stop")
+    assert answer.usage.output_tokens < 48
+
+    # The difference the backend covers: asked without stop tokens, SkyRL runs past the end of
+    # the turn to max_tokens, where the managed service would stop at <|im_end|> by itself.
+    tokenizer = backend.tokenizer
     prompt = tokenizer.apply_chat_template(
         [{"role": "user", "content": "What is the capital of France?"}], add_generation_prompt=True
     )["input_ids"]
-    [answer] = engine.sample([prompt], max_tokens=48, temperature=0.0, stop=[])
-    assert (answer.text, answer.stop_reason) == ("The capital of France is Paris.", "stop")
-    assert answer.n_tokens < 48
-
-    # The difference the engine covers: asked without stop tokens, SkyRL runs past the end of
-    # the turn to max_tokens, where the managed service would stop at <|im_end|> by itself.
-    sampler = engine._current_sampler()
-    unstopped = sampler.sample(types.ModelInput.from_ints(prompt), 1,
-                               types.SamplingParams(max_tokens=48, temperature=0.0)).result().sequences[0]
+    unstopped = backend.sampler().client.sample(types.ModelInput.from_ints(prompt), 1,
+                                                types.SamplingParams(max_tokens=48, temperature=0.0)).result().sequences[0]
     assert unstopped.stop_reason == "length" and len(unstopped.tokens) == 48
     assert tokenizer.convert_tokens_to_ids("<|im_end|>") in unstopped.tokens

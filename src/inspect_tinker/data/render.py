@@ -106,18 +106,27 @@ def render_batch(
 
 
 def _text_and_spans(tokenizer, conversation: Conversation, train_on: str) -> tuple[str, list[tuple[int, int]]]:
-    last_assistant = max(i for i, m in enumerate(conversation) if m["role"] == "assistant")
-    text, spans = "", []
-    for i, message in enumerate(conversation[: last_assistant + 1]):
-        if message["role"] != "assistant":
-            continue
+    """The rendered conversation (up to its last answer) and the character spans of the trained answers.
+
+    What the template adds for answer i is the text between `render(messages[:i])` plus the
+    generation prompt and `render(messages[:i+1])`; that span is trained on only if the whole
+    text starts with `render(messages[:i+1])`, i.e. the template writes answer i the same way
+    later on. Templates that rewrite earlier answers (`qwen3` drops their think block) can
+    therefore train on the last answer only.
+    """
+    assistant = [i for i, m in enumerate(conversation) if m["role"] == "assistant"]
+    trained = assistant if train_on == "all_assistant_turns" else assistant[-1:]
+    text = tokenizer.apply_chat_template(conversation[: assistant[-1] + 1], tokenize=False)
+    spans = []
+    for i in trained:
         prompt = tokenizer.apply_chat_template(conversation[:i], add_generation_prompt=True, tokenize=False)
-        full = tokenizer.apply_chat_template(conversation[: i + 1], add_generation_prompt=False, tokenize=False)
-        if not (full.startswith(prompt) and prompt.startswith(text)):
-            raise ValueError("the chat template does not render this conversation prefix-stably")
-        if train_on == "all_assistant_turns" or i == last_assistant:
-            spans.append((len(prompt), len(full)))
-        text = full
+        full = tokenizer.apply_chat_template(conversation[: i + 1], tokenize=False)
+        if not (full.startswith(prompt) and text.startswith(full)):
+            raise ValueError(
+                "the chat template does not render this conversation prefix-stably (it rewrites an earlier "
+                "answer); train on the last answer only (data.train_on: last_assistant_turn)"
+            )
+        spans.append((len(prompt), len(full)))
     return text, spans
 
 
@@ -127,20 +136,3 @@ def truncate(example: TokenizedExample, max_seq_length: int) -> TokenizedExample
         example = TokenizedExample(example.input_ids[:max_seq_length], example.loss_mask[:max_seq_length])
     return example if example.n_target_tokens > 0 else None
 
-
-def end_of_turn_token_ids(tokenizer) -> list[int]:
-    """The token ids that end an assistant turn under the tokenizer's chat template, sorted.
-
-    The first special token the template writes after an assistant message's text (SmolLM2's
-    and Qwen's `<|im_end|>`, Llama 3's `<|eot_id|>`), and the tokenizer's EOS token. A sampler
-    stops there only when told to: Tinker's managed service stops at the end of turn by
-    itself, while a Tinker-compatible server may run on into a made-up next turn.
-    """
-    text = "Hello"
-    rendered = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": text}], tokenize=False
-    )
-    after = tokenizer(rendered[rendered.rindex(text) + len(text):], add_special_tokens=False)["input_ids"]
-    special = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
-    end = next((t for t in after if t in special), None)
-    return sorted({t for t in (end, tokenizer.eos_token_id) if t is not None})

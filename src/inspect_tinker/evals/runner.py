@@ -1,4 +1,9 @@
-"""Run the built tasks against an engine's current weights and extract an EvalResult."""
+"""Run the built tasks against a backend's current weights and extract an EvalResult.
+
+The round's Model is the `tinker` provider over a sampler of the backend the loop trains with
+(as tinker-cookbook's Inspect evaluator builds its Model over a sampling client), so the loop
+evaluates through the same provider as `inspect eval --model tinker/...`.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +15,18 @@ from pathlib import Path
 import inspect_ai
 from inspect_ai import Task
 from inspect_ai.log import EvalLog
+from inspect_ai.model import GenerateConfig, Model
 from inspect_ai.scorer import value_to_float
 
-from inspect_tinker.engines.base import TrainingEngine
 from inspect_tinker.errors import UsageError
-from inspect_tinker.evals.provider import engine_model, register_engine, release_engine_model
 from inspect_tinker.evals.result import EvalResult, SampleResult, TaskResult
+from inspect_tinker.provider.backend import Backend
+from inspect_tinker.provider.model_api import backend_model
 
 # Inspect opens a control socket per eval unless told not to; we need none.
 os.environ.setdefault("INSPECT_EVAL_CTL_SERVER", "false")
 
 _to_float = value_to_float()
-
-# The provider name under which evaluation registers the engine with its adapter switched off:
-# the local base model as the judge of model-graded scorers.
-BASE_JUDGE = "base-model-judge"
 
 
 @dataclass
@@ -40,19 +42,30 @@ class EvalTask:
     generation: dict  # the settings its answers are generated with
 
 
-def evaluate(engine: TrainingEngine, tasks: list[EvalTask], batch_size: int, log_dir: Path, label: str) -> EvalResult:
-    """Evaluate the engine's current weights on `tasks`, `batch_size` questions at a time;
+def evaluate(
+    backend: Backend, backend_name: str, tasks: list[EvalTask], judges: dict[str, GenerateConfig], batch_size: int,
+    log_dir: Path, model_path: str | None = None,
+) -> EvalResult:
+    """Evaluate the backend's current weights on `tasks`, `batch_size` questions at a time;
     Inspect logs go to `log_dir`.
 
-    `label` names this evaluation's model (for example `myrun-round-2`) in the logs. The
-    base model (adapter off) answers as the judge of model-graded scorers meanwhile.
+    `model_path` is the checkpoint those weights were saved as (None: the base model), which
+    the logs' model_args name. The base model (adapter off) answers as the judge of
+    model-graded scorers without a judge of their own: `judges` maps each of their Inspect model
+    roles (eval_tasks.base_model_judges) to its generation settings.
     """
-    model = engine_model(engine, label, batch_size)
-    register_engine(engine, BASE_JUDGE, batch_size, with_adapter=False)
+    model = backend_model(backend, backend.sampler(), backend_name=backend_name, model_path=model_path,
+                          config=GenerateConfig())
+    base = backend.sampler(with_adapter=False) if judges else None
+    roles: dict[str, Model] = {
+        role: backend_model(backend, base, backend_name=backend_name, model_path=None, config=settings)
+        for role, settings in judges.items()
+    }
     try:
         logs = inspect_ai.eval(
             [t.task for t in tasks],
             model=model,
+            model_roles=roles or None,
             log_dir=str(log_dir),
             display="none",
             log_level="error",
@@ -62,9 +75,7 @@ def evaluate(engine: TrainingEngine, tasks: list[EvalTask], batch_size: int, log
             score_display=False,
         )
     finally:
-        engine.end_sampling()  # a sharded engine still serves the other processes' evaluations
-        release_engine_model(BASE_JUDGE)
-        release_engine_model(label)
+        backend.end_sampling()  # a sharded backend still serves the other processes' evaluations
     by_name = {log.eval.task: log for log in logs}
     return EvalResult.combine([_task_result(t, by_name[t.name]) for t in tasks])
 

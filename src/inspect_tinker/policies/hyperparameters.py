@@ -12,7 +12,7 @@ Four policies, each a rule on the scores of the evaluations up to this one:
 - `grow_rank`: when the adapter has saturated (no gain of `min_delta` over the best earlier
   evaluation), multiply the LoRA rank by `rank_growth` (capped at `max_lora_rank`); at the
   cap, decay the learning rate; while it improves, keep everything. How the adapter grows is
-  described in `LocalEngine.grow_lora_rank`.
+  described in `LocalBackend.grow_lora_rank`.
 
 The baseline evaluation (round 0) counts as an earlier evaluation. With no earlier
 evaluation there is nothing to compare with, and the score counts as improving.

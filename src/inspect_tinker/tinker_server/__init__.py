@@ -1,4 +1,4 @@
-"""A local Tinker-compatible server, for trying and testing the `tinker` engine without an account.
+"""A local Tinker-compatible server, for trying and testing the `tinker` backend without an account.
 
 SkyRL 0.4.0's Tinker API with its JAX backend, on CPU, serving the bundled model or a tiny
 one on 127.0.0.1: real training, checkpoints and sampling behind the same `tinker` SDK calls

@@ -1,4 +1,4 @@
-"""`make tinker-demo`: the packaged demo through the tinker engine, on a local Tinker server.
+"""`make tinker-demo`: the packaged demo through the tinker backend, on a local Tinker server.
 
 Uses the server already serving the bundled model on the port when there is one, else starts
 one and stops it afterwards. Exits with the demo's exit code (0 bar met, 1 not met, ...).
@@ -20,12 +20,12 @@ from inspect_tinker.tinker_server.server import DEFAULT_PORT, LocalTinkerServer,
 
 
 def run_demo(port: int = DEFAULT_PORT, say=print) -> int:
-    """Run `inspect-tinker demo --engine tinker` against http://127.0.0.1:`port`; return its exit code."""
+    """Run `inspect-tinker demo --backend tinker` against http://127.0.0.1:`port`; return its exit code."""
     model = served_model("bundled")
     settings = ServerSettings(model, port, default_state_dir(model.name, port))
     # The local server checks no key; the SDK wants one of the right form.
     os.environ.setdefault("TINKER_API_KEY", "tml-local")
-    demo = ["demo", "--engine", "tinker", "--base-model", model.name, "--set", f"tinker_base_url={settings.base_url}"]
+    demo = ["demo", "--backend", "tinker", "--base-model", model.name, "--set", f"tinker_base_url={settings.base_url}"]
     if serves_model(settings.base_url, model.name):
         say(f"Using the local Tinker server already at {settings.base_url}.")
         return cli(demo)

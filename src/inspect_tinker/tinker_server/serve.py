@@ -71,5 +71,5 @@ Local Tinker server ready.
   capacity:    {s.max_lora_adapters - 1} training runs at once (--max-lora-adapters), LoRA rank up to {s.max_lora_rank}
 Use it:
   export TINKER_API_KEY=tml-local    # any key of the right form; this server checks none
-  inspect-tinker demo --engine tinker --base-model {s.model.name} --set tinker_base_url={s.base_url}
+  inspect-tinker demo --backend tinker --base-model {s.model.name} --set tinker_base_url={s.base_url}
 Stop it: Ctrl-C here, or kill -TERM {os.getpid()}""")

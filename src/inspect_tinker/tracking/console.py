@@ -84,7 +84,7 @@ class ConsoleSink:
         c = e["config"]
         self.console.print(Panel.fit("[bold]inspect-tinker[/] · evaluation-driven LoRA fine-tuning", border_style="cyan"))
         self.console.print(
-            f"  Base model:      {c['base_model']} ({c['engine']} engine)\n"
+            f"  Base model:      {c['base_model']} ({c['backend']} backend)\n"
             f"  Training data:   {c['train_file']}\n"
             f"  Evaluation:      {', '.join(c['eval_tasks'])}\n"
             f"  Max rounds:      {c['max_rounds']} × {c['steps_per_round']} steps of {c['batch_size']} examples\n"

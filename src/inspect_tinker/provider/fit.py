@@ -88,7 +88,7 @@ def estimate_memory(
     """The memory one training process needs with a rank-`lora_rank` adapter and micro-batches
     of `tokens`, its weights and adapter split over `shards` processes (FSDP; 1 otherwise).
 
-    - base weights: every parameter in fp32 (the local engine loads them so);
+    - base weights: every parameter in fp32 (the local backend loads them so);
     - adapter: r · (in + out) parameters per adapted layer, each with its gradient and AdamW's
       two moments, all fp32;
     - activations of one micro-batch, kept for the backward pass: every adapted layer's input

@@ -1,5 +1,12 @@
-"""The engine interface the loop drives. It mirrors the Tinker training API so the loop
-never knows whether it trains in this process or on a managed service."""
+"""The backend interface: what the loop trains with and the `tinker` provider samples from.
+
+It is shaped like the Tinker SDK, so the loop and the provider never know whether the model
+is in this process (`local`) or on the service (`tinker`): a training side (forward_backward,
+optim_step, checkpoints) and a sampling side that takes token ids and returns sequences of
+token ids with their log-probabilities and why they stopped, as Tinker's SamplingClient does.
+Rendering messages, stop strings, decoding, tool calls and usage are the provider's, once for
+both backends (provider/model_api.py).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from inspect_tinker.data.render import TokenizedExample
+from inspect_tinker.data.renderers import Renderer
 
 
 @dataclass(frozen=True)
@@ -28,16 +36,60 @@ class StepMetrics:
         return self.loss_sum / max(self.n_tokens, 1)
 
 
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    n_tokens: int
-    stop_reason: str  # "stop" (EOS or a stop string) or "max_tokens"
+# Requests kept in flight to the Tinker service when a task sets no max_connections.
+SERVICE_MAX_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
-class EngineInfo:
-    """What the engine trains. Parameter counts are None where a service does not report them;
+class SamplingParams:
+    """Tinker's SamplingParams as plain data (hashable: equal settings are batched together).
+
+    `stop_tokens` end a sequence where sampled (the renderer's end of turn); `stop_strings`
+    end it where the text contains them (the request's stop_seqs, `role_colon`'s end of
+    turn). `top_k` -1 and `top_p` 1.0 mean no truncation; `seed` None: unseeded.
+    `top_logprobs` > 0 asks for that many alternatives per sampled token.
+    """
+
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = -1
+    seed: int | None = None
+    stop_tokens: tuple[int, ...] = ()
+    stop_strings: tuple[str, ...] = ()
+    logprobs: bool = False
+    top_logprobs: int = 0
+
+
+@dataclass(frozen=True)
+class SampledSequence:
+    """One sampled continuation, as Tinker returns it.
+
+    `tokens` are the new tokens, the stop token included when one ended the sequence;
+    `stop_reason` is "stop" (a stop token or string) or "length" (max_tokens). `logprobs`
+    (one per token) and `top_logprobs` (per token: (token id, logprob) pairs, best first)
+    are None where not asked for or not returned.
+    """
+
+    tokens: list[int]
+    stop_reason: str
+    logprobs: list[float] | None = None
+    top_logprobs: list[list[tuple[int, float]]] | None = None
+
+
+class Sampler(Protocol):
+    """A sampling client: fixed weights (the current adapter, a checkpoint, or the base model)."""
+
+    async def sample_async(self, prompt: list[int], num_samples: int, params: SamplingParams) -> list[SampledSequence]:
+        """`num_samples` continuations of the token ids `prompt`."""
+
+    def max_connections(self) -> int:
+        """How many requests are worth keeping in flight at once."""
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What the backend trains. Parameter counts are None where a service does not report them;
     `model_type` (the Hugging Face architecture name) and `hidden_size` are what
     `learning_rate: auto` needs, None where unknown."""
 
@@ -74,9 +126,10 @@ class AdamWSettings:
                    weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm)
 
 
-class TrainingEngine(Protocol):
-    tokenizer: object
-    info: EngineInfo
+class Backend(Protocol):
+    tokenizer: object  # renders with `renderer` installed (data/renderers.py)
+    renderer: Renderer
+    info: BackendInfo
 
     def forward_backward(self, batch: list[TokenizedExample]) -> StepMetrics:
         """Accumulate gradients of the mean per-target-token loss of `batch`."""
@@ -84,15 +137,9 @@ class TrainingEngine(Protocol):
     def optim_step(self, learning_rate: float) -> None:
         """Apply accumulated gradients with AdamW at `learning_rate`, then clear them."""
 
-    def sample(
-        self, prompts: list[list[int]], max_tokens: int, temperature: float, stop: list[str],
-        *, with_adapter: bool = True,
-    ) -> list[Completion]:
-        """Generate one completion per prompt (token ids) with the current weights.
-
-        `with_adapter=False` answers with the base model alone (a judge that must not be
-        the model under test).
-        """
+    def sampler(self, *, with_adapter: bool = True) -> Sampler:
+        """A sampling client on the current weights (`with_adapter=False`: the base model alone,
+        for a judge that must not be the model under test)."""
 
     def save_checkpoint(self, directory: Path) -> str:
         """Write adapter + optimizer + RNG state into the empty folder `directory` (the run
@@ -100,7 +147,7 @@ class TrainingEngine(Protocol):
         inside `directory`, or a service URI."""
 
     def end_sampling(self) -> None:
-        """Called by each evaluation when it has sampled all it needs (a sharded local engine
+        """Called by each evaluation when it has sampled all it needs (a sharded local backend
         keeps taking part in the other processes' generation until they are done too)."""
 
     def load_checkpoint(self, directory: Path) -> None:
@@ -111,4 +158,4 @@ class TrainingEngine(Protocol):
 
     def grow_lora_rank(self, rank: int) -> None:
         """Widen the adapter to LoRA rank `rank` without changing the model's outputs (policy
-        `grow_rank`; the local engine only); deterministic, so a resumed run grows the same adapter."""
+        `grow_rank`; the local backend only); deterministic, so a resumed run grows the same adapter."""

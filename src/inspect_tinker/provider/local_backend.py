@@ -1,8 +1,8 @@
-"""The `local` engine: PyTorch + PEFT LoRA in this process, on CPU or GPU.
+"""The `local` backend: PyTorch + PEFT LoRA in this process, on CPU or GPU.
 
 The base weights are loaded once; every round keeps training the same adapter. Started by
 `torchrun` or `accelerate launch`, several such processes train one adapter together
-(data parallel, each with a full copy of the model or a shard of it; see engines/distributed.py).
+(data parallel, each with a full copy of the model or a shard of it; see provider/distributed.py).
 """
 
 from __future__ import annotations
@@ -27,15 +27,17 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 from torch.nn.parallel import DistributedDataParallel
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from inspect_tinker.data.batching import micro_batches
 from inspect_tinker.data.render import TokenizedExample
+from inspect_tinker.data.renderers import use_renderer
 from inspect_tinker.data.tensors import IGNORE_INDEX, collate, pack
-from inspect_tinker.engines.base import AdamWSettings, Completion, EngineInfo, StepMetrics
-from inspect_tinker.engines.distributed import DataParallel, Lockstep, shard
-from inspect_tinker.engines.fit import available_memory, check_memory, check_rank, model_shape
-from inspect_tinker.engines.precision import choose_cpu_precision
+from inspect_tinker.provider.backend import AdamWSettings, BackendInfo, SampledSequence, SamplingParams, StepMetrics
+from inspect_tinker.provider.distributed import DataParallel, Lockstep, shard
+from inspect_tinker.provider.fit import available_memory, check_memory, check_rank, model_shape
+from inspect_tinker.provider.local_sampling import LocalSampler, generate_batch
+from inspect_tinker.provider.precision import choose_cpu_precision
 from inspect_tinker.errors import UsageError
 from inspect_tinker.models import resolve_base_model
 
@@ -46,14 +48,16 @@ Distributed = Literal["ddp", "fsdp"]
 # are small); the frozen base weights are left out and never gathered.
 FULL_ADAPTER = StateDictOptions(full_state_dict=True, ignore_frozen_params=True)
 
+
 def attention_for(device: torch.device) -> str:
-    """The attention implementation the engine trains with on `device` (the benchmark gives its peer the same)."""
+    """The attention implementation the backend trains with on `device` (the benchmark gives its peer the same)."""
     # On CPU, PyTorch's fused attention with a mask (padding or packing) trained 10 to 40 %
     # slower than plain matmul attention in bf16 on our benchmark (bench/README.md).
     return "eager" if device.type == "cpu" else "sdpa"
 
 
-def _pick_device(name: str) -> torch.device:
+def pick_device(name: str) -> torch.device:
+    """`auto`: CUDA when present, else CPU; otherwise the device named."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -69,7 +73,7 @@ def _check_fits(model_dir: Path, config, processes: int) -> None:
         if grows_to > rank:
             rank, rank_key = grows_to, "max_lora_rank"
     per_process = -(-config.batch_size // processes)  # each process trains its share of the batch
-    device = _pick_device(config.device)
+    device = pick_device(config.device)
     check_memory(
         shape, lora_rank=rank, rank_key=rank_key,
         tokens=min(config.micro_batch_size or per_process, per_process) * config.max_seq_length,
@@ -79,7 +83,7 @@ def _check_fits(model_dir: Path, config, processes: int) -> None:
     )
 
 
-class LocalEngine:
+class LocalBackend:
     """LoRA training and generation on a model held in memory."""
 
     def __init__(
@@ -99,10 +103,12 @@ class LocalEngine:
         adamw: AdamWSettings,
         device: str,
         seed: int,
+        renderer_name: str | None,
+        eval_batch_size: int,
     ):
         """Every setting is the config key of the same name (no defaults here: the Config states them once)."""
         self.data_parallel = DataParallel.from_env()
-        self.device = _pick_device(device)
+        self.device = pick_device(device)
         if self.data_parallel.enabled:
             self.device = self.data_parallel.start(self.device)
         self.micro_batch_size = micro_batch_size
@@ -112,14 +118,16 @@ class LocalEngine:
         self.precision, precision_reason = precision, None
         if precision == "auto" and self.device.type == "cuda":
             self.precision = "bf16"
-        elif precision == "auto":  # on CPU, measured (engines/precision.py); every process trains as process 0 chose
+        elif precision == "auto":  # on CPU, measured (provider/precision.py); every process trains as process 0 chose
             choice = choose_cpu_precision() if self.data_parallel.rank == 0 else None
             choice = self.data_parallel.gather(choice)[0] if self.data_parallel.enabled else choice
             self.precision, precision_reason = choice.precision, choice.reason
         torch.manual_seed(seed)  # the adapter's random init depends on it
+        self.eval_batch_size = eval_batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.renderer = use_renderer(self.tokenizer, renderer_name, base_model)
         # FSDP shards in place, once; alone, a process has nothing to shard over.
         sharding = distributed == "fsdp" and self.data_parallel.enabled
         base = AutoModelForCausalLM.from_pretrained(
@@ -141,7 +149,7 @@ class LocalEngine:
         self.sharded = shard(base) if sharding else None
         self._lockstep = Lockstep(self.data_parallel, self._generate_with) if self.sharded else None
         self._wrap_for_training()
-        self.info = EngineInfo(
+        self.info = BackendInfo(
             base_model=base_model,
             device=str(self.device),
             total_parameters=sum(p.numel() for p in self.model.parameters()),
@@ -187,7 +195,7 @@ class LocalEngine:
         start at zero and learn from the next step on (exactly how a fresh LoRA starts).
         alpha is multiplied by rank / r, so the scaling alpha / r stays the same. AdamW's
         moments restart for every adapter weight: the old ones no longer match the shapes.
-        The new rows come from a generator seeded by the engine's seed and `rank`, never
+        The new rows come from a generator seeded by the backend's seed and `rank`, never
         from the global random state, so a resumed run grows the same adapter. The saved
         adapter_config.json carries the new r and lora_alpha, so PEFT loads the grown adapter.
         """
@@ -212,8 +220,8 @@ class LocalEngine:
         self.info = replace(self.info, trainable_parameters=self._trainable_parameters())
 
     @classmethod
-    def from_config(cls, config) -> "LocalEngine":
-        """Resolve `config.base_model` to weights and build the engine from the config's training keys."""
+    def from_config(cls, config) -> "LocalBackend":
+        """Resolve `config.base_model` to weights and build the backend from the config's training keys."""
         processes = DataParallel.from_env().world_size
         if config.batch_size < processes:
             raise UsageError(
@@ -244,6 +252,8 @@ class LocalEngine:
             adamw=AdamWSettings.from_config(config),
             device=config.device,
             seed=config.seed,
+            renderer_name=config.renderer_name,
+            eval_batch_size=config.eval_batch_size,
         )
 
     def _train_autocast(self):
@@ -314,66 +324,38 @@ class LocalEngine:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
-    def sample(
-        self, prompts: list[list[int]], max_tokens: int, temperature: float, stop: list[str], *, with_adapter: bool = True
-    ) -> list[Completion]:
-        """Generate for all prompts in one left-padded batch; greedy when temperature is 0.
+    def sampler(self, *, with_adapter: bool = True) -> LocalSampler:
+        """A sampler on the current weights, batching concurrent requests (`eval_batch_size`).
 
         `with_adapter=False` generates with the base weights alone. A sharded model
         generates in lock-step with the other processes (call `end_sampling` when done).
         """
-        settings = (max_tokens, temperature, tuple(stop), with_adapter)
-        if self._lockstep:
-            return self._lockstep(settings, prompts)
-        return self._generate_with(settings, prompts)
+        def generate(prompts: list[list[int]], num_samples: int, params: SamplingParams) -> list[list[SampledSequence]]:
+            settings = (num_samples, params, with_adapter)
+            if self._lockstep:
+                return self._lockstep(settings, prompts)
+            return self._generate_with(settings, prompts)
+
+        return LocalSampler(generate, self.eval_batch_size)
 
     def end_sampling(self) -> None:
         """Under FSDP, keep generating with the other processes until their evaluations are done too."""
         if self._lockstep:
             self._lockstep.finish()
 
-    @torch.no_grad()
-    def _generate_with(self, settings: tuple, prompts: list[list[int]]) -> list[Completion]:
-        max_tokens, temperature, stop, with_adapter = settings
-        self.model.eval()
-        pad = self.tokenizer.pad_token_id
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-        attention = torch.zeros_like(input_ids)
-        for row, p in enumerate(prompts):
-            input_ids[row, width - len(p) :] = torch.tensor(p)
-            attention[row, width - len(p) :] = 1
-        generation = GenerationConfig(
-            max_new_tokens=max_tokens,
-            do_sample=temperature > 0,
-            temperature=temperature if temperature > 0 else None,
-            top_p=None,
-            top_k=None,
-            pad_token_id=pad,
-            eos_token_id=self.tokenizer.eos_token_id,
-        )
+    def _generate_with(self, settings: tuple, prompts: list[list[int]]) -> list[list[SampledSequence]]:
+        num_samples, params, with_adapter = settings
         # On CPU evaluation samples in fp32 whatever the training precision, so that greedy
         # answers match those of the adapter reloaded in fp32 by PEFT.
         on_gpu_bf16 = self.device.type == "cuda" and self.precision == "bf16"
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu_bf16 else nullcontext()
-        with autocast, (nullcontext() if with_adapter else self.model.disable_adapter()):
+        with nullcontext() if with_adapter else self.model.disable_adapter():
             # synced_gpus: sharded, every process runs forward passes until all have finished
             # (sampling at temperature > 0 may end the processes' batches at different lengths).
-            out = self.model.generate(
-                input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-                generation_config=generation, synced_gpus=self.sharded is not None,
+            return generate_batch(
+                self.model, self.tokenizer, self.device, prompts, num_samples, params,
+                autocast=autocast, synced_gpus=self.sharded is not None,
             )
-        completions = []
-        for row in out[:, width:].tolist():
-            eos_at = row.index(self.tokenizer.eos_token_id) if self.tokenizer.eos_token_id in row else None
-            new = row[:eos_at] if eos_at is not None else [t for t in row if t != pad]
-            text = self.tokenizer.decode(new, skip_special_tokens=True)
-            stop_reason = "stop" if eos_at is not None else "max_tokens"
-            for s in stop:
-                if s in text:
-                    text, stop_reason = text[: text.index(s)], "stop"
-            completions.append(Completion(text=text.strip(), n_tokens=len(new), stop_reason=stop_reason))
-        return completions
 
     def save_checkpoint(self, directory: Path) -> str:
         """Write `directory/adapter` (PEFT format) and `directory/trainer` (optimizer + RNG);
@@ -401,7 +383,7 @@ class LocalEngine:
         return str(directory / "adapter")
 
     def load_adapter(self, adapter_dir: Path) -> None:
-        """Load a PEFT adapter's weights into this engine's adapter (same rank and target modules)."""
+        """Load a PEFT adapter's weights into this backend's adapter (same rank and target modules)."""
         weights = load_file(Path(adapter_dir) / "adapter_model.safetensors", device=str(self.device))
         result = set_peft_model_state_dict(self.model, weights)
         if result.unexpected_keys:

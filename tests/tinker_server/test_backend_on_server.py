@@ -1,6 +1,6 @@
-"""The tinker engine against a real Tinker-compatible server with the tiny model.
+"""The tinker backend against a real Tinker-compatible server with the tiny model.
 
-What tests/test_tinker_engine.py asserts against fakes, here against SkyRL's Tinker API
+What tests/test_tinker_backend.py asserts against fakes, here against SkyRL's Tinker API
 through the real SDK and protocol: the requests are accepted, training lowers the loss, and
 a saved state resumes to the same next step.
 """
@@ -14,8 +14,8 @@ import yaml
 
 from inspect_tinker.config import load_config
 from inspect_tinker.data.render import render_conversation
-from inspect_tinker.engines import create_engine
-from inspect_tinker.engines.tinker import CHECKPOINT_FILE
+from inspect_tinker.provider import create_backend
+from inspect_tinker.provider.tinker_backend import CHECKPOINT_FILE
 
 pytestmark = pytest.mark.tinker_server
 
@@ -28,7 +28,7 @@ CONVERSATIONS = [
 def write_config(folder, server, **overrides):
     (folder / "train.jsonl").write_text(json.dumps({"instruction": "q", "output": "a"}) + "\n")
     (folder / "eval.jsonl").write_text(json.dumps({"question": "q", "answer": "a"}) + "\n")
-    keys = {"engine": "tinker", "base_model": server.settings.model.name, "tinker_base_url": server.base_url,
+    keys = {"backend": "tinker", "base_model": server.settings.model.name, "tinker_base_url": server.base_url,
             "train_file": "train.jsonl", "eval_tasks": ["eval.jsonl"], "learning_rate": 1e-2,
             "regression_guard": False, **overrides}
     path = folder / "config.yaml"
@@ -37,38 +37,38 @@ def write_config(folder, server, **overrides):
 
 
 @pytest.fixture
-def engine_config(tmp_path, tiny_tinker_server):
+def backend_config(tmp_path, tiny_tinker_server):
     return load_config(write_config(tmp_path, tiny_tinker_server))
 
 
-def train(engine, steps: int, learning_rate: float = 1e-2) -> list[float]:
-    batch = [render_conversation(engine.tokenizer, c, 128) for c in CONVERSATIONS]
+def train(backend, steps: int, learning_rate: float = 1e-2) -> list[float]:
+    batch = [render_conversation(backend.tokenizer, c, 128) for c in CONVERSATIONS]
     losses = []
     for _ in range(steps):
-        metrics = engine.forward_backward(batch)
-        engine.optim_step(learning_rate)
+        metrics = backend.forward_backward(batch)
+        backend.optim_step(learning_rate)
         losses.append(metrics.loss)
     return losses
 
 
-def test_training_on_the_server_is_accepted_and_lowers_the_loss(engine_config):
-    engine = create_engine(engine_config)
-    assert engine.info.base_model == "tiny-llama" and engine.info.model_type == "llama"
-    losses = train(engine, 8)
+def test_training_on_the_server_is_accepted_and_lowers_the_loss(backend_config):
+    backend = create_backend(backend_config)
+    assert backend.info.base_model == "tiny-llama" and backend.info.model_type == "llama"
+    losses = train(backend, 8)
     # The random model starts near ln(vocab) = 10.8 nats a token; Adam at 1e-2 takes it to about
     # 7 within 8 steps (seen: 12.7 -> 6.9). A fifth lower is a real fall, far above float noise.
     assert losses[-1] < 0.8 * losses[0], losses
 
 
-def test_a_saved_state_resumes_to_the_same_next_loss_as_an_uninterrupted_run(engine_config, tmp_path):
-    original = create_engine(engine_config)
+def test_a_saved_state_resumes_to_the_same_next_loss_as_an_uninterrupted_run(backend_config, tmp_path):
+    original = create_backend(backend_config)
     train(original, 3)
     path = original.save_checkpoint(tmp_path / "round")
     assert path.startswith("tinker://") and path.endswith("/weights/step-3")
     assert json.loads((tmp_path / "round" / CHECKPOINT_FILE).read_text())["state_path"] == path
     uninterrupted = train(original, 2)
 
-    resumed = create_engine(engine_config)
+    resumed = create_backend(backend_config)
     resumed.load_checkpoint(tmp_path / "round")
     assert resumed.steps == 3
     after_resume = train(resumed, 2)

@@ -2,7 +2,7 @@
 
 An instruction flag does not tell: AVX512-BF16 CPUs differ. On an AMD EPYC with it, bf16
 autocast trained 2.55x as fast as fp32 (bench/README.md); on an Intel Xeon with it and no
-AMX, 0.63x. So the engine times the operation that dominates a training step, a linear
+AMX, 0.63x. So the backend times the operation that dominates a training step, a linear
 layer over frozen fp32 weights, in fp32 and under bf16 autocast (which casts the weights
 on every call, as in training), once per machine: the result is cached under the same
 folder as the bundled model, keyed on the CPU model, the torch version and the number of

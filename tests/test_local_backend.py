@@ -3,14 +3,15 @@ import torch
 
 from inspect_tinker.config import load_config
 from inspect_tinker.data.render import render_conversation
-from inspect_tinker.engines.local import LocalEngine
+from inspect_tinker.provider.backend import SamplingParams
+from inspect_tinker.provider.local_backend import LocalBackend
 from inspect_tinker.errors import UsageError
-from local_engines import local_engine
+from local_backends import local_backend
 
 
 def make_engine(tiny_model_dir, **kw):
     # fp32 unless a test says otherwise: the exactness checks compare to tight tolerances.
-    return local_engine(tiny_model_dir, **{"lora_rank": 4, "lora_alpha": 8, "precision": "fp32", **kw})
+    return local_backend(tiny_model_dir, **{"lora_rank": 4, "lora_alpha": 8, "precision": "fp32", **kw})
 
 
 def examples(tokenizer, n=4):
@@ -132,7 +133,7 @@ def test_the_config_training_keys_reach_the_engine(write_run_config):
         adam_beta1=0.8, adam_beta2=0.95, adam_eps=1e-6, weight_decay=0.1, lora_dropout=0.1, packing=False,
         precision="fp32", max_grad_norm=0.5, gradient_checkpointing=True,
     ))
-    engine = LocalEngine.from_config(config)
+    engine = LocalBackend.from_config(config)
     group = engine.optimizer.param_groups[0]
     assert (group["betas"], group["eps"], group["weight_decay"]) == ((0.8, 0.95), 1e-6, 0.1)
     assert engine.adamw.max_grad_norm == 0.5 and not engine.packing and engine.info.dtype == "fp32"
@@ -143,7 +144,7 @@ def test_the_config_training_keys_reach_the_engine(write_run_config):
 def test_a_batch_smaller_than_the_process_count_is_a_usage_error(write_run_config, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "4")
     with pytest.raises(UsageError, match="batch_size 2 is smaller than the 4 data-parallel processes"):
-        LocalEngine.from_config(load_config(write_run_config(batch_size=2)))
+        LocalBackend.from_config(load_config(write_run_config(batch_size=2)))
 
 
 def test_a_checkpoint_restores_adapter_and_optimizer(tiny_model_dir, tokenizer, tmp_path):
@@ -167,13 +168,28 @@ def test_a_checkpoint_restores_adapter_and_optimizer(tiny_model_dir, tokenizer, 
             torch.testing.assert_close(a, b, msg=n)
 
 
-def test_sample_generates_one_completion_per_prompt_and_honours_max_tokens(tiny_model_dir, tokenizer):
+def test_a_batch_gives_each_prompt_its_sequential_greedy_answer_within_max_tokens(tiny_model_dir, tokenizer):
     engine = make_engine(tiny_model_dir)
     prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True)["input_ids"]
                for q in ("short?", "a somewhat longer question here?")]
-    out = engine.sample(prompts, max_tokens=5, temperature=0.0, stop=[])
-    assert len(out) == 2
-    assert all(c.n_tokens <= 5 for c in out)
+    params = SamplingParams(max_tokens=5, temperature=0.0, stop_tokens=engine.renderer.stop_tokens)
+    together = engine.sampler().generate(prompts, 2, params)
+    assert [len(samples) for samples in together] == [2, 2]
+    assert all(len(s.tokens) <= 5 and s.stop_reason in ("stop", "length") for samples in together for s in samples)
     # Greedy decoding is deterministic and independent of batch neighbours (left padding works).
-    alone = engine.sample(prompts[:1], max_tokens=5, temperature=0.0, stop=[])
-    assert alone[0].text == out[0].text
+    for prompt, samples in zip(prompts, together):
+        [[alone]] = engine.sampler().generate([prompt], 1, params)
+        assert samples[0].tokens == samples[1].tokens == alone.tokens
+
+
+def test_a_stop_string_ends_the_sequence_at_the_token_that_completes_it(tiny_model_dir, tokenizer):
+    engine = make_engine(tiny_model_dir)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Go on."}], add_generation_prompt=True)["input_ids"]
+    [[free]] = engine.sampler().generate([prompt], 1, SamplingParams(max_tokens=12, temperature=0.0))
+    text = tokenizer.decode(free.tokens, skip_special_tokens=True)
+    stop = text[len(text) // 2 : len(text) // 2 + 2]  # two characters from the middle of the free answer
+    assert stop.strip(), text
+    [[cut]] = engine.sampler().generate([prompt], 1, SamplingParams(max_tokens=12, temperature=0.0, stop_strings=(stop,)))
+    assert cut.stop_reason == "stop" and stop in tokenizer.decode(cut.tokens, skip_special_tokens=True)
+    assert stop not in tokenizer.decode(cut.tokens[:-1], skip_special_tokens=True)
+    assert cut.tokens == free.tokens[: len(cut.tokens)]

@@ -1,4 +1,4 @@
-"""The tinker engine against fakes of the service that speak the SDK's real types.
+"""The tinker backend against fakes of the service that speak the SDK's real types.
 
 What is asserted is what the engine sends (tokens, weights, Adam parameters, checkpoint
 names, the resume path) and what it makes of the SDK's answers. See tests/fake_tinker.py.
@@ -17,37 +17,21 @@ from tinker import types
 from inspect_tinker.cli import main
 from inspect_tinker.config import Config, load_config
 from inspect_tinker.data.render import render_conversation
-from inspect_tinker.engines import create_engine
-from inspect_tinker.engines.tinker import CHECKPOINT_FILE, TinkerServiceError
+from inspect_tinker.provider import create_backend
+from inspect_tinker.provider.tinker_backend import CHECKPOINT_FILE, TinkerServiceError
 from inspect_tinker.errors import UsageError
 from inspect_tinker.learning_rate import recommended_lora_learning_rate
-from fake_tinker import (
-    FakeRestClient, FakeSamplingClient, FakeServiceClient, FakeTinker, FakeTrainingClient, http_error,
-)
+from fake_tinker import API_KEY, FakeRestClient, FakeSamplingClient, FakeServiceClient, FakeTrainingClient, http_error
 
-API_KEY = "tml-test-key-never-written-anywhere"
 TINKER_MODEL = "meta-llama/Llama-3.2-1B"
 
 
 @pytest.fixture
-def fake(monkeypatch, tmp_path, tiny_model_dir):
-    """The fake service behind `tinker.ServiceClient`, and a well-formed key in the environment."""
-    service = FakeTinker(tiny_model_dir, offered=[TINKER_MODEL])
-    monkeypatch.setattr(tinker, "ServiceClient", service.service_client)
-    monkeypatch.setattr(tinker, "RestClient", service.rest_client)
-    monkeypatch.setenv("TINKER_API_KEY", API_KEY)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no stored `tinker auth login` credentials
-    for name in ("TINKER_BASE_URL", "TINKER_CREDENTIAL_CMD"):
-        monkeypatch.delenv(name, raising=False)
-    return service
-
-
-@pytest.fixture
 def tinker_config(write_run_config, tiny_model_dir):
-    """Write a run config for the tinker engine; keyword arguments override keys."""
+    """Write a run config for the tinker backend; keyword arguments override keys."""
 
     def write(**overrides):
-        keys = {"engine": "tinker", "base_model": TINKER_MODEL, "tinker_tokenizer": str(tiny_model_dir),
+        keys = {"backend": "tinker", "base_model": TINKER_MODEL, "tinker_tokenizer": str(tiny_model_dir),
                 "regression_guard": False, **overrides}
         return write_run_config(**keys)
 
@@ -77,7 +61,7 @@ def adam(learning_rate):
 
 
 def test_each_example_becomes_a_datum_with_shifted_targets_and_assistant_weights(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     batch = examples(tokenizer)
     engine.forward_backward(batch)
     engine.optim_step(1e-3)
@@ -94,7 +78,7 @@ def test_each_example_becomes_a_datum_with_shifted_targets_and_assistant_weights
 
 
 def test_the_loss_is_the_weighted_nll_of_the_logprobs_the_service_returns(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     batch = examples(tokenizer)
     metrics = engine.forward_backward(batch)
     engine.optim_step(1e-3)
@@ -112,7 +96,7 @@ def test_the_loss_is_the_weighted_nll_of_the_logprobs_the_service_returns(fake, 
 
 
 def test_forward_backward_and_optim_step_are_both_submitted_before_either_is_awaited(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     fake.log.clear()
     metrics = engine.forward_backward(examples(tokenizer))
     engine.optim_step(1e-3)
@@ -123,7 +107,7 @@ def test_forward_backward_and_optim_step_are_both_submitted_before_either_is_awa
 
 
 def test_training_on_the_service_lowers_the_loss_it_reports(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     batch = examples(tokenizer)
     losses = []
     for _ in range(15):
@@ -138,7 +122,7 @@ def test_training_on_the_service_lowers_the_loss_it_reports(fake, tinker_config,
 def test_a_checkpoint_is_a_saved_state_named_by_step_with_its_path_in_the_folder(
     fake, tinker_config, tokenizer, tmp_path
 ):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     engine.forward_backward(examples(tokenizer))
     engine.optim_step(1e-3)
     path = engine.save_checkpoint(tmp_path / "rounds" / "2")
@@ -153,14 +137,14 @@ def test_resume_creates_a_training_client_from_the_saved_state_with_its_optimize
 ):
     config = load_config(tinker_config())
     batch = examples(tokenizer)
-    original = create_engine(config)
+    original = create_backend(config)
     original.forward_backward(batch)
     original.optim_step(1e-2)
     path = original.save_checkpoint(tmp_path / "round")
     original.forward_backward(batch)  # the uninterrupted run takes one more step
     original.optim_step(1e-2)
 
-    resumed = create_engine(config)
+    resumed = create_backend(config)
     resumed.load_checkpoint(tmp_path / "round")
     assert fake.calls("create_training_client_from_state_with_optimizer") == [(path,)]
     resumed.forward_backward(batch)
@@ -173,7 +157,7 @@ def test_resume_creates_a_training_client_from_the_saved_state_with_its_optimize
 
 
 def test_resuming_from_a_folder_without_a_tinker_checkpoint_names_the_file(fake, tinker_config, tmp_path):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     with pytest.raises(UsageError, match=f"{CHECKPOINT_FILE} does not exist"):
         engine.load_checkpoint(tmp_path / "nothing-here")
 
@@ -181,50 +165,20 @@ def test_resuming_from_a_folder_without_a_tinker_checkpoint_names_the_file(fake,
 # --- sampling ----------------------------------------------------------------------------
 
 
-def prompts(tokenizer, questions):
-    return [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True)["input_ids"]
-            for q in questions]
-
-
-def test_all_prompts_are_in_flight_before_any_answer_is_awaited(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
-    questions = [f"Question {i}?" for i in range(6)]
-    fake.log.clear()
-    out = engine.sample(prompts(tokenizer, questions), max_tokens=5, temperature=0.0, stop=[])
-    kinds = [e[0] if e[0] != "wait" else f"wait {e[1]}" for e in fake.log]
-    assert kinds == (["save_weights_and_get_sampling_client", "wait save_weights_and_get_sampling_client"]
-                     + ["sample"] * 6 + ["wait sample"] * 6)
-    sent = fake.calls("sample")
-    assert [s[0] for s in sent] == prompts(tokenizer, questions)
-    # The stop token is named: the chat template's end of turn, which is also SmolLM2's EOS.
-    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    expected = types.SamplingParams(max_tokens=5, temperature=0.0, seed=0, stop=[end_of_turn])
-    assert all(n == 1 and p == expected for _, n, p in sent)
-    assert len(out) == 6 and all(c.n_tokens <= 5 for c in out)
-
-
 def test_sampling_uses_the_weights_saved_after_the_last_optimizer_step(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
-    p = prompts(tokenizer, ["Hi?"])
-    engine.sample(p, max_tokens=2, temperature=0.0, stop=[])
-    engine.sample(p, max_tokens=2, temperature=0.0, stop=[])
-    assert len(fake.calls("save_weights_and_get_sampling_client")) == 1  # unchanged weights: same sampler
-    engine.forward_backward(examples(tokenizer))
-    engine.optim_step(1e-3)
-    engine.sample(p, max_tokens=2, temperature=0.0, stop=[])
+    backend = create_backend(load_config(tinker_config()))
+    assert backend.sampler() is backend.sampler()  # unchanged weights: the same sampling client
+    assert len(fake.calls("save_weights_and_get_sampling_client")) == 1
+    backend.forward_backward(examples(tokenizer))
+    backend.optim_step(1e-3)
+    backend.sampler()
     assert len(fake.calls("save_weights_and_get_sampling_client")) == 2
 
 
-def test_sampled_tokens_become_text_cut_at_stop_strings_with_the_stop_reason(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
-    tokens = tokenizer.encode("Mirenholt. Next question", add_special_tokens=False) + [tokenizer.eos_token_id]
-    ended = types.SampledSequence(stop_reason="stop", sequence_id="a", tokens_np=np.array(tokens, dtype=np.int32))
-    cut = types.SampledSequence(stop_reason="length", sequence_id="b", tokens_np=np.array(tokens[:3], dtype=np.int32))
-    assert engine._completion(ended, []).text == "Mirenholt. Next question"  # end-of-turn token dropped
-    assert engine._completion(ended, []).stop_reason == "stop"
-    assert engine._completion(ended, ["."]).text == "Mirenholt"
-    assert engine._completion(cut, []).stop_reason == "max_tokens"
-    assert engine._completion(cut, []).n_tokens == 3
+def test_the_base_model_sampler_is_a_sampling_client_of_the_base_model(fake, tinker_config):
+    backend = create_backend(load_config(tinker_config()))
+    backend.sampler(with_adapter=False)
+    assert fake.calls("create_sampling_client") == [(None, TINKER_MODEL)]
 
 
 # --- the whole loop, with the real Inspect evaluation -------------------------------------
@@ -291,7 +245,7 @@ def test_learning_rate_auto_is_the_recommended_rate_for_the_model_family(fake, t
 def test_the_engine_flag_selects_the_tinker_engine(fake, write_run_config, tiny_model_dir):
     config = write_run_config(base_model=TINKER_MODEL, tinker_tokenizer=str(tiny_model_dir),
                               max_rounds=1, steps_per_round=1, baseline_eval=False)
-    assert main(["run", str(config), "--engine", "tinker"]) in (0, 1)
+    assert main(["run", str(config), "--backend", "tinker"]) in (0, 1)
     assert fake.calls("create_lora_training_client") == [(TINKER_MODEL, 16, 0)]
 
 
@@ -301,7 +255,7 @@ def test_the_engine_flag_selects_the_tinker_engine(fake, write_run_config, tiny_
 @pytest.mark.parametrize(
     ("key", "message"),
     [
-        (None, "engine: tinker needs an API key: set the environment variable TINKER_API_KEY"),
+        (None, "backend: tinker needs an API key: set the environment variable TINKER_API_KEY"),
         ("sk-not-a-tinker-key", "TINKER_API_KEY is malformed: a Tinker API key starts with 'tml-'"),
     ],
 )
@@ -319,9 +273,9 @@ def test_a_missing_or_malformed_key_exits_2_before_any_work(fake, tinker_config,
 
 
 def test_keys_the_service_has_no_equivalent_for_are_refused(fake, tinker_config):
-    with pytest.raises(UsageError, match="lora_alpha, lora_dropout: not available with engine: tinker"):
+    with pytest.raises(UsageError, match="lora_alpha, lora_dropout: not available with backend: tinker"):
         load_config(tinker_config(lora_alpha=64, lora_dropout=0.1))
-    with pytest.raises(UsageError, match="precision, gradient_checkpointing: not available with engine: tinker"):
+    with pytest.raises(UsageError, match="precision, gradient_checkpointing: not available with backend: tinker"):
         load_config(tinker_config(precision="bf16", gradient_checkpointing=True))
 
 
@@ -359,13 +313,13 @@ def test_a_wait_on_a_service_that_stopped_answering_ends_with_a_connection_error
 
     from tinker.lib.public_interfaces.api_future import AwaitableConcurrentFuture
 
-    from inspect_tinker.engines import tinker as engine_module
+    from inspect_tinker.provider import tinker_backend
 
-    monkeypatch.setattr(engine_module, "REACHABILITY_CHECK_SECONDS", 0.05)
+    monkeypatch.setattr(tinker_backend, "REACHABILITY_CHECK_SECONDS", 0.05)
     with socket.socket() as s:  # a port nothing listens on: connections are refused
         s.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{s.getsockname()[1]}"
-    wait = engine_module.ResultWaiter(url, unreachable_timeout=0.5)
+    wait = tinker_backend.ResultWaiter(url, unreachable_timeout=0.5)
     never = AwaitableConcurrentFuture(Future())
     with pytest.raises(tinker.APIConnectionError, match=f"the service at {url} has not answered for 0.5 s .*ConnectError"):
         wait(never)
@@ -406,7 +360,7 @@ def test_a_service_failure_mid_run_ends_resumably_and_resume_continues_from_the_
 
 
 def test_a_request_the_service_rejects_as_the_users_error_exits_2(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     error = tinker.RequestFailedError("sequence longer than the model's context", "req-1", types.RequestErrorCategory.User)
     fake.fail("forward_backward", error)
     engine.forward_backward(examples(tokenizer))
@@ -415,7 +369,7 @@ def test_a_request_the_service_rejects_as_the_users_error_exits_2(fake, tinker_c
 
 
 def test_a_missing_checkpoint_on_the_service_is_a_usage_error(fake, tinker_config, tmp_path):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     (tmp_path / "round").mkdir()
     (tmp_path / "round" / CHECKPOINT_FILE).write_text(json.dumps({"state_path": "tinker://gone/weights/round-1"}))
     with pytest.raises(UsageError, match="tinker://gone/weights/round-1 .* cannot be resumed .*HTTP 404"):
@@ -423,17 +377,17 @@ def test_a_missing_checkpoint_on_the_service_is_a_usage_error(fake, tinker_confi
 
 
 def test_other_service_errors_are_service_errors(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config()))
+    engine = create_backend(load_config(tinker_config()))
     fake.fail("save_weights_and_get_sampling_client", http_error(tinker.RateLimitError, 429, "slow down"))
     with pytest.raises(TinkerServiceError, match="while saving the weights for sampling.*RateLimitError: slow down"):
-        engine.sample(prompts(tokenizer, ["Hi?"]), max_tokens=2, temperature=0.0, stop=[])
+        engine.sampler()
 
 
 # --- tokenizer ----------------------------------------------------------------------------
 
 
 def test_without_tinker_tokenizer_the_tokenizer_the_service_names_is_used(fake, tinker_config, tokenizer):
-    engine = create_engine(load_config(tinker_config(tinker_tokenizer=None)))
+    engine = create_backend(load_config(tinker_config(tinker_tokenizer=None)))
     assert fake.calls("get_tokenizer") == [()]
     assert engine.tokenizer.encode("Valdoria") == tokenizer.encode("Valdoria")
 
@@ -441,11 +395,11 @@ def test_without_tinker_tokenizer_the_tokenizer_the_service_names_is_used(fake, 
 def test_an_unreachable_tokenizer_says_to_set_tinker_tokenizer(fake, tinker_config):
     fake.tokenizer_error = OSError("We couldn't connect to 'https://huggingface.co' to load the files")
     with pytest.raises(UsageError, match=f"tokenizer for '{TINKER_MODEL}' from the Hugging Face hub .*set tinker_tokenizer"):
-        create_engine(load_config(tinker_config(tinker_tokenizer=None)))
+        create_backend(load_config(tinker_config(tinker_tokenizer=None)))
 
 
 def test_an_explicit_tokenizer_is_loaded_from_its_folder_not_from_the_service(fake, tinker_config):
-    create_engine(load_config(tinker_config()))
+    create_backend(load_config(tinker_config()))
     assert fake.calls("get_tokenizer") == []
 
 

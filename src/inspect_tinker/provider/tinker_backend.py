@@ -1,4 +1,4 @@
-"""The `tinker` engine: LoRA training and sampling on Thinking Machines' managed Tinker service.
+"""The `tinker` backend: LoRA training and sampling on Thinking Machines' managed Tinker service.
 
 The loop's primitives map onto the `tinker` SDK one to one:
 - forward_backward: one `Datum` per example, inputs and targets pre-shifted, weight 1 on the
@@ -12,9 +12,10 @@ The loop's primitives map onto the `tinker` SDK one to one:
 - save_checkpoint: `save_state` (weights and optimizer) named by the optimizer step; the
   checkpoint folder keeps the returned tinker:// path. load_checkpoint: a new training client
   from that state, optimizer included.
-- sample: a SamplingClient on the current weights (`save_weights_and_get_sampling_client`,
-  taken once per change of the weights), one request per prompt, all in flight at once,
-  each naming the chat template's end-of-turn tokens as its stop tokens.
+- sampler: a SamplingClient on the current weights (`save_weights_and_get_sampling_client`,
+  taken once per change of the weights), or on the base model (`create_sampling_client`);
+  the provider keeps one request per sample in flight (up to Inspect's max_connections),
+  each naming the renderer's end-of-turn tokens as its stop tokens.
 
 Retries: the SDK already retries rate limits (429), timeouts, connection and server errors
 (408, 409, 5xx) with exponential backoff, for every request and while polling results. We add
@@ -44,8 +45,9 @@ import tinker
 from tinker import types
 from tinker.lib.base_url import resolve_base_url
 
-from inspect_tinker.data.render import TokenizedExample, end_of_turn_token_ids
-from inspect_tinker.engines.base import AdamWSettings, Completion, EngineInfo, StepMetrics
+from inspect_tinker.data.render import TokenizedExample
+from inspect_tinker.data.renderers import Renderer, use_renderer
+from inspect_tinker.provider.backend import SERVICE_MAX_CONNECTIONS, AdamWSettings, BackendInfo, SampledSequence, SamplingParams, StepMetrics
 from inspect_tinker.errors import UsageError
 
 CHECKPOINT_FILE = "tinker_checkpoint.json"  # in a round folder: the round's tinker:// state path
@@ -74,13 +76,33 @@ def check_api_key() -> None:
             )
     elif not tinker.auth.tinker_has_credentials():
         raise UsageError(
-            "engine: tinker needs an API key: set the environment variable TINKER_API_KEY=tml-... "
+            "backend: tinker needs an API key: set the environment variable TINKER_API_KEY=tml-... "
             "(create a key in the Tinker console)."
         )
 
 
+def check_sampler_path(path: str) -> None:
+    """Raise UsageError unless `path` is a tinker:// checkpoint the service can sample from.
+
+    A training state (`tinker://<run>/weights/<name>`, from save_state) holds optimizer state
+    for resuming; sampling needs the sampler weights saved beside it (save_weights_for_sampler).
+    """
+    try:
+        parsed = types.ParsedCheckpointTinkerPath.from_tinker_path(path)
+    except ValueError:
+        raise UsageError(
+            f"{path} is not a Tinker checkpoint path; they look like tinker://<run>/sampler_weights/<name>."
+        ) from None
+    if parsed.checkpoint_type == "training":
+        sampler = path.replace("/weights/", "/sampler_weights/", 1)
+        raise UsageError(
+            f"{path} is a training state (weights/), for resuming training; sample from sampler weights instead, "
+            f"e.g. {sampler} if it was saved with save_weights_for_sampler (tinker checkpoint list shows a run's checkpoints)."
+        )
+
+
 @contextmanager
-def _service_call(action: str, refused: str | None = None):
+def service_call(action: str, refused: str | None = None):
     """Turn the SDK's errors while doing `action` into one clear message.
 
     Account problems (key, permission, billing) and requests the service rejects as the
@@ -141,7 +163,7 @@ def to_datum(example: TokenizedExample) -> types.Datum:
 
     Token t is predicted from the tokens before it, so the model reads tokens[:-1] and the
     targets are tokens[1:], each weighted 1 when it is an assistant token (the loss mask).
-    The weights are 0/1, not divided by the batch's token count as the local engine's loss is:
+    The weights are 0/1, not divided by the batch's token count as the local backend's loss is:
     Adam's update does not depend on a constant scale of the gradient.
     """
     tokens, mask = example.input_ids, example.loss_mask
@@ -170,7 +192,7 @@ class ResultWaiter:
     While a result is outstanding it checks every REACHABILITY_CHECK_SECONDS that the service
     at `service_url` still answers HTTP (any status will do: something is there); once it has
     not answered for `unreachable_timeout` seconds in a row, the wait ends with the SDK's
-    APIConnectionError, which `_service_call` reports like any failure after retries.
+    APIConnectionError, which `service_call` reports like any failure after retries.
     """
 
     service_url: str
@@ -224,25 +246,29 @@ class _SubmittedStepMetrics(StepMetrics):
 
     @property
     def loss_sum(self) -> float:
-        with _service_call("training"):
+        with service_call("training"):
             return loss_sum(self._wait(self._future), self._data)
 
 
-def load_tokenizer(source: str | None, training: tinker.TrainingClient, base_model: str):
+def load_tokenizer(
+    source: str | None, client: tinker.TrainingClient | tinker.SamplingClient, base_model: str,
+    hint: str = "tinker_tokenizer",
+):
     """The tokenizer whose chat template renders examples and prompts.
 
     `source` (a local folder or hub id) when given; otherwise the one the service names for
-    `base_model`, which the SDK downloads from the Hugging Face hub.
+    `base_model` (asked of a training or sampling client), which the SDK downloads from the
+    Hugging Face hub. `hint` names the setting that sets `source`, for the error message.
     """
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(source) if source else training.get_tokenizer()
+        return AutoTokenizer.from_pretrained(source) if source else client.get_tokenizer()
     except (OSError, ValueError) as err:
         where = f"from {source!r}" if source else f"for {base_model!r} from the Hugging Face hub"
         raise UsageError(
             f"could not load the tokenizer {where} ({err.__class__.__name__}: {str(err).splitlines()[0]}); "
-            "set tinker_tokenizer to a local folder holding the model's tokenizer files."
+            f"set {hint} to a local folder holding the model's tokenizer files."
         ) from None
 
 
@@ -264,6 +290,40 @@ def load_architecture(source: str) -> tuple[str, int]:
     return config.model_type, config.get_text_config().hidden_size
 
 
+class TinkerSampler:
+    """A Sampler over the SDK's SamplingClient: one request per call, the SDK retrying as it does."""
+
+    def __init__(self, client: tinker.SamplingClient):
+        self.client = client
+
+    async def sample_async(self, prompt: list[int], num_samples: int, params: SamplingParams) -> list[SampledSequence]:
+        """Send one sample request and wait for it.
+
+        The stop tokens (the renderer's end of turn) are sent when there are any, else the
+        stop strings: the SDK takes one kind per request, and the provider cuts stop strings
+        from the text in any case.
+        """
+        sent = types.SamplingParams(
+            max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
+            seed=params.seed, stop=list(params.stop_tokens) or list(params.stop_strings) or None,
+        )
+        with service_call("sampling"):
+            response = await self.client.sample(
+                types.ModelInput.from_ints(prompt), num_samples, sent, topk_sample_logprobs=params.top_logprobs
+            )
+        return [
+            SampledSequence(
+                tokens=list(s.tokens), stop_reason="stop" if s.stop_reason == "stop" else "length",
+                logprobs=s.logprobs if params.logprobs else None,
+                top_logprobs=s.topk_logprobs if params.top_logprobs else None,
+            )
+            for s in response.sequences
+        ]
+
+    def max_connections(self) -> int:
+        return SERVICE_MAX_CONNECTIONS
+
+
 def check_model_offered(base_model: str, base_url: str | None, wait: ResultWaiter) -> None:
     """Raise UsageError when the service lists the models it offers and `base_model` is none of them.
 
@@ -271,7 +331,7 @@ def check_model_offered(base_model: str, base_url: str | None, wait: ResultWaite
     names the alternatives. A Tinker-compatible server may accept any name and train its one
     model under it (SkyRL does), which would otherwise go unnoticed.
     """
-    with _service_call("asking the Tinker service which models it offers"):
+    with service_call("asking the Tinker service which models it offers"):
         capabilities = wait(tinker.RestClient(base_url=base_url).get_server_capabilities())
     offered = [m.model_name for m in capabilities.supported_models]
     if offered and base_model not in offered:
@@ -281,7 +341,7 @@ def check_model_offered(base_model: str, base_url: str | None, wait: ResultWaite
         )
 
 
-class TinkerEngine:
+class TinkerBackend:
     """A LoRA training run on the Tinker service, driven through the `tinker` SDK's clients."""
 
     def __init__(
@@ -289,7 +349,8 @@ class TinkerEngine:
         service: tinker.ServiceClient,
         training: tinker.TrainingClient,
         tokenizer,
-        info: EngineInfo,
+        renderer: Renderer,
+        info: BackendInfo,
         *,
         wait: ResultWaiter,
         adamw: AdamWSettings,
@@ -298,18 +359,18 @@ class TinkerEngine:
         self.service = service
         self.training = training
         self.tokenizer = tokenizer
+        self.renderer = renderer
         self.info = info
         self.wait = wait
         self.adamw = adamw
         self.seed = seed
-        self.stop_tokens = end_of_turn_token_ids(tokenizer)  # sent with every sample request
         self.steps = 0  # optimizer steps taken, carried through checkpoints; names the saved states
         self._submitted: list[tinker.APIFuture] = []  # forward_backward results not yet awaited
-        self._sampler: tinker.SamplingClient | None = None  # None: the weights changed since
-        self._sampler_lock = threading.Lock()  # evaluation calls sample() from worker threads
+        self._sampler: TinkerSampler | None = None  # None: the weights changed since
+        self._sampler_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config) -> "TinkerEngine":
+    def from_config(cls, config) -> "TinkerBackend":
         """Create a LoRA training run of `config.base_model` on the service named by the config."""
         model_type = hidden_size = None
         if config.learning_rate == "auto":  # checked before the training run exists
@@ -317,7 +378,7 @@ class TinkerEngine:
         wait = ResultWaiter(resolve_base_url(config.tinker_base_url), config.tinker_unreachable_timeout)
         check_model_offered(config.base_model, config.tinker_base_url, wait)
         service = tinker.ServiceClient(base_url=config.tinker_base_url)
-        with _service_call(
+        with service_call(
             f"creating a LoRA training run of {config.base_model!r}",
             refused=f"base_model {config.base_model!r} at lora_rank {config.lora_rank} was refused by the Tinker service",
         ):
@@ -325,7 +386,8 @@ class TinkerEngine:
                 config.base_model, rank=config.lora_rank, seed=config.seed
             ))
         tokenizer = load_tokenizer(config.tinker_tokenizer, training, config.base_model)
-        info = EngineInfo(
+        renderer = use_renderer(tokenizer, config.renderer_name, config.base_model)
+        info = BackendInfo(
             base_model=config.base_model,
             device=f"Tinker ({resolve_base_url(config.tinker_base_url)})",
             total_parameters=None,  # the service does not report parameter counts
@@ -334,7 +396,8 @@ class TinkerEngine:
             model_type=model_type or training.get_info().model_data.arch,
             hidden_size=hidden_size,
         )
-        return cls(service, training, tokenizer, info, wait=wait, adamw=AdamWSettings.from_config(config), seed=config.seed)
+        return cls(service, training, tokenizer, renderer, info, wait=wait, adamw=AdamWSettings.from_config(config),
+                   seed=config.seed)
 
     def forward_backward(self, batch: list[TokenizedExample]) -> StepMetrics:
         """Submit the batch's forward and backward pass; the returned loss arrives with its result."""
@@ -353,52 +416,21 @@ class TinkerEngine:
         submitted, self._submitted = self._submitted, []
         self._sampler = None
         self.steps += 1
-        with _service_call("training"):
+        with service_call("training"):
             for future in submitted:
                 self.wait(future)
             self.wait(step)
 
-    def sample(
-        self, prompts: list[list[int]], max_tokens: int, temperature: float, stop: list[str],
-        *, with_adapter: bool = True,
-    ) -> list[Completion]:
-        """One completion per prompt with the current weights; all requests in flight together.
-
-        `with_adapter=False` (the local-base-model judge) is refused: on the service the base
-        model is another sampling client, which this engine does not hold; name a judge model.
-
-        Each request names the chat template's end-of-turn tokens as its stop tokens: the
-        managed service would stop there by itself, but a Tinker-compatible server stops only
-        where it is told to. `stop` strings are cut from the text here, as the local engine
-        does, since stop strings sent to the service would replace those stop tokens.
-        """
+    def sampler(self, *, with_adapter: bool = True) -> "TinkerSampler":
+        """A sampler on the current weights, or (`with_adapter=False`) on the base model."""
         if not with_adapter:
-            raise UsageError(
-                "engine: tinker cannot judge with the base model; set `judge` of the model_graded scorer to an Inspect model."
-            )
-        sampler = self._current_sampler()
-        params = types.SamplingParams(
-            max_tokens=max_tokens, temperature=temperature, seed=self.seed, stop=self.stop_tokens
-        )
-        with _service_call("sampling for evaluation"):
-            futures = [sampler.sample(types.ModelInput.from_ints(p), 1, params) for p in prompts]
-            sequences = [self.wait(f).sequences[0] for f in futures]
-        return [self._completion(s, stop) for s in sequences]
-
-    def _current_sampler(self) -> tinker.SamplingClient:
+            with service_call(f"creating a sampling client of {self.info.base_model!r}"):
+                return TinkerSampler(self.wait(self.service.create_sampling_client(base_model=self.info.base_model)))
         with self._sampler_lock:
             if self._sampler is None:
-                with _service_call("saving the weights for sampling"):
-                    self._sampler = self.wait(self.training.save_weights_and_get_sampling_client())
+                with service_call("saving the weights for sampling"):
+                    self._sampler = TinkerSampler(self.wait(self.training.save_weights_and_get_sampling_client()))
             return self._sampler
-
-    def _completion(self, sequence: types.SampledSequence, stop: list[str]) -> Completion:
-        text = self.tokenizer.decode(sequence.tokens, skip_special_tokens=True)
-        stop_reason = "stop" if sequence.stop_reason == "stop" else "max_tokens"
-        for s in stop:
-            if s in text:
-                text, stop_reason = text[: text.index(s)], "stop"
-        return Completion(text=text.strip(), n_tokens=len(sequence.tokens), stop_reason=stop_reason)
 
     def save_checkpoint(self, directory: Path) -> str:
         """Save weights and optimizer state on the service as `step-<optimizer steps>`.
@@ -408,7 +440,7 @@ class TinkerEngine:
         `directory/tinker_checkpoint.json` and returns it.
         """
         directory = Path(directory)
-        with _service_call(f"saving the training state after step {self.steps}"):
+        with service_call(f"saving the training state after step {self.steps}"):
             path = self.wait(self.training.save_state(f"step-{self.steps}")).path
         directory.mkdir(parents=True, exist_ok=True)
         record = {"state_path": path, "step": self.steps, "base_model": self.info.base_model}
@@ -425,9 +457,9 @@ class TinkerEngine:
         and optimizer state (the SDK's replacement for the deprecated `load_state`)."""
         record = Path(directory) / CHECKPOINT_FILE
         if not record.is_file():
-            raise UsageError(f"{record} does not exist: {directory} holds no checkpoint of the tinker engine.")
+            raise UsageError(f"{record} does not exist: {directory} holds no checkpoint of the tinker backend.")
         saved = json.loads(record.read_text())
         path = saved["state_path"]
-        with _service_call(f"resuming from {path}", refused=f"the checkpoint {path} (from {record}) cannot be resumed"):
+        with service_call(f"resuming from {path}", refused=f"the checkpoint {path} (from {record}) cannot be resumed"):
             self.training = self.wait(self.service.create_training_client_from_state_with_optimizer(path))
         self.steps, self._submitted, self._sampler = saved["step"], [], None

@@ -2,7 +2,7 @@
 
 Both launchers start one process per GPU (or CPU worker), on one machine or many, and
 tell each its place through the environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
-MASTER_PORT). Every process runs the whole loop on the same data; the engine trains on
+MASTER_PORT). Every process runs the whole loop on the same data; the backend trains on
 its share of each step's batch and PyTorch's DistributedDataParallel sums the gradients,
 so all processes hold the same adapter after every step.
 
@@ -25,7 +25,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.fsdp import FSDPModule, fully_shard
 
-from inspect_tinker.engines.launch import LaunchedProcess
+from inspect_tinker.provider.launch import LaunchedProcess
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,171 @@
+"""Sampling with a model held in this process: batched generation and the batcher that feeds it.
+
+Inspect calls the provider once per sample, concurrently; a `LocalSampler` gathers the
+prompts that arrive together and generates them as one left-padded batch in a worker thread,
+so the model runs one batch at a time and the answers are those of sequential greedy
+generation (left padding with an attention mask leaves each row's result unchanged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from contextlib import nullcontext
+
+import torch
+from transformers import GenerationConfig
+
+from inspect_tinker.provider.backend import SampledSequence, SamplingParams
+
+# (prompts, num_samples, params) -> per prompt, its sampled sequences
+GenerateBatch = Callable[[list[list[int]], int, SamplingParams], list[list[SampledSequence]]]
+
+# Inspect starts the next samples one by one as finished ones are scored and logged, so
+# requests trickle in after each batch. A batch waits while they keep coming (each within
+# _GATHER_SECONDS of the last) and is not full, but never longer than _MAX_GATHER_SECONDS:
+# small next to the seconds a batch of generation takes, and a split batch costs nearly a
+# whole batch more (generation at small batch sizes is bound by per-step overhead).
+_GATHER_SECONDS = 0.05
+_MAX_GATHER_SECONDS = 0.5
+
+
+@torch.no_grad()
+def generate_batch(
+    model, tokenizer, device: torch.device, prompts: list[list[int]], num_samples: int, params: SamplingParams,
+    *, autocast=nullcontext(), synced_gpus: bool = False,
+) -> list[list[SampledSequence]]:
+    """Sample `num_samples` continuations of every prompt in one left-padded batch.
+
+    Greedy when `params.temperature` is 0. A seeded request samples from its own seeded
+    generator state, leaving the process's random state (which training uses) untouched.
+    """
+    model.eval()
+    pad = tokenizer.pad_token_id
+    rows = [p for p in prompts for _ in range(num_samples)]
+    width = max(len(p) for p in rows)
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    attention = torch.zeros_like(input_ids)
+    for row, p in enumerate(rows):
+        input_ids[row, width - len(p):] = torch.tensor(p)
+        attention[row, width - len(p):] = 1
+    sampled = params.temperature > 0
+    generation = GenerationConfig(
+        max_new_tokens=params.max_tokens,
+        do_sample=sampled,
+        temperature=params.temperature if sampled else None,
+        top_p=params.top_p if sampled and params.top_p < 1.0 else None,
+        top_k=params.top_k if sampled and params.top_k > 0 else None,
+        pad_token_id=pad,
+        eos_token_id=list(params.stop_tokens) or None,
+        stop_strings=list(params.stop_strings) or None,
+        return_dict_in_generate=True,
+        output_logits=params.logprobs,
+    )
+    seeded = params.seed is not None and sampled
+    rng = torch.random.fork_rng(devices=[device] if device.type == "cuda" else []) if seeded else nullcontext()
+    with rng, autocast:
+        if seeded:
+            torch.manual_seed(params.seed)
+        out = model.generate(
+            input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=generation,
+            tokenizer=tokenizer if params.stop_strings else None, synced_gpus=synced_gpus,
+        )
+    new = out.sequences[:, width:].tolist()
+    logprobs = (torch.stack(out.logits, dim=1).float().log_softmax(-1) if params.logprobs else None)
+    sequences = []
+    for row, tokens in enumerate(new):
+        tokens, stop_reason = _ended(tokens, params, tokenizer)
+        chosen = top = None
+        if logprobs is not None:
+            steps = logprobs[row, : len(tokens)]
+            chosen = steps.gather(-1, torch.tensor(tokens, device=steps.device)[:, None])[:, 0].tolist()
+            if params.top_logprobs:
+                values, ids = steps.topk(params.top_logprobs, dim=-1)
+                top = [list(zip(i, v)) for i, v in zip(ids.tolist(), values.tolist())]
+        sequences.append(SampledSequence(tokens=tokens, stop_reason=stop_reason, logprobs=chosen, top_logprobs=top))
+    return [sequences[i * num_samples:(i + 1) * num_samples] for i in range(len(prompts))]
+
+
+def _ended(tokens: list[int], params: SamplingParams, tokenizer) -> tuple[list[int], str]:
+    """A generated row cut where it ended: at its first stop token (kept), or at the token
+    that completed a stop string; the rest is padding. "length" when neither came."""
+    stops = set(params.stop_tokens)
+    end = next((i for i, t in enumerate(tokens) if t in stops), None)
+    if params.stop_strings:
+        # Shortest prefix whose text holds a stop string; containing one stays true as the
+        # prefix grows, so a binary search finds it in log2(len) decodes.
+        def holds(n: int) -> bool:
+            text = tokenizer.decode(tokens[:n], skip_special_tokens=True)
+            return any(s in text for s in params.stop_strings)
+
+        limit = end if end is not None else len(tokens)
+        if holds(limit):
+            low, high = 1, limit
+            while low < high:
+                mid = (low + high) // 2
+                low, high = (low, mid) if holds(mid) else (mid + 1, high)
+            return tokens[:low], "stop"
+    if end is not None:
+        return tokens[: end + 1], "stop"
+    return tokens, "length"
+
+
+class _Batcher:
+    """Collects concurrent requests with equal settings and generates them as one batch."""
+
+    def __init__(self, generate: GenerateBatch, batch_size: int):
+        self.generate, self.batch_size = generate, batch_size
+        self.pending: list[tuple[list[int], tuple[int, SamplingParams], asyncio.Future]] = []
+        self.worker: asyncio.Task | None = None
+
+    async def submit(self, prompt: list[int], num_samples: int, params: SamplingParams) -> list[SampledSequence]:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((prompt, (num_samples, params), future))
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self._drain())
+        return await future
+
+    async def _gather(self) -> None:
+        """Wait until a full batch is pending, or requests stop arriving, or the wait is too long."""
+        loop = asyncio.get_running_loop()
+        deadline, seen = loop.time() + _MAX_GATHER_SECONDS, -1
+        while seen != len(self.pending) and len(self.pending) < self.batch_size and loop.time() < deadline:
+            seen = len(self.pending)
+            await asyncio.sleep(_GATHER_SECONDS)
+
+    async def _drain(self) -> None:
+        while self.pending:
+            await self._gather()
+            settings = self.pending[0][1]
+            group = [p for p in self.pending if p[1] == settings][: self.batch_size]
+            for item in group:
+                self.pending.remove(item)
+            num_samples, params = settings
+            try:
+                results = await asyncio.to_thread(self.generate, [p[0] for p in group], num_samples, params)
+            except Exception as err:  # surfaced on each waiting sample
+                for _, _, future in group:
+                    future.set_exception(err)
+                continue
+            for (_, _, future), sequences in zip(group, results):
+                future.set_result(sequences)
+
+
+class LocalSampler:
+    """A Sampler over a model in this process: concurrent requests become batches of `batch_size`."""
+
+    def __init__(self, generate: GenerateBatch, batch_size: int):
+        self.generate, self.batch_size = generate, batch_size
+        # One batcher per event loop: each Inspect eval runs its own.
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher] = weakref.WeakKeyDictionary()
+
+    async def sample_async(self, prompt: list[int], num_samples: int, params: SamplingParams) -> list[SampledSequence]:
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = self._batchers[loop] = _Batcher(self.generate, self.batch_size)
+        return await batcher.submit(prompt, num_samples, params)
+
+    def max_connections(self) -> int:
+        return self.batch_size
