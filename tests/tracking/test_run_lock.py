@@ -1,11 +1,10 @@
 """The run lock: one process at a time works on a run folder, and a dead one never holds it.
 
-Contenders are real processes started together behind a barrier; a holder is killed with SIGKILL.
+Contenders are fresh interpreters that each try the lock on the same line of stdin; a holder is killed with SIGKILL.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -16,36 +15,52 @@ from inspect_tinker.tracking import RunFolder
 
 CONTENDERS, TRIALS = 8, 20
 
-
-def _contend(root, start, tried, wins) -> None:
-    folder = RunFolder(root)
-    start.wait()
+# One contender: for each run folder read from stdin it tries the lock and says whether it got
+# it, then holds it until told to let go, so that every contender tries while the winner holds.
+# The contenders are fresh interpreters, not forks of pytest: forking a process with threads
+# running (the tinker SDK's, Chromium's driver, the local servers' clients) can leave the child
+# stuck on a lock some thread held at the fork, and once a contender hung there for ever.
+CONTEND = """
+import sys
+from inspect_tinker.errors import UsageError
+from inspect_tinker.tracking import RunFolder
+for root in sys.stdin:
+    folder = RunFolder(root.strip())
     try:
         folder.acquire()
+        won = True
     except UsageError:
         won = False
-    else:
-        won = True
-    wins.put(won)
-    tried.wait()  # the winner holds the lock until every contender has tried
-    folder.release()
+    print("won" if won else "lost", flush=True)
+    sys.stdin.readline()
+    if won:
+        folder.release()
+    print("released", flush=True)
+"""
 
 
 def test_of_many_processes_taking_a_run_at_once_exactly_one_gets_it(tmp_path):
-    context = multiprocessing.get_context("fork")
-    for trial in range(TRIALS):
-        root = tmp_path / f"run-{trial}"
-        root.mkdir()
-        start, tried, wins = context.Barrier(CONTENDERS), context.Barrier(CONTENDERS), context.Queue()
-        procs = [context.Process(target=_contend, args=(root, start, tried, wins)) for _ in range(CONTENDERS)]
+    procs = [subprocess.Popen([sys.executable, "-c", CONTEND], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for _ in range(CONTENDERS)]
+    try:
+        for trial in range(TRIALS):
+            root = tmp_path / f"run-{trial}"
+            root.mkdir()
+            for proc in procs:  # all at once: each contender is blocked reading, and wakes on its line
+                proc.stdin.write(f"{root}\n")
+                proc.stdin.flush()
+            results = [proc.stdout.readline() for proc in procs]
+            assert results.count("won\n") == 1, f"trial {trial}: {results}"
+            for proc in procs:
+                proc.stdin.write("release\n")
+                proc.stdin.flush()
+            assert [proc.stdout.readline() for proc in procs] == ["released\n"] * CONTENDERS
+            assert not (root / "run.lock").exists()  # the winner's release removed it
+    finally:
         for proc in procs:
-            proc.start()
-        results = [wins.get(timeout=300) for _ in procs]
+            proc.stdin.close()
         for proc in procs:
-            proc.join(timeout=300)
-            assert proc.exitcode == 0
-        assert results.count(True) == 1, f"trial {trial}: {results.count(True)} processes got the lock"
-        assert not (root / "run.lock").exists()  # the winner's release removed it
+            assert proc.wait(timeout=300) == 0
 
 
 def test_only_the_holder_releases_the_lock(tmp_path):
