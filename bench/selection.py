@@ -265,7 +265,7 @@ def run_arm(world: World, root: Path, arm: str, *, seed: int, rounds: int, **ove
     the rounds it did not need); its scores per round (the baseline first), the confirmation
     scores and, for `on`, the precision of what it added."""
     from inspect_tinker.config import load_config
-    from inspect_tinker.loop import run
+    from inspect_tinker.loop.session import run
 
     summary = run(load_config(write_world(world, root, arm, seed=seed, rounds=rounds, **overrides)))
     events = [json.loads(line) for line in (Path(summary["run_dir"]) / "events.jsonl").read_text().splitlines()]

@@ -13,3 +13,17 @@ def task_result(name: str, correct: list[bool], **fields) -> TaskResult:
 
 def eval_result(*tasks: TaskResult) -> EvalResult:
     return EvalResult.combine(list(tasks))
+
+
+def scripted_scores(monkeypatch, scores: dict[int, float]):
+    """The loop's evaluation of round n scores `scores[n]`: ten samples, that fraction of them right.
+
+    Inspect still runs the round's tasks (the logs are real); only their scores are replaced,
+    so that regressions happen on cue.
+    """
+
+    def scripted_result(tasks, logs):
+        right = round(scores[logs[0].eval.metadata["inspect_tinker"]["round"]] * 10)
+        return eval_result(task_result("eval", [i < right for i in range(10)]))
+
+    monkeypatch.setattr("inspect_tinker.loop.rounds.stage_result", scripted_result)

@@ -13,23 +13,13 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
-from evalresults import eval_result, task_result
+from evalresults import scripted_scores
 from local_backends import local_backend
 
 from inspect_tinker.cli import main
 from inspect_tinker.config import load_config
-from inspect_tinker.loop import run
+from inspect_tinker.loop.session import run
 from inspect_tinker.report.contents import read_report_contents
-
-
-def scripted_scores(monkeypatch, scores: dict[int, float]):
-    """Each round's evaluation scores `scores[round]`: ten samples, that fraction of them right."""
-
-    def fake_evaluate(backend, backend_name, tasks, judges, batch_size, log_dir, model_path=None):
-        right = round(scores[int(log_dir.parent.name)] * 10)  # log_dir: runs/<run>/rounds/<n>/eval
-        return eval_result(task_result("eval", [i < right for i in range(10)]))
-
-    monkeypatch.setattr("inspect_tinker.evaluation.evaluate", fake_evaluate)
 
 
 def read_events(run_dir) -> list[dict]:

@@ -11,21 +11,11 @@ import json
 import torch
 from safetensors.torch import load_file
 
-from evalresults import eval_result, task_result
+from evalresults import scripted_scores
 
 from inspect_tinker.config import load_config
-from inspect_tinker.loop import run
+from inspect_tinker.loop.session import run
 from inspect_tinker.tracking import RoundRecord, best_round
-
-
-def scripted_scores(monkeypatch, scores: dict[int, float]):
-    """Each round's evaluation scores `scores[round]`: ten samples, that fraction of them right."""
-
-    def fake_evaluate(backend, backend_name, tasks, judges, batch_size, log_dir, model_path=None):
-        right = round(scores[int(log_dir.parent.name)] * 10)  # log_dir: runs/<run>/rounds/<n>/eval
-        return eval_result(task_result("eval", [i < right for i in range(10)]))
-
-    monkeypatch.setattr("inspect_tinker.evaluation.evaluate", fake_evaluate)
 
 
 def test_the_best_round_is_the_highest_score_and_the_earlier_on_a_tie():

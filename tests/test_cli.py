@@ -7,6 +7,8 @@ import pytest
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
+from run_logs import stage_logs
+
 from inspect_tinker.cli import main
 
 
@@ -19,7 +21,7 @@ def test_bar_met_exits_0_and_writes_a_complete_run_folder(write_run_config, caps
         assert (run_dir / name).is_file(), name
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["bar_met"] and summary["exit_code"] == 0 and summary["rounds_run"] == 1
-    assert list((run_dir / "rounds" / "1" / "eval").glob("*.eval"))
+    assert stage_logs(run_dir) == [(1, "train", "train_round_1"), (1, "eval", "eval")]  # every stage an Inspect log
     assert (run_dir / "rounds" / "1" / "trainer" / "trainer_state.pt").is_file()
     events = [json.loads(line)["event"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert events[0] == "run_started" and "run_finished" in events and events[-1] == "report_written"
@@ -41,7 +43,10 @@ def test_bar_not_met_exits_1_after_the_last_round(write_run_config, capsys):
     assert main(["run", str(config)]) == 1
     summary = json.loads((config.parent / "runs" / "test" / "summary.json").read_text())
     assert summary["rounds_run"] == 2 and not summary["bar_met"]
-    assert list((config.parent / "runs" / "test" / "rounds" / "0" / "eval").glob("*.eval"))  # baseline Inspect log
+    assert stage_logs(config.parent / "runs" / "test") == [
+        (0, "eval", "eval"), (1, "train", "train_round_1"), (1, "eval", "eval"), (2, "train", "train_round_2"),
+        (2, "eval", "eval"),
+    ]
     rounds = [r["learning_rate"] for r in summary["rounds"] if r["round"] > 0]
     assert rounds == pytest.approx([1e-3, 6e-4])  # decayed by the default 0.6
     assert "Bar not met" in capsys.readouterr().out
@@ -204,7 +209,7 @@ def test_the_inspect_view_command_of_the_summary_serves_the_runs_logs(write_run_
             assert server.poll() is None and time.time() < deadline, "inspect view did not start"
             time.sleep(0.5)
         served = {Path(f["name"]).name for f in listing.json()["files"]}
-        logs = {p.name for p in (run_dir / "rounds").glob("*/eval/*.eval")}
+        logs = {p.name for p in (run_dir / "logs").glob("*.eval")}
         assert logs and logs <= served
     finally:
         server.terminate()

@@ -117,7 +117,7 @@ def test_the_modules_a_tinker_run_needs_load_without_the_local_extra():
     # (test_packaging.py) runs the commands where torch is not installed at all.
     code = (
         "import json, sys\n"
-        "import inspect_tinker.cli, inspect_tinker.config, inspect_tinker.loop, inspect_tinker.evaluation\n"
+        "import inspect_tinker.cli, inspect_tinker.config, inspect_tinker.loop.session, inspect_tinker.evaluation\n"
         "import inspect_tinker.eval_tasks, inspect_tinker.tune, inspect_tinker.export, inspect_tinker._registry\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )

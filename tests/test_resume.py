@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from run_logs import stage_logs
 from safetensors.torch import load_file
 
 from inspect_tinker.tracking import RunFolder, verify_checkpoint
@@ -45,12 +46,14 @@ def wait_for_event(proc: subprocess.Popen, run_dir: Path, predicate, timeout: fl
 
 
 def outcome(run_dir: Path) -> dict:
-    """What must not depend on interruptions: losses per step, scores, final adapter weights."""
+    """What must not depend on interruptions: losses per step, scores, final adapter weights, and
+    the Inspect logs (one per stage, in order: a stage a kill cut short leaves none behind)."""
     evs = events(run_dir)
     losses = {e["step"]: e["loss"] for e in evs if e["event"] == "step"}  # a replayed step must repeat its loss
     summary = json.loads((run_dir / "summary.json").read_text())
     weights = load_file(run_dir / "rounds" / str(ROUNDS["max_rounds"]) / "adapter" / "adapter_model.safetensors")
-    return {"losses": losses, "scores": [r["score"] for r in summary["rounds"]], "weights": weights, "summary": summary}
+    return {"losses": losses, "scores": [r["score"] for r in summary["rounds"]], "weights": weights, "summary": summary,
+            "stages": stage_logs(run_dir)}
 
 
 def assert_same(a: dict, b: dict) -> None:
@@ -58,6 +61,7 @@ def assert_same(a: dict, b: dict) -> None:
     for step in a["losses"]:
         assert a["losses"][step] == pytest.approx(b["losses"][step], rel=1e-5), step
     assert a["scores"] == b["scores"]
+    assert a["stages"] == b["stages"]
     for name in a["weights"]:
         torch.testing.assert_close(a["weights"][name], b["weights"][name], rtol=1e-5, atol=1e-7)
 
@@ -90,6 +94,8 @@ KILL_POINTS = {
     "mid_training": (lambda e: e["event"] == "step" and e["step"] == 35, "training"),
     "mid_evaluation": (lambda e: e["event"] == "checkpoint_saved" and e["round"] == 2, "evaluating"),
     "after_the_last_step_of_a_round": (lambda e: e["event"] == "step" and e["step"] == 60, None),
+    # In the task source's task_complete: the decision is recorded, the state may not be yet.
+    "in_the_decision": (lambda e: e["event"] == "decision" and e["round"] == 2, None),
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from inspect_tinker.cli import main
 from inspect_tinker.config import load_config
-from inspect_tinker.loop import run
+from inspect_tinker.loop.session import run
 from inspect_tinker.tracking import EventLog, RunFolder
 
 
@@ -150,12 +150,12 @@ def test_printed_commands_quote_a_run_folder_with_a_space(write_run_config, tmp_
     summary = run(config)
     root = str(tmp_path / "my runs" / "test")
     [view] = [line.split(": ", 1)[1] for line in summary["next_steps"] if "inspect view" in line]
-    assert shlex.split(view) == ["inspect", "view", "--log-dir", f"{root}/rounds"]
+    assert shlex.split(view) == ["inspect", "view", "--log-dir", f"{root}/logs"]
 
     def broken_evaluate(*args, **kwargs):
         raise RuntimeError("the evaluation broke")
 
-    monkeypatch.setattr("inspect_tinker.evaluation.evaluate", broken_evaluate)
+    monkeypatch.setattr("inspect_tinker.loop.rounds.stage_result", broken_evaluate)
     with pytest.raises(RuntimeError):
         run(config.model_copy(update={"run_name": "crashes"}))
     crashed = RunFolder(tmp_path / "my runs" / "crashes")

@@ -22,7 +22,7 @@ def __getattr__(name: str):
 
         return getattr(config, name)
     if name == "run":
-        from inspect_tinker.loop import run
+        from inspect_tinker.loop.session import run
 
         return run
     if name == "run_eval":

@@ -14,4 +14,5 @@ from inspect_tinker.evals.general_knowledge import general_knowledge
 from inspect_tinker.evals.multiple_choice import multiple_choice_task
 from inspect_tinker.evals.qa import qa
 from inspect_tinker.evals.scorers import numeric, qa_grader
+from inspect_tinker.loop.source import train_until_threshold
 from inspect_tinker.provider.model_api import tinker_provider

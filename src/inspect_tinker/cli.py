@@ -155,7 +155,7 @@ def _train(config, resume_dir: Path | None, force: bool, verbose: bool) -> int:
     """Run (or resume, from `resume_dir`) the loop on `config`; its exit code."""
     from inspect_tinker.config import changed_keys
     from inspect_tinker.graceful_stop import RunInterrupted
-    from inspect_tinker.loop import run
+    from inspect_tinker.loop.session import run
     from inspect_tinker.tracking import RunFolder
     from inspect_tinker.tracking.console import ConsoleSink
 

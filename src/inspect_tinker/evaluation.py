@@ -1,6 +1,6 @@
 """One evaluation as the loop and `inspect-tinker eval` run it, and the eval-only command itself.
 
-`evaluate_and_record`: evaluate the backend's weights, mark which samples changed since the
+`record_evaluation`: record one evaluation of the loop: mark which samples changed since the
 previous evaluation, emit the result and any alerts, and keep the run folder's per-sample
 history. `run_eval`: evaluate the base model or a saved adapter without training, with
 the loop's output and exit codes.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -30,33 +29,25 @@ from inspect_tinker.tracking.run_folder import write_json_atomic
 SAMPLE_HISTORY_FILE = "sample_history.json"
 
 
-def evaluate_and_record(
-    round_no: int, backend, tasks: list[EvalTask], config: Config, folder: RunFolder, events: EventLog,
-    earlier: dict[int, EvalResult], model_path: str | None = None,
-) -> EvalResult:
-    """Evaluate now as round `round_no`; `earlier` (round -> result) gains this result.
+def record_evaluation(
+    round_no: int, result: EvalResult, seconds: float, folder: RunFolder, events: EventLog,
+    earlier: dict[int, EvalResult],
+) -> None:
+    """Record `result`, the evaluation of round `round_no` (`seconds` long); `earlier` (round ->
+    result, the rounds before it) gains it.
 
-    `model_path`: the checkpoint the backend's weights were saved as (None: the base model),
-    named in the Inspect logs' model_args.
-
-    Emits `eval_result` (see evals/result.py for its fields) and one `alert` per warning,
-    and rewrites `sample_history.json` in the run folder.
+    Marks the samples that changed since the previous evaluation, emits `eval_result` (see
+    evals/result.py for its fields) and one `alert` per warning, and rewrites
+    `sample_history.json` in the run folder.
     """
-    for stale in [r for r in earlier if r >= round_no]:  # an evaluation a kill cut short, now redone
-        del earlier[stale]
-    shutil.rmtree(folder.eval_dir(round_no), ignore_errors=True)  # and its Inspect logs
-    t0 = time.time()
-    result = evaluate(backend, config.backend, tasks, base_model_judges(config), config.eval_batch_size,
-                      folder.eval_dir(round_no), model_path)
     previous_round = max(earlier) if earlier else None
     previous = earlier.get(previous_round) if previous_round is not None else None
     mark_changes(result, previous, previous_round)
-    events.emit("eval_result", round=round_no, seconds=time.time() - t0, **result.to_dict())
+    events.emit("eval_result", round=round_no, seconds=seconds, **result.to_dict())
     for kind, message in alerts(result, previous, earlier[min(earlier)] if earlier else None):
         events.emit("alert", alert=kind, round=round_no, message=message)
     earlier[round_no] = result
     write_json_atomic(folder.root / SAMPLE_HISTORY_FILE, sample_history(earlier))
-    return result
 
 
 def recorded_evaluations(folder: RunFolder) -> dict[int, EvalResult]:
@@ -92,7 +83,7 @@ def adapter_lora_settings(adapter: Path) -> dict:
 def run_eval(config: Config, adapter: Path | None = None, sinks: list[Sink] | None = None) -> dict:
     """Evaluate the base model (`adapter` None) or a saved PEFT adapter on the configured tasks.
 
-    Writes a run folder (events, Inspect logs under rounds/0/eval, sample history,
+    Writes a run folder (events, Inspect logs under logs/, sample history,
     summary.json) and returns the summary; its `exit_code` is 0 when the bar is met, else 1.
     """
     started = time.time()
@@ -110,8 +101,10 @@ def run_eval(config: Config, adapter: Path | None = None, sinks: list[Sink] | No
         if adapter is not None:
             backend.load_adapter(adapter)
         events.emit("engine_ready", info=asdict(backend.info), seconds=time.time() - t0)
-        result = evaluate_and_record(0, backend, tasks, config, folder, events, {},
-                                     model_path=str(adapter) if adapter else None)
+        t0 = time.time()
+        result = evaluate(backend, config.backend, tasks, base_model_judges(config), config.eval_batch_size,
+                          folder.logs_dir, str(adapter) if adapter else None)
+        record_evaluation(0, result, time.time() - t0, folder, events, {})
         verdict = check_gate(result, threshold=config.eval_threshold, gate_on=config.gate_on)
         summary = {
             "run_dir": str(folder.root),
@@ -122,7 +115,7 @@ def run_eval(config: Config, adapter: Path | None = None, sinks: list[Sink] | No
             "score": result.score,
             "gate": asdict(verdict),
             "wall_seconds": time.time() - started,
-            "next_steps": [f"Browse the evaluation logs: {shlex.join(['inspect', 'view', '--log-dir', str(folder.root / 'rounds')])}"],
+            "next_steps": [f"Browse the evaluation logs: {shlex.join(['inspect', 'view', '--log-dir', str(folder.logs_dir)])}"],
         }
         folder.write_summary(summary)
         events.emit("eval_finished", **summary)

@@ -29,7 +29,7 @@ def summarize(
         next_steps.append(
             f"Load the adapter: PeftModel.from_pretrained(base_model, {best.adapter!r})"
         )
-    next_steps.append(f"Browse the evaluation logs: {shlex.join(['inspect', 'view', '--log-dir', str(folder.root / 'rounds')])}")
+    next_steps.append(f"Browse the evaluation logs: {shlex.join(['inspect', 'view', '--log-dir', str(folder.logs_dir)])}")
     if not bar_met:
         next_steps.append(
             "Below the bar: try more rounds (--set max_rounds=N), more steps per round, "

@@ -30,7 +30,7 @@ import yaml
 
 from inspect_tinker.config import SECRET_NAME, Config, apply_overrides, build_config
 from inspect_tinker.errors import UsageError
-from inspect_tinker.loop import run
+from inspect_tinker.loop.session import run
 from inspect_tinker.tracking.run_folder import make_folder
 from inspect_tinker.tracking.secrets import Secrets
 

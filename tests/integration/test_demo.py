@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 from peft import PeftModel
+from run_logs import stage_logs
 from transformers import AutoModelForCausalLM
+
+from inspect_tinker.demo import DEMO_CONFIG
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +31,21 @@ def demo(tmp_path_factory):
     summary = json.loads((run_dir / "summary.json").read_text())
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     return proc, summary, events
+
+
+@pytest.fixture(scope="module")
+def demo_in_inspect(tmp_path_factory):
+    """The same demo as `inspect eval` runs it: the loop as a task source, the run folder the log dir's parent."""
+    out = tmp_path_factory.mktemp("inspect-demo")
+    inspect = Path(sys.executable).with_name("inspect")
+    proc = subprocess.run(
+        [str(inspect), "eval", "inspect_tinker/train_until_threshold", "-T", f"config={DEMO_CONFIG}",
+         "--log-dir", "runs/demo/logs", "--max-tasks", "4"],
+        capture_output=True, text=True, timeout=1800, cwd=out,
+    )
+    run_dir = out / "runs" / "demo"
+    assert (run_dir / "summary.json").is_file(), proc.stdout + proc.stderr
+    return proc, json.loads((run_dir / "summary.json").read_text()), run_dir
 
 
 def greedy_answer(model, tokenizer, question: str) -> str:
@@ -147,3 +165,44 @@ def test_the_demo_ends_by_printing_its_report_which_shows_the_run(demo):
         assert name in text  # the confirmation and guard scores, round by round
     for decision in (e for e in events if e["event"] == "decision"):
         assert decision["reason"] in text
+
+
+def test_the_demo_through_inspect_eval_meets_the_bar_in_the_same_round_with_one_log_per_stage(demo, demo_in_inspect):
+    _, cli_summary, _ = demo
+    proc, summary, run_dir = demo_in_inspect
+    assert proc.returncode == 0  # inspect eval's own exit code says nothing of the bar: the CLI's does
+    assert (summary["bar_met"], summary["rounds_run"], summary["best_round"]) == (
+        cli_summary["bar_met"], cli_summary["rounds_run"], cli_summary["best_round"])
+    tasks = {"valdoria_facts", "valdoria_more_facts", "valdoria_confirm", "general_knowledge"}
+    expected = [(0, "eval", tasks)]
+    for n in range(1, summary["rounds_run"] + 1):
+        expected += [(n, "train", {f"train_round_{n}"}), (n, "eval", tasks)]
+    stages = []  # consecutive logs of one (round, stage) form one stage
+    for round_no, stage, task in stage_logs(run_dir):
+        if stages and stages[-1][:2] == (round_no, stage):
+            stages[-1][2].add(task)
+        else:
+            stages.append((round_no, stage, {task}))
+    assert stages == expected
+
+
+def test_a_training_log_shows_its_hyperparameters_losses_and_final_loss_and_an_eval_log_its_checkpoint(demo_in_inspect):
+    from inspect_ai.log import read_eval_log
+
+    _, _, run_dir = demo_in_inspect
+    logs = {}
+    for path in (run_dir / "logs").glob("*.eval"):
+        log = read_eval_log(str(path))
+        logs[(log.eval.metadata["inspect_tinker"]["round"], log.eval.task)] = log
+    train = logs[(1, "train_round_1")]
+    [step] = [s for s in train.plan.steps if s.solver == "inspect_tinker/train_round"]
+    assert (step.params["learning_rate"], step.params["steps"], step.params["lora_rank"]) == (0.001, 12, 16)
+    losses = [e["loss"] for e in map(json.loads, (run_dir / "events.jsonl").read_text().splitlines())
+              if e["event"] == "step" and e["round"] == 1]
+    [sample] = train.samples
+    assert sample.metadata["losses"] == losses and len(losses) == 12
+    assert train.results.scores[0].metrics["mean"].value == losses[-1]  # the task's score is the final loss
+    facts = logs[(1, "valdoria_facts")]
+    assert facts.eval.metadata["inspect_tinker"]["checkpoint"] == str(run_dir / "rounds" / "1" / "adapter")
+    assert facts.eval.model_args["model_path"] == str(run_dir / "rounds" / "1" / "adapter")
+    assert {"inspect-tinker", "round-1", "eval"} <= set(facts.eval.tags)

@@ -164,7 +164,7 @@ def test_a_report_that_cannot_be_written_is_announced_and_leaves_the_outcome_alo
     def disk_full(run_dir):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr("inspect_tinker.loop.write_report", disk_full)  # the fault, injected where the loop calls it
+    monkeypatch.setattr("inspect_tinker.loop.session.write_report", disk_full)  # the fault, injected where the loop calls it
     config = write_run_config(eval_threshold=0.0, max_rounds=1, baseline_eval=False)
     assert main(["run", str(config)]) == 0
     run_dir = config.parent / "runs" / "test"

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import inspect_ai
-from inspect_ai import Task
+from inspect_ai import Task, task_with
 from inspect_ai.log import EvalLog
 from inspect_ai.model import GenerateConfig, Model
 from inspect_ai.scorer import value_to_float
@@ -42,17 +43,18 @@ class EvalTask:
     generation: dict  # the settings its answers are generated with
 
 
-def evaluate(
-    backend: Backend, backend_name: str, tasks: list[EvalTask], judges: dict[str, GenerateConfig], batch_size: int,
-    log_dir: Path, model_path: str | None = None,
-) -> EvalResult:
-    """Evaluate the backend's current weights on `tasks`, `batch_size` questions at a time;
-    Inspect logs go to `log_dir`.
+def stage_tasks(
+    backend: Backend, backend_name: str, tasks: list[EvalTask], judges: dict[str, GenerateConfig],
+    model_path: str | None = None, labels: Callable[[EvalTask], tuple[dict, list[str]]] | None = None,
+) -> list[Task]:
+    """Fresh copies of `tasks`' Inspect tasks that answer with the backend's current weights.
 
     `model_path` is the checkpoint those weights were saved as (None: the base model), which
     the logs' model_args name. The base model (adapter off) answers as the judge of
     model-graded scorers without a judge of their own: `judges` maps each of their Inspect model
-    roles (eval_tasks.base_model_judges) to its generation settings.
+    roles (eval_tasks.base_model_judges) to its generation settings. `labels(task)` gives the
+    metadata entries and tags added to a task (the loop's round and checkpoint).
+    Build new `tasks` for every stage: `task_with` changes the task it is given.
     """
     model = backend_model(backend, backend.sampler(), backend_name=backend_name, model_path=model_path,
                           config=GenerateConfig())
@@ -61,23 +63,41 @@ def evaluate(
         role: backend_model(backend, base, backend_name=backend_name, model_path=None, config=settings)
         for role, settings in judges.items()
     }
-    try:
-        logs = inspect_ai.eval(
-            [t.task for t in tasks],
-            model=model,
-            model_roles=roles or None,
-            log_dir=str(log_dir),
-            display="none",
-            log_level="error",
-            max_tasks=len(tasks),
-            max_connections=batch_size,
-            max_samples=batch_size,
-            score_display=False,
-        )
-    finally:
-        backend.end_sampling()  # a sharded backend still serves the other processes' evaluations
+    staged = []
+    for t in tasks:
+        metadata, tags = labels(t) if labels else ({}, [])
+        staged.append(task_with(
+            t.task, model=model, model_roles=roles or None,
+            metadata={**(t.task.metadata or {}), **metadata}, tags=[*(t.task.tags or []), *tags],
+        ))
+    return staged
+
+
+def eval_options(tasks: list[EvalTask], batch_size: int) -> dict:
+    """`inspect_ai.eval` options for a stage: its tasks run together, `batch_size` questions at a time."""
+    return dict(max_tasks=len(tasks), max_connections=batch_size, max_samples=batch_size,
+                display="none", log_level="error", score_display=False)
+
+
+def stage_result(tasks: list[EvalTask], logs: list[EvalLog]) -> EvalResult:
+    """The EvalResult of one stage: `tasks` and the Inspect logs they wrote (full logs, with samples)."""
     by_name = {log.eval.task: log for log in logs}
     return EvalResult.combine([_task_result(t, by_name[t.name]) for t in tasks])
+
+
+def evaluate(
+    backend: Backend, backend_name: str, tasks: list[EvalTask], judges: dict[str, GenerateConfig], batch_size: int,
+    log_dir: Path, model_path: str | None = None,
+) -> EvalResult:
+    """Evaluate the backend's current weights on `tasks` in one `inspect_ai.eval` of its own;
+    Inspect logs go to `log_dir`. Arguments as for `stage_tasks`; the loop runs its evaluations
+    as stages of its task source instead (loop/rounds.py)."""
+    try:
+        logs = inspect_ai.eval(stage_tasks(backend, backend_name, tasks, judges, model_path),
+                               log_dir=str(log_dir), **eval_options(tasks, batch_size))
+    finally:
+        backend.end_sampling()  # a sharded backend still serves the other processes' evaluations
+    return stage_result(tasks, logs)
 
 
 def _task_result(task: EvalTask, log: EvalLog) -> TaskResult:

@@ -128,6 +128,7 @@ class RunFolder:
         elif root.exists():
             raise UsageError(f"run folder {root} already exists; choose another run_name or remove it.")
         make_folder(root / "rounds")
+        make_folder(root / "logs")
         return cls(root)
 
     @classmethod
@@ -145,8 +146,10 @@ class RunFolder:
     def round_dir(self, round_no: int) -> Path:
         return self.root / "rounds" / str(round_no)
 
-    def eval_dir(self, round_no: int) -> Path:
-        return self.round_dir(round_no) / "eval"
+    @property
+    def logs_dir(self) -> Path:
+        """The Inspect log dir of the run: every stage's log (baseline, train_round_<n>, each round's tasks)."""
+        return self.root / "logs"
 
     def write_config(self, config_dict: dict) -> None:
         write_json_atomic(self.root / "config.json", config_dict)

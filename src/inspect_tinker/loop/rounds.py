@@ -1,144 +1,55 @@
-"""The round loop: train, checkpoint, evaluate, decide; until the bar is met or rounds run out.
+"""The loop: a baseline, then rounds of train -> evaluate -> decide, until the bar is met or rounds run out.
 
-Read top to bottom, `run` and `_rounds` are the whole algorithm; every step they call lives
-in a module named for that step. The run's position is kept in a RunState that is written
-to the run folder at every durable point, so `resume` continues exactly where a killed run
-stopped.
+`rounds` reads as design.md lists the data flow. It is a generator of stages: each `yield`
+hands Inspect one stage (a round's training task, or the round's evaluation tasks) and gets
+that stage's logs back; the task source (source.py) runs it from Inspect's callbacks, so the
+code between two yields runs in `task_complete`. Every step it calls lives in a module named for
+that step. The run's position is `state`, written to the run folder at every durable point, so a
+resumed run enters the loop where the killed one left it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import resource
-import shlex
 import shutil
 import time
+from collections.abc import Callable, Generator
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
+
+from inspect_ai import Task
+from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
 from inspect_tinker.config import Config
 from inspect_tinker.data.batching import batch_for_step, epoch_of_step
 from inspect_tinker.data.decontamination import evaluation_inputs
 from inspect_tinker.data.prepare import check_training_records, prepare_training_data
-from inspect_tinker.provider import create_backend
-from inspect_tinker.provider.launch import LaunchedProcess
-from inspect_tinker.errors import UsageError
-from inspect_tinker.eval_tasks import adds_guard, build_tasks
-from inspect_tinker.evals.runner import EvalTask
-from inspect_tinker.evaluation import evaluate_and_record, recorded_evaluations
-from inspect_tinker.graceful_stop import GracefulStop, RunInterrupted, StoppedAtOnce
+from inspect_tinker.eval_tasks import base_model_judges, build_tasks
+from inspect_tinker.evals.result import EvalResult
+from inspect_tinker.evals.runner import EvalTask, stage_result, stage_tasks
+from inspect_tinker.evaluation import record_evaluation, recorded_evaluations
+from inspect_tinker.graceful_stop import GracefulStop
 from inspect_tinker.learning_rate import resolve_learning_rate
+from inspect_tinker.loop.training import TrainedRound, training_task
 from inspect_tinker.policies import Hyperparameters, PolicyRules, account_for_new_records, check_gate, decide
 from inspect_tinker.policies.selection import DataAddition
 from inspect_tinker.policies.selector import DataSelector, addition_examples
-from inspect_tinker.report.html import write_report
+from inspect_tinker.provider import create_backend
 from inspect_tinker.schedule import schedule_multiplier
 from inspect_tinker.summary import summarize
-from inspect_tinker.tracking import (
-    EventLog, RoundRecord, RunFolder, RunState, Sink, best_round, checkpoint_address, write_checkpoint,
-)
-from inspect_tinker.tracking.crashes import record_crash
+from inspect_tinker.tracking import EventLog, RoundRecord, RunFolder, RunState, best_round, checkpoint_address, write_checkpoint
 from inspect_tinker.tracking.resume import restore_point
-from inspect_tinker.tracking.sinks import delivery_for
-from inspect_tinker.tracking.run_folder import disk_full, write_json_atomic
+from inspect_tinker.tracking.run_folder import write_json_atomic
+from inspect_tinker.tracking.task_metadata import stage_labels
+
+Stages = Generator[list[Task], list[EvalLog], object]
 
 
-def run(
-    config: Config, sinks: list[Sink] | None = None, *, resume: Path | None = None, changed_keys: list[str] = ()
-) -> dict:
-    """Run the evaluation-driven loop described by `config`; return the summary dict.
-
-    With `resume`, continue the run in that folder from its last durable point (the caller
-    has compared `config` with the run's configuration; `changed_keys` are the accepted
-    differences, recorded as an event). The summary's `exit_code` is 0
-    when the bar was met and 1 when it was not. Ctrl-C or SIGTERM stops at the next safe
-    point and raises RunInterrupted.
-    """
-    process = LaunchedProcess.from_env()
-    if process.rank > 0:  # under torchrun, the other processes keep a silent record of their own aside
-        config, sinks = config.model_copy(update={
-            "output_dir": config.output_dir / f".rank-{process.rank}",
-            "mlflow_tracking_uri": None, "evalops_enabled": False, "webhooks": [],  # rank 0 reports for all
-        }), []
-        resume = resume and resume.parent / f".rank-{process.rank}" / resume.name
-    delivery = delivery_for(config)  # MLflow, EvalOps, webhooks; a missing secret fails here, before any work
-    tasks = build_tasks(config)  # every evaluation file, task and scorer checked before a run folder exists
-    first = RunState(learning_rate=config.learning_rate, steps_per_round=config.steps_per_round, lora_rank=config.lora_rank)
-    if resume is None:
-        folder, state = RunFolder.create(config.output_dir, config.run_name), first
-        folder.write_config(config.model_dump(mode="json"))
-    else:
-        folder = RunFolder.open(resume)
-        state = folder.read_state() or first
-        not_started = folder.never_started()
-        if not_started is not None:
-            raise UsageError(
-                f"{folder.root} never started ({not_started}); there is nothing to resume. Fix that and start "
-                "the run again with `inspect-tinker run` (the same run_name replaces this folder)."
-            )
-        if state.phase == "finished":
-            raise UsageError(f"{folder.root} has already finished (see summary.json); there is nothing to resume.")
-        for key in ("learning_rate", "steps_per_round"):  # carried in the run state: a forced change
-            if key in changed_keys:                        # applies from the round in progress
-                setattr(state, key, getattr(config, key))
-    dead_pid = folder.acquire()
-    if changed_keys:  # accepted with --force: the run goes on under the new configuration
-        folder.write_config(config.model_dump(mode="json"))
-    events = EventLog(folder, [*(sinks or []), delivery.start(folder)])
-    record_crash(folder, events, dead_pid)  # the session before this one was killed without a word
-    resume_command = folder.resume_command
-    events.emit("run_started", run_dir=str(folder.root), config=brief(config), resumed=resume is not None)
-    if changed_keys:
-        events.emit("config_changed", keys=list(changed_keys))
-    try:
-        with GracefulStop() as stop:
-            return _rounds(config, tasks, folder, events, state, stop)
-    except RunInterrupted as err:
-        events.emit("interrupted", message=str(err), signal=err.signal, resume_command=resume_command)
-        raise
-    except KeyboardInterrupt as err:
-        by = f"a second {err.signal}" if isinstance(err, StoppedAtOnce) else "the user"
-        events.emit("interrupted", message=f"stopped at once by {by}", resume_command=resume_command)
-        raise
-    except Exception as err:
-        if isinstance(err, UsageError) and resume is None and folder.read_state() is None:
-            # Bad input (training data, candidate pool, model size) found before any durable work:
-            # the run never started, and there is nothing to resume.
-            events.emit("not_started", message=str(err))
-            raise
-        full = disk_full(err, folder.root)
-        if full is None:
-            events.emit("error", message=f"{err.__class__.__name__}: {err}", resume_command=resume_command)
-            raise
-        message = f"{full}; free some space there, then continue the run with: {resume_command}"
-        with contextlib.suppress(OSError):  # the full disk may refuse the event too
-            events.emit("error", message=message, resume_command=resume_command)
-        raise UsageError(message) from err
-    finally:
-        try:
-            events.close()  # waits at most delivery_flush_seconds; the rest stays in the outbox
-        finally:
-            folder.release()  # even when a second Ctrl-C cuts the wait short
-        if folder.never_started() is None:  # a run that never started has nothing to report
-            _write_report(folder, events)  # after the release: the report sees a run that has stopped
-
-
-def _write_report(folder: RunFolder, events: EventLog) -> None:
-    """Every run leaves its HTML report when it ends, finished or not."""
-    try:
-        path = write_report(folder.root)
-    except Exception as err:  # a report that cannot be drawn must not change the run's outcome
-        with contextlib.suppress(OSError):  # nor can a full disk that refuses this event as well
-            events.emit("report_failed", message=f"{err.__class__.__name__}: {err}",
-                        command=shlex.join(["inspect-tinker", "report", str(folder.root)]))
-    else:
-        events.emit("report_written", path=str(path))
-
-
-def _rounds(
+def rounds(
     config: Config, tasks: list[EvalTask], folder: RunFolder, events: EventLog, state: RunState, stop: GracefulStop
-) -> dict:
+) -> Generator[list[Task], list[EvalLog], dict]:
+    """The loop of one run; yields its stages, receives their logs, returns the summary dict."""
     started, elapsed_before = time.time(), state.elapsed_seconds
 
     def save_state() -> None:
@@ -181,9 +92,10 @@ def _rounds(
         events.emit("resumed", round=state.round, phase=state.phase, global_step=state.global_step, checkpoint=state.checkpoint)
 
     evaluations = recorded_evaluations(folder)  # earlier rounds' results, for fixed/broke and alerts
+    evaluate = partial(_evaluate, backend, config, folder, events, evaluations)
     bar_met = False
     if config.baseline_eval and not state.baseline_done:
-        baseline = evaluate_and_record(0, backend, tasks, config, folder, events, evaluations)
+        baseline = yield from evaluate(0, None, None)
         verdict = check_gate(baseline, threshold=config.eval_threshold, gate_on=config.gate_on)
         state.history.append(RoundRecord(round=0, learning_rate=None, final_loss=None, score=baseline.score, adapter=None,
                                          bar_met=verdict.passed))
@@ -205,7 +117,8 @@ def _rounds(
                 backend.grow_lora_rank(state.lora_rank)
                 events.emit("adapter_grown", round=round_no, lora_rank=state.lora_rank,
                             trainable_parameters=backend.info.trainable_parameters)
-            _train_round(backend, examples, config, folder, events, state, stop, save_state)
+            yield from _train(partial(_train_round, backend, examples, config, folder, events, state, stop, save_state),
+                              config, folder, state, len(examples))
             checkpoint_dir = folder.round_dir(round_no)
             adapter = write_checkpoint(backend, checkpoint_dir)
             state.phase, state.checkpoint = "evaluating", str(checkpoint_dir)
@@ -213,8 +126,7 @@ def _rounds(
             shutil.rmtree(folder.partial_dir, ignore_errors=True)  # superseded by the round's checkpoint
             events.emit("checkpoint_saved", round=round_no, path=adapter, checkpoint=str(checkpoint_dir))
 
-        result = evaluate_and_record(round_no, backend, tasks, config, folder, events, evaluations,
-                                     model_path=checkpoint_address(folder.round_dir(round_no)))
+        result = yield from evaluate(round_no, state.learning_rate, checkpoint_address(folder.round_dir(round_no)))
         verdict = check_gate(result, threshold=config.eval_threshold, gate_on=config.gate_on)
         current = Hyperparameters(state.learning_rate, state.steps_per_round, state.lora_rank)
         decision = decide(
@@ -264,15 +176,69 @@ def _rounds(
     return summary
 
 
+def _evaluate(backend, config: Config, folder: RunFolder, events: EventLog, earlier: dict[int, EvalResult],
+              round_no: int, learning_rate: float | None, checkpoint: str | None) -> Stages:
+    """The evaluation stage of round `round_no`: the configured tasks, answered with the backend's
+    current weights (saved as `checkpoint`; None: the base model). `earlier` (round -> result) gains
+    the result, which is returned."""
+    for stale in [r for r in earlier if r >= round_no]:  # an evaluation a kill cut short, now redone
+        del earlier[stale]
+    _drop_logs(folder, round_no, "eval")  # and its Inspect logs
+    tasks = build_tasks(config)  # fresh tasks every stage: task_with changes the task it is given
+
+    def labels(task: EvalTask) -> tuple[dict, list[str]]:
+        return stage_labels(run=folder.name, run_dir=str(folder.root), round_no=round_no, stage="eval",
+                            learning_rate=learning_rate, checkpoint=checkpoint, threshold=config.eval_threshold,
+                            role=task.role)
+
+    t0 = time.time()
+    try:
+        logs = yield stage_tasks(backend, config.backend, tasks, base_model_judges(config), checkpoint, labels)
+    finally:
+        backend.end_sampling()  # a sharded backend still serves the other processes' evaluations
+    result = stage_result(tasks, logs)
+    record_evaluation(round_no, result, time.time() - t0, folder, events, earlier)
+    return result
+
+
+def _train(train: Callable[[], TrainedRound], config: Config, folder: RunFolder, state: RunState,
+           examples: int) -> Stages:
+    """The training stage of the round in progress: the task `train_round_<n>` runs `train`."""
+    _drop_logs(folder, state.round, "train")  # a training stage a kill cut short, now continued
+    start = checkpoint_address(Path(state.checkpoint)) if state.checkpoint else None
+    metadata, tags = stage_labels(run=folder.name, run_dir=str(folder.root), round_no=state.round, stage="train",
+                                  learning_rate=state.learning_rate, checkpoint=start, threshold=config.eval_threshold)
+    task, outcome = training_task(state.round, train, learning_rate=state.learning_rate, steps=state.steps_per_round,
+                                  batch_size=config.batch_size, lora_rank=state.lora_rank, examples=examples,
+                                  metadata=metadata, tags=tags)
+    [log] = yield [task]
+    if outcome.error is not None:  # what the training raised (a stop request too), not Inspect's wrapping of it
+        raise outcome.error
+    if log.status != "success" or outcome.trained is None:
+        raise RuntimeError(f"training round {state.round} failed: {log.error.message if log.error else log.status}")
+
+
+def _drop_logs(folder: RunFolder, round_no: int, stage: str) -> None:
+    """Delete the Inspect logs an earlier, cut-short attempt at this stage left (a resumed run redoes it)."""
+    for info in list_eval_logs(str(folder.logs_dir), recursive=False):
+        try:
+            entry = (read_eval_log(info, header_only=True).eval.metadata or {}).get("inspect_tinker") or {}
+        except Exception:  # a log a kill cut off mid-write cannot be read: the stage it belongs to is redone
+            entry = {"round": round_no, "stage": stage}
+        if entry.get("round") == round_no and entry.get("stage") == stage:
+            Path(info.name.removeprefix("file://")).unlink(missing_ok=True)
+
+
 def _train_round(backend, examples, config: Config, folder: RunFolder, events: EventLog,
-                 state: RunState, stop: GracefulStop, save_state) -> None:
+                 state: RunState, stop: GracefulStop, save_state) -> TrainedRound:
     """Run the remaining optimizer steps of the round in progress, saving on request."""
     events.emit(
         "round_started", round=state.round, max_rounds=config.max_rounds, learning_rate=state.learning_rate,
         steps=state.steps_per_round, lora_rank=state.lora_rank, examples=len(examples),
         resumed_at_step=state.step_in_round,
     )
-    t0, tokens, pads = time.time(), 0, 0
+    t0, tokens, pads, start = time.time(), 0, 0, state.global_step
+    losses, rates = [], []
     while state.step_in_round < state.steps_per_round:
         batch = [examples[i] for i in batch_for_step(len(examples), config.batch_size, state.global_step, config.seed)]
         step_rate = state.learning_rate * schedule_multiplier(  # per round: its length may change (schedule.py)
@@ -283,6 +249,8 @@ def _train_round(backend, examples, config: Config, folder: RunFolder, events: E
         backend.optim_step(step_rate)
         state.global_step += 1
         state.last_loss = metrics.loss
+        losses.append(metrics.loss)
+        rates.append(step_rate)
         tokens += sum(len(e.input_ids) for e in batch)
         pads += metrics.n_pad_tokens
         events.emit(
@@ -299,10 +267,13 @@ def _train_round(backend, examples, config: Config, folder: RunFolder, events: E
             if stop.requested:
                 raise stop.interrupted(f"stopped in round {state.round} after step {state.global_step}")
     seconds = time.time() - t0
+    tokens_per_second = tokens / max(seconds, 1e-9)
     events.emit(
-        "round_trained", round=state.round, seconds=seconds, tokens_per_second=tokens / max(seconds, 1e-9),
+        "round_trained", round=state.round, seconds=seconds, tokens_per_second=tokens_per_second,
         pad_fraction=pads / max(tokens + pads, 1),
     )
+    return TrainedRound(losses=losses, learning_rates=rates, final_loss=state.last_loss, global_step_start=start,
+                        lora_rank=state.lora_rank, examples=len(examples), tokens_per_second=tokens_per_second)
 
 
 def _select_data(selector: DataSelector, result, round_no: int, state: RunState, events: EventLog) -> int:
@@ -316,35 +287,6 @@ def _select_data(selector: DataSelector, result, round_no: int, state: RunState,
         events.emit("data_refused", **refusal.to_dict())
     state.data_additions += [a.to_dict() for a in chosen.additions]
     return chosen.new_records
-
-
-def brief(config: Config) -> dict:
-    """The few configuration values a person wants to see at the start of a run."""
-    return {
-        "base_model": config.base_model,
-        "backend": config.backend,
-        "train_file": str(config.train_file),
-        "eval_tasks": [_task_brief(t) for t in config.eval_tasks]
-        + (["general_knowledge (regression guard)"] if adds_guard(config) else []),
-        "gate_on": config.gate_on,
-        "max_rounds": config.max_rounds,
-        "steps_per_round": config.steps_per_round,
-        "batch_size": config.batch_size,
-        "eval_threshold": config.eval_threshold,
-        "learning_rate": config.learning_rate,
-        "lr_decay": config.lr_decay,
-        "lr_schedule": config.lr_schedule,
-        "warmup_steps": config.warmup_steps,
-        "policy": config.policy,
-        "candidate_file": str(config.candidate_file) if config.candidate_file else None,
-    }
-
-
-def _task_brief(task) -> str:
-    details = [f"weight {task.weight:g}"] if task.weight != 1 else []
-    details += [f"own bar {task.threshold}"] if task.threshold is not None else []
-    details = ["confirmation, never gates"] if task.role == "confirm" else details
-    return f"{task.display_name} ({', '.join(details)})" if details else task.display_name
 
 
 def _peak_memory_mb() -> float:
