@@ -30,6 +30,27 @@ def test_bar_met_exits_0_and_writes_a_complete_run_folder(write_run_config, caps
     assert "=== Training round 1/2 ===" in out and "Bar met" in out
 
 
+def test_the_training_stage_log_shows_the_rounds_hyperparameters_and_losses(write_run_config):
+    from inspect_ai.log import read_eval_log
+
+    config = write_run_config(eval_threshold=0.0, baseline_eval=False)
+    assert main(["run", str(config)]) == 0
+    run_dir = config.parent / "runs" / "test"
+    [path] = (run_dir / "logs").glob("*train-round-1*.eval")
+    log = read_eval_log(str(path))
+    assert (log.status, log.eval.model) == ("success", "none/none")
+    [step] = [s for s in log.plan.steps if s.solver == "inspect_tinker/train_round"]
+    assert {k: step.params[k] for k in ("learning_rate", "steps", "batch_size", "lora_rank")} == {
+        "learning_rate": 1e-3, "steps": 2, "batch_size": 2, "lora_rank": 16}
+    losses = [e["loss"] for e in map(json.loads, (run_dir / "events.jsonl").read_text().splitlines()) if e["event"] == "step"]
+    [sample] = log.samples
+    assert sample.metadata["losses"] == losses and sample.metadata["global_step_start"] == 0
+    assert sample.scores["final_loss"].value == losses[-1]
+    assert log.eval.metadata["inspect_tinker"] == {
+        "run": "test", "run_dir": str(run_dir), "round": 1, "stage": "train", "learning_rate": 1e-3,
+        "checkpoint": None, "threshold": 0.0}
+
+
 def test_the_saved_adapter_loads_with_peft(write_run_config, tiny_model_dir):
     config = write_run_config(eval_threshold=0.0, baseline_eval=False)
     main(["run", str(config)])

@@ -211,7 +211,12 @@ def _train(train: Callable[[], TrainedRound], config: Config, folder: RunFolder,
     task, outcome = training_task(state.round, train, learning_rate=state.learning_rate, steps=state.steps_per_round,
                                   batch_size=config.batch_size, lora_rank=state.lora_rank, examples=examples,
                                   metadata=metadata, tags=tags)
-    [log] = yield [task]
+    try:
+        [log] = yield [task]
+    except Exception as err:  # Inspect ended the stage without its log: it may not have been able to write it
+        if outcome.error is not None:
+            raise outcome.error from err  # what stopped the training (a full disk) is the cause to report
+        raise
     if outcome.error is not None:  # what the training raised (a stop request too), not Inspect's wrapping of it
         raise outcome.error
     if log.status != "success" or outcome.trained is None:

@@ -5,7 +5,8 @@ of tasks (design.md). The generator (session.py's `run_stages`) runs up to its f
 before Inspect starts, so bad input is reported before any Inspect output; each `task_complete`
 collects one log, and when the stage's last log is in, sends the stage's logs to the generator,
 which runs on to its next stage (returned to Inspect) or to its end (nothing returned, so the
-run ends).
+run ends). When the loop fails there, the exception is raised to Inspect too, which ends the
+run and marks the log that was being collected as failed with the loop's error.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class StageSource(TaskSource):
         logs = [read_eval_log(log.location) if log.samples is None else log for log in self._logs]
         self._logs = []
         self._advance(lambda: self._stages.send(logs))
+        if self._failure is not None:  # Inspect marks this task's log as failed with it: no reader takes it for success
+            raise self._failure
         return self._stage or None
 
     def abort(self, err: BaseException) -> None:

@@ -44,7 +44,7 @@ class TrainingOutcome:
     error: BaseException | None = field(default=None, repr=False)
 
 
-@scorer(metrics=[mean()], name="inspect_tinker/final_loss")
+@scorer(metrics=[mean()], name="final_loss")
 def final_loss():
     """The training round's last loss (lower is better; not a 0..1 score)."""
 
@@ -63,7 +63,8 @@ def training_task(round_no: int, train: Callable[[], TrainedRound], *, learning_
     outcome = TrainingOutcome()
 
     # Defined here, around `train`, so that the plan records only the parameters a person reads.
-    @solver(name="inspect_tinker/train_round")
+    # Inspect names it inspect_tinker/train_round (the package it is defined in).
+    @solver(name="train_round")
     def train_round(learning_rate: float, steps: int, batch_size: int, lora_rank: int, examples: int) -> Solver:
         """Run the round's optimizer steps once; the parameters are what the log's plan shows."""
 
