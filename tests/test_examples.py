@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from inspect_ai.log import read_eval_log
 
 from inspect_tinker.config import load_config
 from inspect_tinker.demo import DEMO_CONFIG
@@ -103,3 +104,28 @@ def test_the_python_api_example_trains_the_bundled_model_and_checks_its_best_ada
     check = json.loads((check_dir / "summary.json").read_text())
     assert check["adapter"] == summary["best_adapter"]
     assert f"the best adapter evaluated again: score {check['score']:.3f}" in done.stdout
+
+
+@pytest.mark.parametrize("command", ["inspect-tinker run", "inspect eval"])
+def test_the_original_demo_config_runs_in_its_own_keys_through_both_commands(command, tiny_model_dir, tmp_path):
+    # Only where it runs changes (this machine, the tiny model, its own chat template, one short
+    # round); the seed's keys stay as written: eval_tasks ["simple_qa"], lr_decay, eval_threshold ...
+    where = {"backend": "local", "base_model": str(tiny_model_dir), "renderer_name": "null", "max_rounds": 1,
+             "steps_per_round": 2}
+    if command == "inspect-tinker run":
+        args = [sys.executable, "-m", "inspect_tinker", "run", str(TINKER_EXAMPLE), "--output-dir", "runs",
+                "--run-name", "seed", *[a for k, v in where.items() for a in ("--set", f"{k}={v}")]]
+    else:
+        args = [str(Path(sys.executable).with_name("inspect")), "eval", "inspect_tinker/train_until_threshold",
+                "-T", f"config={TINKER_EXAMPLE}", *[a for k, v in where.items() for a in ("-T", f"{k}={v}")],
+                "--log-dir", "runs/seed/logs"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=1200, cwd=tmp_path,
+                          env={**os.environ, "INSPECT_EVAL_CTL_SERVER": "false"})
+    run_dir = tmp_path / "runs" / "seed"
+    assert (run_dir / "summary.json").is_file(), done.stdout + done.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert done.returncode == (summary["exit_code"] if command == "inspect-tinker run" else 0)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["lr_decay"], config["eval_threshold"], config["batch_size"]) == (0.6, 0.75, 4)
+    tasks = {read_eval_log(str(p), header_only=True).eval.task for p in (run_dir / "logs").glob("*.eval")}
+    assert tasks == {"simple_qa", "train_round_1"}
