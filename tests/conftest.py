@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from inspect_commands import logs_listed_in_browser, served_inspect_view
+from inspect_commands import ListedLog, logs_listed_in_browser, served_inspect_view
 
 
 @pytest.fixture(scope="session")
@@ -195,7 +195,7 @@ def inspect_view(browser):
     """`inspect_view(log_dir)`: serve `log_dir` with `inspect view` on 127.0.0.1, open it in the
     browser and return the logs its page lists, top to bottom (Inspect lists the most recently
     written first), as `inspect_commands.ListedLog`s. The server is stopped before it returns."""
-    def listed(log_dir: Path):
+    def listed(log_dir: Path) -> list[ListedLog]:
         with served_inspect_view(log_dir) as base:
             return logs_listed_in_browser(browser, base)
 

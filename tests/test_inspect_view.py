@@ -25,15 +25,15 @@ def echo_task():
 """
 
 
-def test_inspect_view_lists_each_log_of_the_dir_newest_first_with_its_task_status_tags_and_score(
+def test_inspect_view_lists_each_log_of_the_dir_newest_first_with_its_task_status_model_and_score(
     tmp_path, offline_tiktoken, inspect_view
 ):
     logs = tmp_path / "logs"
     (tmp_path / "echo_task.py").write_text(ECHO_TASK)
     # One after the other, so the second log is the newer: the viewer lists the newest first.
-    for task_file, cwd, tags in (("tasks/demo_qa.py", REPO, []), ("echo_task.py", tmp_path, ["--tags", "eval,round-1"])):
+    for task_file, cwd in (("tasks/demo_qa.py", REPO), ("echo_task.py", tmp_path)):
         done = inspect_cli(
-            "eval", task_file, "--model", "mockllm/model", "--limit", "2", "--log-dir", str(logs), *tags,
+            "eval", task_file, "--model", "mockllm/model", "--limit", "2", "--log-dir", str(logs),
             cwd=cwd, env=offline_tiktoken,
         )
         assert done.returncode == 0, done.stdout + done.stderr
@@ -42,8 +42,8 @@ def test_inspect_view_lists_each_log_of_the_dir_newest_first_with_its_task_statu
 
     listed = inspect_view(logs)
 
-    assert [(log.task, log.status, log.model, log.tags, log.score) for log in listed] == [
-        ("echo_task", "success", "mockllm/model", ("eval", "round-1"), "0.5"),
-        ("demo_qa", "success", "mockllm/model", (), "0.0"),
+    assert [(log.task, log.status, log.model, log.score) for log in listed] == [
+        ("echo_task", "success", "mockllm/model", "0.5"),
+        ("demo_qa", "success", "mockllm/model", "0.0"),
     ]
     assert {log.file: log.task for log in listed} == written  # each row is the log file written
