@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml Makefile
 .PHONY: install demo test browser tinker-server tinker-demo
 install: $(STAMP)
 
-# The report tests open the HTML report in Debian's headless Chromium through ChromeDriver.
+# The browser tests open the HTML report and `inspect view` in Debian's headless Chromium
+# through ChromeDriver.
 # Installed once with apt-get (we run as root on a fresh machine); skipped when present.
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \

@@ -1,12 +1,15 @@
-"""Shared fixtures: the bundled model's tokenizer and a tiny random Llama built from it."""
+"""Shared fixtures: the bundled model's tokenizer and a tiny random Llama built from it, and a
+headless Chromium that opens pages the way a person does (the HTML report, `inspect view`)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
+from inspect_commands import ListedLog, logs_listed_in_browser, served_inspect_view
 
 
 @pytest.fixture(scope="session")
@@ -155,10 +158,45 @@ _O200K_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.ti
 def offline_tiktoken(tmp_path_factory) -> dict[str, str]:
     """Environment variables under which tiktoken (and so Inspect's mockllm) works offline."""
     import hashlib
-    import shutil
     from importlib.resources import files
 
     cache = tmp_path_factory.mktemp("tiktoken-cache")
     bundled = files("tml_renderers") / "data" / "o200k_base.tiktoken"
     shutil.copyfile(str(bundled), cache / hashlib.sha1(_O200K_URL.encode()).hexdigest())
     return {"TIKTOKEN_CACHE_DIR": str(cache)}
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """A Selenium WebDriver on Debian's headless Chromium, shared by the session. `make test`
+    installs Chromium and ChromeDriver (`make browser`); without them the test fails saying so."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.fail("the browser tests need Chromium and ChromeDriver: run `make browser` "
+                    "(apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    # As root and with no network: no sandbox, and none of Chromium's own background traffic.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,1600", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def inspect_view(browser):
+    """`inspect_view(log_dir)`: serve `log_dir` with `inspect view` on 127.0.0.1, open it in the
+    browser and return the logs its page lists, top to bottom (Inspect lists the most recently
+    written first), as `inspect_commands.ListedLog`s. The server is stopped before it returns."""
+    def listed(log_dir: Path) -> list[ListedLog]:
+        with served_inspect_view(log_dir) as base:
+            return logs_listed_in_browser(browser, base)
+
+    return listed

@@ -9,16 +9,15 @@ this test process would hide what a first import costs.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from inspect_ai.log import read_eval_log
+from inspect_commands import inspect_cli
 
 REPO = Path(__file__).resolve().parents[1]
-INSPECT = Path(sys.executable).with_name("inspect")
 HEAVY = ("torch", "transformers", "peft", "tinker")
 
 
@@ -28,13 +27,6 @@ def loaded_after(statement: str) -> set[str]:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=REPO)
     assert done.returncode == 0, done.stderr
     return set(json.loads(done.stdout.splitlines()[-1]))
-
-
-def inspect_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(INSPECT), *args], capture_output=True, text=True, timeout=900, cwd=cwd,
-        env={**os.environ, "INSPECT_EVAL_CTL_SERVER": "false", **env},
-    )
 
 
 def only_log(folder: Path):

@@ -1,12 +1,9 @@
-"""Reports opened the way a person opens them: in a real browser (headless Chromium).
-
-`make test` installs Debian's chromium and chromium-driver (`make browser`).
-"""
+"""Reports opened the way a person opens them: in a real browser (the `browser` fixture of
+tests/conftest.py, headless Chromium)."""
 
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import pytest
@@ -47,28 +44,6 @@ class ReportPage:
         self.driver.set_window_size(1280, min(height + 40, 8000))
         self.driver.save_screenshot(str(path))
         return Image.open(path).convert("RGB")
-
-
-@pytest.fixture(scope="session")
-def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        pytest.fail("the report tests need Chromium and ChromeDriver: run `make browser` "
-                    "(apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    # As root and with no network: no sandbox, and none of Chromium's own background traffic.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,1600", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture
