@@ -206,3 +206,14 @@ def test_a_training_log_shows_its_hyperparameters_losses_and_final_loss_and_an_e
     assert facts.eval.metadata["inspect_tinker"]["checkpoint"] == str(run_dir / "rounds" / "1" / "adapter")
     assert facts.eval.model_args["model_path"] == str(run_dir / "rounds" / "1" / "adapter")
     assert {"inspect-tinker", "round-1", "eval"} <= set(facts.eval.tags)
+
+
+def test_inspect_view_lists_every_stage_log_of_the_run(demo_in_inspect, inspect_view):
+    _, _, run_dir = demo_in_inspect
+    listed = inspect_view(run_dir / "logs")  # in headless Chromium, newest first
+    on_disk = [task for _, _, task in stage_logs(run_dir)]
+    assert sorted(log.task for log in listed) == sorted(on_disk)
+    assert all(log.status == "success" for log in listed)
+    assert listed[-1].task in {"valdoria_facts", "valdoria_more_facts", "valdoria_confirm", "general_knowledge"}  # the baseline
+    trained = [log.task for log in reversed(listed) if log.task.startswith("train_round_")]
+    assert trained == [task for task in on_disk if task.startswith("train_round_")]  # the rounds in order
