@@ -21,6 +21,7 @@ from inspect_tinker.provider import create_backend
 from inspect_tinker.provider.tinker_backend import CHECKPOINT_FILE, TinkerServiceError
 from inspect_tinker.errors import UsageError
 from inspect_tinker.learning_rate import recommended_lora_learning_rate
+from run_logs import stage_logs
 from fake_tinker import API_KEY, FakeRestClient, FakeSamplingClient, FakeServiceClient, FakeTrainingClient, http_error
 
 TINKER_MODEL = "meta-llama/Llama-3.2-1B"
@@ -207,8 +208,7 @@ def test_a_run_on_the_service_records_tinker_paths_and_the_decayed_adam_steps(fa
     for n in (1, 2, 3):
         assert json.loads((run_dir / "rounds" / str(n) / CHECKPOINT_FILE).read_text())["state_path"] == paths[n - 1]
     # Evaluation went through Inspect and the sampling client: 3 questions, baseline + 3 rounds.
-    for n in (0, 1, 2, 3):
-        assert list((run_dir / "rounds" / str(n) / "eval").glob("*.eval"))
+    assert [(n, stage) for n, stage, _ in stage_logs(run_dir) if stage == "eval"] == [(n, "eval") for n in range(4)]
     assert len(fake.calls("sample")) == 3 * 4
     assert [e["model_type"] for e in [ev["info"] for ev in events if ev["event"] == "engine_ready"]] == ["llama"]
 
