@@ -19,7 +19,7 @@ from inspect_tinker.errors import UsageError
 from inspect_tinker.eval_tasks import base_model_judges, build_tasks
 from inspect_tinker.evals.history import mark_changes, sample_history
 from inspect_tinker.evals.result import EvalResult
-from inspect_tinker.evals.runner import EvalTask, evaluate
+from inspect_tinker.evals.runner import evaluate
 from inspect_tinker.policies import alerts, check_gate
 from inspect_tinker.provider import create_backend
 from inspect_tinker.summary import EXIT_BAR_MET, EXIT_BAR_NOT_MET
