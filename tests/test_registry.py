@@ -104,3 +104,18 @@ def test_inspect_rescores_any_log_with_qa_grader_by_its_registry_name(tmp_path, 
     # only "default output" is in it as whole words.
     assert samples["words"].scores["qa_grader"].value == "C"
     assert samples["part"].scores["qa_grader"].value == "I"
+
+
+def test_the_loops_task_source_reports_bad_input_in_one_message_before_any_run_folder(tmp_path, write_run_config):
+    config = write_run_config()
+    missing = inspect_cli("eval", "inspect_tinker/train_until_threshold", "-T", "config=nowhere.yaml",
+                          "--log-dir", "runs/x/logs", cwd=tmp_path, env={})
+    said = missing.stdout + missing.stderr  # Inspect prints a PrerequisiteError on stdout
+    assert missing.returncode == 1 and "config file nowhere.yaml does not exist" in said and "Traceback" not in said
+    wrong_key = inspect_cli("eval", "inspect_tinker/train_until_threshold", "-T", f"config={config}",
+                            "-T", "max_round=2", "--log-dir", "runs/x/logs", cwd=tmp_path, env={})
+    assert wrong_key.returncode == 1 and "max_rounds" in wrong_key.stdout, wrong_key.stdout  # the nearest valid key
+    log_dir = inspect_cli("eval", "inspect_tinker/train_until_threshold", "-T", f"config={config}",
+                          "--log-dir", "somewhere", cwd=tmp_path, env={})
+    assert log_dir.returncode == 1 and "--log-dir runs/demo/logs" in log_dir.stdout, log_dir.stdout
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "somewhere").exists()
