@@ -73,5 +73,5 @@ def test_every_inspect_tinker_name_the_readme_uses_is_registered_with_inspect():
     import inspect_tinker._registry  # noqa: F401  (what the entry point loads)
 
     names = set(re.findall(r"(?<![\w/.])inspect_tinker/(\w+)", README))
-    unknown = [n for n in sorted(names) if not any(registry_lookup(kind, f"inspect_tinker/{n}") for kind in ("scorer", "task"))]
+    unknown = [n for n in sorted(names) if not any(registry_lookup(kind, f"inspect_tinker/{n}") for kind in ("scorer", "task", "hooks"))]
     assert {"qa_grader", "general_knowledge"} <= names and not unknown, f"not registered: {unknown}"

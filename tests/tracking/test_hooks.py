@@ -27,7 +27,7 @@ BIN = Path(sys.executable).parent
 CHECKPOINT = "tinker://run-7:train:0/sampler_weights/round-2"
 
 TASKS = '''
-from inspect_ai import Task, task
+from inspect_ai import Task, TaskSource, task, task_source
 from inspect_ai.dataset import Sample
 from inspect_ai.scorer import includes
 from inspect_ai.solver import solver
@@ -62,6 +62,20 @@ def train_round_2():
     steps = {"losses": [2.5, 2.0, 1.5], "learning_rates": [1e-4, 9e-5, 8e-5], "global_step_start": 10, "steps": 3}
     return Task(dataset=[Sample(id="train", input="train", target="x", metadata=steps)], scorer=includes(),
                 metadata={"inspect_tinker": {**in_loop("gate", "")["inspect_tinker"], "stage": "train"}})
+
+
+class DecisionFails(TaskSource):
+    # What a loop's task source does after each task: here its decision raises.
+    def initial_tasks(self):
+        return [plain_task()]
+
+    async def task_complete(self, log):
+        raise RuntimeError("the decision failed")
+
+
+@task_source
+def failing_source():
+    return DecisionFails()
 
 
 @solver
@@ -132,6 +146,8 @@ def test_a_plain_inspect_eval_posts_each_task_to_evalops_logs_it_in_mlflow_and_a
                       ("task_below_bar", "loop_gate"), ("task_below_bar", "plain_task")]
     crash = next(b for b in receiver.bodies("/hooks/") if b["alert"] == "run_crashed")
     assert "the grader is unreachable" in crash["text"]
+    guard = next(b for b in receiver.bodies("/hooks/") if b["alert"] == "regression_guard_fell")
+    assert guard["text"] == "inspect-tinker run demo: regression guard loop_guard (round 2) scored 0.500, below the bar 0.75."
 
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name(f"hooks-{tmp_path.name}")
@@ -180,6 +196,15 @@ def test_a_loop_task_is_left_to_the_loop_when_its_run_sends_to_evalops_itself(tm
     assert done.returncode == 0, done.stdout + done.stderr
     # The loop posts its rounds itself (tracking/evalops.py); the hook posts only the plain task.
     assert [b["config"]["metadata"]["task"] for b in receiver.bodies("/api/v1/test-runs/")] == ["plain_task"]
+
+
+def test_a_task_source_whose_decision_raises_sends_the_crash_to_the_webhook(tmp_path, hook_env, receiver):
+    receiver.start()
+    env = {**hook_env, "INSPECT_TINKER_WEBHOOKS": "TEAM_HOOK", "TEAM_HOOK": f"{receiver.url}/hooks/T0KEN"}
+    done = inspect_eval(tmp_path, ["failing_source"], env)
+    assert done.returncode == 0, done.stdout + done.stderr  # `inspect eval` says nothing: the webhook must
+    [crash] = receiver.bodies("/hooks/")
+    assert crash["alert"] == "run_crashed" and "the decision failed" in crash["text"]
 
 
 def test_a_bad_alert_threshold_is_named_with_its_fix(monkeypatch):

@@ -41,7 +41,8 @@ class AlertWatch:
         elif kind == "task_finished":
             return _task_alerts(event)
         elif kind in ("error", "crash_detected"):
-            return [{"alert": "run_crashed", "message": f"crashed: {event['message']}", "error": event["message"]}]
+            named = {"run": event["run"]} if "run" in event else {}  # a hook's error names its Inspect run
+            return [{"alert": "run_crashed", "message": f"crashed: {event['message']}", "error": event["message"], **named}]
         return []
 
 
@@ -50,10 +51,11 @@ def _task_alerts(event: dict) -> list[dict]:
     `threshold` for a loop task, the `threshold` the hook was given for any other)."""
     loop = event["loop"] or {}
     task, score = event["task"], event["score"]
-    where = f" (round {loop['round']} of run {loop['run']})" if loop else ""
+    where = f" (round {loop['round']})" if loop else ""
+    run = loop.get("run") or event["inspect_run_id"]
     if event["status"] != "success":
         message = f"crashed: task {task}{where} ended in {event['status']}: {event['error'] or 'no error message'}"
-        return [{"alert": "run_crashed", "message": message, "error": event["error"], "task": task}]
+        return [{"alert": "run_crashed", "message": message, "error": event["error"], "task": task, "run": run}]
     bar = loop.get("threshold") if loop else event.get("threshold")
     if loop.get("stage") == "train" or bar is None or score is None or score >= bar:
         return []  # a training task's score is its loss, not a grade held against the bar
@@ -61,5 +63,5 @@ def _task_alerts(event: dict) -> list[dict]:
     kind, what = ("regression_guard_fell", "regression guard") if guard else ("task_below_bar", "task")
     return [{
         "alert": kind, "message": f"{what} {task}{where} scored {score:.3f}, below the bar {bar}.",
-        "task": task, "score": score, "threshold": bar, "log": event["log"], **({"round": loop["round"]} if loop else {}),
+        "task": task, "run": run, "score": score, "threshold": bar, "log": event["log"], **({"round": loop["round"]} if loop else {}),
     }]

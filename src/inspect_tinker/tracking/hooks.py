@@ -62,7 +62,7 @@ class _HookRun:
     events: EventLog
     log_dir: Path
     left_to_the_loop: bool = False  # a loop task was skipped: the loop's sinks also own the run's crash
-    tasks: set[str] = field(default_factory=set)  # eval ids of the tasks recorded (or left to the loop)
+    tasks: dict[str, str] = field(default_factory=dict)  # eval id -> status, of the tasks recorded (or left to the loop)
 
 
 class _TrackingHook(Hooks):
@@ -104,7 +104,7 @@ class _TrackingHook(Hooks):
         settings = settings_from_environment()
         event = task_finished(log, settings.alert_threshold)
         run = self._run(run_id, _log_dir(log.location), settings)
-        run.tasks.add(event["eval_id"])
+        run.tasks[event["eval_id"]] = event["status"]
         if self._left_to_the_loop(event["loop"]):
             run.left_to_the_loop = True
             return
@@ -167,10 +167,17 @@ class AlertsHook(_TrackingHook):
         return bool(os.environ.get("INSPECT_TINKER_WEBHOOKS"))
 
     async def on_run_end(self, data: RunEnd) -> None:
-        # A run that failed as a whole (a task source's `task_complete` raised, say) is a crash too,
-        # unless it is a loop's whose own sinks send its crash.
+        # A run that failed as a whole is a crash too, and so is a task that ended in error after
+        # on_task_end saw it succeed (a task source's `task_complete` raised: the loop's decision),
+        # unless the loop's own sinks send its crash.
         known = self._runs.get(data.run_id)
-        if data.exception is not None and not (known and known.left_to_the_loop):
-            run = self._run(data.run_id, _log_dir(None), settings_from_environment())
-            run.events.emit("error", message=f"the inspect eval run {data.run_id} failed: {data.exception!r}")
+        if not (known and known.left_to_the_loop):
+            failed = [log for log in data.logs if log.status == "error" and known and known.tasks.get(log.eval.eval_id) == "success"]
+            for log in failed:
+                run = self._run(data.run_id, _log_dir(log.location), settings_from_environment())
+                run.events.emit("error", message=f"task {log.eval.task} ended in error: {log.error.message if log.error else '?'}",
+                                run=data.run_id, task=log.eval.task)
+            if data.exception is not None:
+                run = self._run(data.run_id, _log_dir(None), settings_from_environment())
+                run.events.emit("error", message=f"the inspect eval run failed: {data.exception!r}", run=data.run_id)
         await super().on_run_end(data)
