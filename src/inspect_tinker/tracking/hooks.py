@@ -61,8 +61,6 @@ class _HookRun:
     folder: RunFolder
     events: EventLog
     log_dir: Path
-    left_to_the_loop: bool = False  # a loop task was skipped: the loop's sinks also own the run's crash
-    tasks: dict[str, str] = field(default_factory=dict)  # eval id -> status, of the tasks recorded (or left to the loop)
 
 
 class _TrackingHook(Hooks):
@@ -72,7 +70,9 @@ class _TrackingHook(Hooks):
     loop_config_key: str  # the key of a loop's configuration that makes the loop's sinks the owner
 
     def __init__(self) -> None:
-        self._runs: dict[str, _HookRun] = {}
+        self._runs: dict[str, _HookRun] = {}  # by Inspect run id, created at the first task recorded
+        self._seen: dict[str, dict[str, str]] = {}  # Inspect run id -> eval id -> status, of every task seen
+        self._left_to_the_loop: set[str] = set()  # Inspect run ids with a task left to the loop's sinks
 
     async def on_task_end(self, data: TaskEnd) -> None:
         self._task_ended(data.run_id, data.log)
@@ -81,9 +81,10 @@ class _TrackingHook(Hooks):
         # Inspect calls on_task_end only for tasks that got to scoring; one that crashed (its
         # solver raised, say) is only among the run's logs.
         for log in data.logs:
-            seen = self._runs.get(data.run_id)
-            if not (seen and log.eval.eval_id in seen.tasks):
+            if log.eval.eval_id not in self._seen.get(data.run_id, {}):
                 self._task_ended(data.run_id, log)
+        self._seen.pop(data.run_id, None)
+        self._left_to_the_loop.discard(data.run_id)
         run = self._runs.pop(data.run_id, None)
         if run is None:
             return
@@ -91,24 +92,22 @@ class _TrackingHook(Hooks):
             await asyncio.to_thread(run.events.close)  # waits up to delivery_flush_seconds
         finally:
             run.folder.release()
-        for report in (e for e in run.folder.read_events()[::-1] if e["event"] == "delivery_report"):
-            if report["outbox"]:
-                missed = ", ".join(f"{d['name']} ({d['undelivered']}: {d['error']})" for d in report["destinations"] if d["undelivered"])
-                logger.warning(
-                    f"inspect-tinker {self.hook} hook: undelivered to {missed}; kept in {report['outbox']}. "
-                    f"Deliver it later with: inspect-tinker sync {run.log_dir}"
-                )
-            break
+        report = next((e for e in reversed(run.folder.read_events()) if e["event"] == "delivery_report"), None)
+        if report and report["outbox"]:
+            missed = ", ".join(f"{d['name']} ({d['undelivered']}: {d['error']})" for d in report["destinations"] if d["undelivered"])
+            logger.warning(
+                f"inspect-tinker {self.hook} hook: undelivered to {missed}; kept in {report['outbox']}. "
+                f"Deliver it later with: inspect-tinker sync {run.log_dir}"
+            )
 
     def _task_ended(self, run_id: str, log) -> None:
         settings = settings_from_environment()
         event = task_finished(log, settings.alert_threshold)
-        run = self._run(run_id, _log_dir(log.location), settings)
-        run.tasks[event["eval_id"]] = event["status"]
-        if self._left_to_the_loop(event["loop"]):
-            run.left_to_the_loop = True
+        self._seen.setdefault(run_id, {})[event["eval_id"]] = event["status"]
+        if self._loop_sends(event["loop"]):
+            self._left_to_the_loop.add(run_id)
             return
-        run.events.emit("task_finished", **event)
+        self._run(run_id, _log_dir(log.location), settings).events.emit("task_finished", **event)
 
     def _run(self, run_id: str, log_dir: Path, settings: HookSettings) -> _HookRun:
         if run_id not in self._runs:
@@ -117,11 +116,11 @@ class _TrackingHook(Hooks):
             make_folder(root)
             folder = RunFolder(root.absolute())
             write_json_atomic(folder.root / "config.json", {HOOK_KEY: self.hook, "inspect_run_id": run_id, "log_dir": str(log_dir.absolute())})
-            folder.acquire()  # `inspect-tinker sync` waits while this process delivers itself
+            folder.acquire()  # `inspect-tinker sync` refuses the folder while this process delivers it
             self._runs[run_id] = _HookRun(folder, EventLog(folder, [delivery.start(folder)]), log_dir.absolute())
         return self._runs[run_id]
 
-    def _left_to_the_loop(self, loop: dict | None) -> bool:
+    def _loop_sends(self, loop: dict | None) -> bool:
         """True when `loop` (a task's loop entry) names a run whose configuration has this destination on."""
         if not loop or not loop.get("run_dir"):
             return False
@@ -170,10 +169,9 @@ class AlertsHook(_TrackingHook):
         # A run that failed as a whole is a crash too, and so is a task that ended in error after
         # on_task_end saw it succeed (a task source's `task_complete` raised: the loop's decision),
         # unless the loop's own sinks send its crash.
-        known = self._runs.get(data.run_id)
-        if not (known and known.left_to_the_loop):
-            failed = [log for log in data.logs if log.status == "error" and known and known.tasks.get(log.eval.eval_id) == "success"]
-            for log in failed:
+        if data.run_id not in self._left_to_the_loop:
+            seen = self._seen.get(data.run_id, {})
+            for log in (log for log in data.logs if log.status == "error" and seen.get(log.eval.eval_id) == "success"):
                 run = self._run(data.run_id, _log_dir(log.location), settings_from_environment())
                 run.events.emit("error", message=f"task {log.eval.task} ended in error: {log.error.message if log.error else '?'}",
                                 run=data.run_id, task=log.eval.task)
