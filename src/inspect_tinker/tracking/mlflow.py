@@ -61,7 +61,7 @@ class MLflowDestination:
         self._timeout_seconds = timeout_seconds
         self._client = None
         self._experiment_id: str | None = None
-        self._runs: dict[str, str] = {}  # inspect-tinker run_id -> MLflow run id
+        self._runs: dict[str, str] = {}  # inspect-tinker run_id (Inspect eval id of a task) -> MLflow run id
         self._run_dir: str | None = None
 
     def payload(self, event: dict) -> tuple[str, dict] | None:
@@ -97,21 +97,21 @@ class MLflowDestination:
         """The MLflow run of the event's inspect-tinker run (of its Inspect task, for `task_finished`),
         found by tag or created."""
         if event["event"] == "task_finished":
-            tag, run_id, name = "inspect.eval_id", event["eval_id"], event["task"]
+            tag, key, name = "inspect.eval_id", event["eval_id"], event["task"]
         else:
-            tag, run_id = "inspect_tinker.run_id", event["run_id"]
-            name = Path(event["run_dir"]).name if event["run_dir"] else run_id
-        if run_id not in self._runs:
+            tag, key = "inspect_tinker.run_id", event["run_id"]
+            name = Path(event["run_dir"]).name if event["run_dir"] else key
+        if key not in self._runs:
             if self._experiment_id is None:
                 found = client.get_experiment_by_name(self._experiment)
                 self._experiment_id = found.experiment_id if found else client.create_experiment(
                     self._experiment, artifact_location=self._artifact_location
                 )
-            runs = client.search_runs([self._experiment_id], filter_string=f"tags.`{tag}` = '{run_id}'", max_results=1)
-            self._runs[run_id] = runs[0].info.run_id if runs else client.create_run(
-                self._experiment_id, run_name=name, tags={tag: run_id}
+            runs = client.search_runs([self._experiment_id], filter_string=f"tags.`{tag}` = '{key}'", max_results=1)
+            self._runs[key] = runs[0].info.run_id if runs else client.create_run(
+                self._experiment_id, run_name=name, tags={tag: key}
             ).info.run_id
-        return self._runs[run_id]
+        return self._runs[key]
 
     def _log_run_started(self, client, run_id: str, e: dict) -> None:
         from mlflow.entities import Param, RunTag
@@ -140,7 +140,7 @@ class MLflowDestination:
             client.log_artifact(run_id, task["log_path"], f"rounds/{e['round']}/eval")
 
     def _log_task_finished(self, client, run_id: str, e: dict) -> None:
-        from mlflow.entities import Param, RunTag
+        from mlflow.entities import Metric, Param, RunTag
 
         loop = e["loop"] or {}
         params = {"task": e["task"], "model": e["model"],
@@ -151,8 +151,6 @@ class MLflowDestination:
                          tags=[RunTag(k, v) for k, v in tags.items()])
         self._metrics(client, run_id, e, loop.get("round", 0), {**e["scores"], "samples": e["samples"]})
         if training := e["training"]:
-            from mlflow.entities import Metric
-
             start, timestamp = training.get("global_step_start") or 0, _millis(e["time"])
             steps = [("train/loss", v) for v in training["losses"]], [("train/learning_rate", v) for v in training.get("learning_rates") or []]
             # One batch per series: a round's steps stay well under log_batch's 1000 metrics.
