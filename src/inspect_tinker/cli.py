@@ -375,18 +375,29 @@ Example:
 def sync_command(run_dir: Path, verbose: bool) -> int:
     """Send what a run could not deliver to MLflow, EvalOps or webhooks.
 
-    RUN_DIR is the run's folder, e.g. runs/<run-name>. Exit 0 when nothing is left
+    RUN_DIR is the run's folder, e.g. runs/<run-name>, or the log dir of an `inspect eval`
+    whose tracking hooks could not deliver (their outboxes are in <log dir>/inspect-tinker/;
+    run sync with the environment variables the eval had). Exit 0 when nothing is left
     undelivered, 1 when something still is (nothing is lost: run sync again later).
     """
     from inspect_tinker.tracking.console import ConsoleSink
-    from inspect_tinker.tracking.sinks import sync_outbox
+    from inspect_tinker.tracking.sinks import hook_folders, sync_outbox
 
-    report = sync_outbox(run_dir)
-    if report is None:
-        print(f"{run_dir}: the run has no remote sinks (MLflow, EvalOps, webhooks); nothing to deliver.")
-        return 0
-    ConsoleSink(Console()).handle({"event": "delivery_report", **report})
-    return 1 if report["outbox"] else 0
+    folders = [run_dir] if (run_dir / "config.json").is_file() else hook_folders(run_dir)
+    if not folders:
+        raise UsageError(
+            f"{run_dir} is neither a run folder (no config.json) nor an Inspect log dir holding tracking hook "
+            "outboxes (inspect-tinker/<run id>/<hook>/); pass the folder a run created or the eval's --log-dir."
+        )
+    undelivered = False
+    for folder in folders:
+        report = sync_outbox(folder)
+        if report is None:
+            print(f"{folder}: the run has no remote sinks (MLflow, EvalOps, webhooks); nothing to deliver.")
+            continue
+        ConsoleSink(Console()).handle({"event": "delivery_report", **report})
+        undelivered = undelivered or bool(report["outbox"])
+    return 1 if undelivered else 0
 
 
 @cli.command("eval", epilog="""

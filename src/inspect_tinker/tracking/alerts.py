@@ -3,7 +3,9 @@
 - `round_below_best`: a round scored below the best evaluation before it (the baseline included);
 - `bar_not_met`: the run finished without reaching the bar;
 - `run_crashed`: the run stopped on an error, or its process was found dead (`crash_detected`,
-  see tracking/crashes.py).
+  see tracking/crashes.py), or an Inspect task ended in error (`task_finished`);
+- `task_below_bar`: an Inspect task (`task_finished`, from the tracking hooks) scored below its bar;
+- `regression_guard_fell`: a loop's regression guard task (role `guard`) scored below its bar.
 """
 
 from __future__ import annotations
@@ -36,6 +38,30 @@ class AlertWatch:
                            f"(bar {event['threshold']}) in round {event['best_round']} after {event['rounds_run']} round(s).",
                 **{key: event[key] for key in ("best_score", "best_round", "threshold", "rounds_run", "best_adapter")},
             }]
+        elif kind == "task_finished":
+            return _task_alerts(event)
         elif kind in ("error", "crash_detected"):
-            return [{"alert": "run_crashed", "message": f"crashed: {event['message']}", "error": event["message"]}]
+            named = {"run": event["run"]} if "run" in event else {}  # a hook's error names its Inspect run
+            return [{"alert": "run_crashed", "message": f"crashed: {event['message']}", "error": event["message"], **named}]
         return []
+
+
+def _task_alerts(event: dict) -> list[dict]:
+    """The alerts of one finished Inspect task: its error, or its score below the bar (the loop's
+    `threshold` for a loop task, the `threshold` the hook was given for any other)."""
+    loop = event["loop"] or {}
+    task, score = event["task"], event["score"]
+    where = f" (round {loop['round']})" if loop else ""
+    run = loop.get("run") or event["inspect_run_id"]
+    if event["status"] != "success":
+        message = f"crashed: task {task}{where} ended in {event['status']}: {event['error'] or 'no error message'}"
+        return [{"alert": "run_crashed", "message": message, "error": event["error"], "task": task, "run": run}]
+    bar = loop.get("threshold") if loop else event.get("threshold")
+    if loop.get("stage") == "train" or bar is None or score is None or score >= bar:
+        return []  # a training task's score is its loss, not a grade held against the bar
+    guard = loop.get("role") == "guard"
+    kind, what = ("regression_guard_fell", "regression guard") if guard else ("task_below_bar", "task")
+    return [{
+        "alert": kind, "message": f"{what} {task}{where} scored {score:.3f}, below the bar {bar}.",
+        "task": task, "run": run, "score": score, "threshold": bar, "log": event["log"], **({"round": loop["round"]} if loop else {}),
+    }]

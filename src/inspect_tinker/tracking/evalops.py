@@ -1,4 +1,6 @@
-"""EvalOps: one test run per training round, as the original tinker-eval-loop submitted them.
+"""EvalOps: one test run per training round, as the original tinker-eval-loop submitted them
+(the loop's `eval_result` events), and one per finished Inspect task (`task_finished` events of
+the `inspect_tinker/evalops` hook, tracking/hooks.py).
 
 `POST {EVALOPS_API_URL}/api/v1/test-runs/` with `Authorization: Bearer {EVALOPS_API_KEY}` and a
 body naming the test suite, the round's checkpoint and its metrics. The API is small enough that
@@ -18,7 +20,8 @@ DEFAULT_API_URL = "https://api.evalops.dev"
 
 
 class EvalOpsDestination:
-    """Turns each trained round's evaluation into an EvalOps test run."""
+    """Turns each trained round's evaluation, and each finished Inspect evaluation task, into an
+    EvalOps test run."""
 
     name = "evalops"
 
@@ -45,6 +48,8 @@ class EvalOpsDestination:
             self._checkpoint = event["path"]
         elif kind == "eval_result" and event["round"] > 0:  # round 0 is the untrained baseline
             return event["id"], self._test_run(event)
+        elif kind == "task_finished" and (event["loop"] or {}).get("stage") != "train":  # training is no test
+            return event["id"], self._task_test_run(event)
         return None
 
     def send(self, key: str, payload: dict) -> None:
@@ -77,4 +82,31 @@ class EvalOpsDestination:
                 },
             },
             "tags": ["automated", f"round-{round_no}", "inspect-tinker"],
+        }
+
+    def _task_test_run(self, event: dict) -> dict:
+        """One Inspect task's test run; a loop task's run, round, checkpoint and learning rate go
+        into its metadata, and its model is the round's checkpoint."""
+        loop = event["loop"] or {}
+        task, score = event["task"], event["score"]
+        in_loop = {key: loop.get(key) for key in ("run", "round", "checkpoint", "learning_rate", "stage", "role")} if loop else {}
+        where = f", round {loop['round']} of run {loop['run']}" if loop else ""
+        scored = "no score" if score is None else f"score {score:.3f}"
+        return {
+            "testSuiteId": self._suite,
+            "visibility": "private",
+            "sharedWithTeams": [],
+            "name": f"{task} ({event['model']}){where}",
+            "description": f"inspect eval {task} on {event['model']}{where}: {scored} ({event['status']})",
+            "config": {
+                "model": loop.get("checkpoint") or event["model"],
+                "metadata": {
+                    "source": "inspect-tinker", "task": task, "model": event["model"], "eval_id": event["eval_id"],
+                    "inspect_run_id": event["inspect_run_id"], "log": event["log"], "status": event["status"],
+                    "error": event["error"], **in_loop,
+                    "metrics": {"score": score, "scores": event["scores"], "samples": event["samples"]},
+                },
+            },
+            # dict.fromkeys: the task's own tags, in order, without repeating ours (the loop tags its tasks too).
+            "tags": list(dict.fromkeys(["automated", "inspect-tinker", *([f"round-{loop['round']}"] if loop else []), *event["tags"]])),
         }

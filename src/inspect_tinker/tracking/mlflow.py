@@ -6,6 +6,12 @@ and `train/learning_rate`; per round `eval/score` and `eval/<task>/score` (step 
 and at the end `summary.json` and `events.jsonl`. Tag `inspect_tinker.outcome`: bar_met, bar_not_met,
 crashed or interrupted.
 
+The tracking hook (tracking/hooks.py) adds one MLflow run per finished Inspect task
+(`task_finished`), found again by its `inspect.eval_id` tag: parameters task, model and, for a
+loop task, run, round, stage, role, learning_rate and checkpoint; metrics `<scorer>/<metric>`
+(step = the loop's round, else 0) and `samples`; for a loop's training task `train/loss` and
+`train/learning_rate` per step; status FINISHED, or FAILED for a task that ended in error.
+
 Every delivery is idempotent, so a repeated one changes nothing: the run is found again by its
 `inspect_tinker.run_id` tag, metrics carry the event's own timestamp and step (MLflow's SQL store keeps
 one row per key, timestamp, step and value), parameters and tags are rewritten with equal
@@ -44,7 +50,10 @@ class MLflowDestination:
     (importing MLflow and opening a database take seconds that training should not wait for)."""
 
     name = "mlflow"
-    _LOGGED = ("run_started", "step", "round_trained", "checkpoint_saved", "eval_result", "run_finished", "error", "interrupted")
+    _LOGGED = (
+        "run_started", "step", "round_trained", "checkpoint_saved", "eval_result", "run_finished", "error", "interrupted",
+        "task_finished",
+    )
 
     def __init__(self, tracking_uri: str, experiment: str, timeout_seconds: float):
         self._uri, self._artifact_location = local_store(tracking_uri)
@@ -52,7 +61,7 @@ class MLflowDestination:
         self._timeout_seconds = timeout_seconds
         self._client = None
         self._experiment_id: str | None = None
-        self._runs: dict[str, str] = {}  # inspect-tinker run_id -> MLflow run id
+        self._runs: dict[str, str] = {}  # inspect-tinker run_id (Inspect eval id of a task) -> MLflow run id
         self._run_dir: str | None = None
 
     def payload(self, event: dict) -> tuple[str, dict] | None:
@@ -85,20 +94,24 @@ class MLflowDestination:
         return self._client
 
     def _run_for(self, client, event: dict) -> str:
-        """The MLflow run of the event's inspect-tinker run, found by tag or created."""
-        run_id = event["run_id"]
-        if run_id not in self._runs:
+        """The MLflow run of the event's inspect-tinker run (of its Inspect task, for `task_finished`),
+        found by tag or created."""
+        if event["event"] == "task_finished":
+            tag, key, name = "inspect.eval_id", event["eval_id"], event["task"]
+        else:
+            tag, key = "inspect_tinker.run_id", event["run_id"]
+            name = Path(event["run_dir"]).name if event["run_dir"] else key
+        if key not in self._runs:
             if self._experiment_id is None:
                 found = client.get_experiment_by_name(self._experiment)
                 self._experiment_id = found.experiment_id if found else client.create_experiment(
                     self._experiment, artifact_location=self._artifact_location
                 )
-            runs = client.search_runs([self._experiment_id], filter_string=f"tags.`inspect_tinker.run_id` = '{run_id}'", max_results=1)
-            name = Path(event["run_dir"]).name if event["run_dir"] else run_id
-            self._runs[run_id] = runs[0].info.run_id if runs else client.create_run(
-                self._experiment_id, run_name=name, tags={"inspect_tinker.run_id": run_id}
+            runs = client.search_runs([self._experiment_id], filter_string=f"tags.`{tag}` = '{key}'", max_results=1)
+            self._runs[key] = runs[0].info.run_id if runs else client.create_run(
+                self._experiment_id, run_name=name, tags={tag: key}
             ).info.run_id
-        return self._runs[run_id]
+        return self._runs[key]
 
     def _log_run_started(self, client, run_id: str, e: dict) -> None:
         from mlflow.entities import Param, RunTag
@@ -125,6 +138,25 @@ class MLflowDestination:
         self._metrics(client, run_id, e, e["round"], scores)
         for task in e["tasks"]:
             client.log_artifact(run_id, task["log_path"], f"rounds/{e['round']}/eval")
+
+    def _log_task_finished(self, client, run_id: str, e: dict) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        loop = e["loop"] or {}
+        params = {"task": e["task"], "model": e["model"],
+                  **{key: loop[key] for key in ("run", "round", "stage", "role", "learning_rate", "checkpoint") if key in loop}}
+        tags = {"inspect.run_id": e["inspect_run_id"], "inspect.task": e["task"], "inspect.model": e["model"],
+                "inspect.status": e["status"], **({"inspect.log": e["log"]} if e["log"] else {})}
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()],
+                         tags=[RunTag(k, v) for k, v in tags.items()])
+        self._metrics(client, run_id, e, loop.get("round", 0), {**e["scores"], "samples": e["samples"]})
+        if training := e["training"]:
+            start, timestamp = training.get("global_step_start") or 0, _millis(e["time"])
+            steps = [("train/loss", v) for v in training["losses"]], [("train/learning_rate", v) for v in training.get("learning_rates") or []]
+            # One batch per series: a round's steps stay well under log_batch's 1000 metrics.
+            for series in filter(None, steps):
+                client.log_batch(run_id, metrics=[Metric(key, value, timestamp, start + i) for i, (key, value) in enumerate(series)])
+        client.set_terminated(run_id, "FINISHED" if e["status"] == "success" else "FAILED", end_time=_millis(e["time"]))
 
     def _log_run_finished(self, client, run_id: str, e: dict) -> None:
         from mlflow.entities import RunTag

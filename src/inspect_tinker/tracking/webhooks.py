@@ -41,7 +41,8 @@ class WebhookDestination:
             fields = {k: event[k] for k in ("bar_met", "best_score", "best_round", "threshold", "rounds_run", "best_adapter")}
         else:
             return None
-        run = Path(self._run_dir).name if self._run_dir else event["run_id"]
+        # A hook's task alert names its run itself (the loop's run, or the Inspect run id of a plain eval).
+        run = event.get("run") or (Path(self._run_dir).name if self._run_dir else event["run_id"])
         return event["id"], {
             "text": f"inspect-tinker run {run}: {text}", "alert": alert, "run": run, "run_id": event["run_id"],
             "run_dir": self._run_dir, "time": event["time"], "idempotency_key": event["id"], **fields,
