@@ -14,7 +14,7 @@ through tracking/alerts.py) reads. Fields:
     scores      dict         every numeric metric as `<scorer>/<metric>`: value
     samples     int          samples completed
     threshold   float | null the bar of a task outside a loop (a loop task's bar is loop.threshold)
-    loop        dict | null  the loop's entry in the task's metadata (see LOOP_KEY), or null for a
+    loop        dict | null  the loop's entry in the task's metadata (tracking/task_metadata.py), or null for a
                              plain `inspect eval` task
     training    dict | null  a loop training task's per-step record (losses, learning_rates,
                              global_step_start), from its one sample's metadata
@@ -24,9 +24,7 @@ from __future__ import annotations
 
 from inspect_ai.log import read_eval_log
 
-# The key of the loop's entry in `Task.metadata`: {run, run_dir, round, stage, learning_rate,
-# checkpoint, role, threshold}. The loop's task source puts it on every task it runs.
-LOOP_KEY = "inspect_tinker"
+from inspect_tinker.tracking.task_metadata import loop_metadata
 
 
 def task_finished(log, threshold: float | None = None) -> dict:
@@ -40,14 +38,14 @@ def task_finished(log, threshold: float | None = None) -> dict:
             if isinstance(metric.value, (int, float)):
                 scores[f"{eval_score.name}/{metric_name}"] = float(metric.value)
                 headline = float(metric.value) if headline is None else headline
-    loop = (spec.metadata or {}).get(LOOP_KEY)
+    loop = loop_metadata(spec.metadata)
     return {
         "task": spec.task, "task_id": spec.task_id, "eval_id": spec.eval_id, "inspect_run_id": spec.run_id,
         "model": spec.model, "status": log.status, "error": log.error.message if log.error else None,
         "log": log.location or None, "tags": list(spec.tags or []), "score": headline, "scores": scores,
         "samples": log.results.completed_samples if log.results else 0, "threshold": threshold,
-        "loop": loop if isinstance(loop, dict) else None,
-        "training": _training(log) if isinstance(loop, dict) and loop.get("stage") == "train" else None,
+        "loop": loop,
+        "training": _training(log) if loop and loop.get("stage") == "train" else None,
     }
 
 
