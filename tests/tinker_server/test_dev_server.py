@@ -52,12 +52,18 @@ def wait_until_gone(pids: set[int], timeout: float = 120) -> set[int]:
     return {p for p in pids if alive(p)}
 
 
+def _as_in_a_terminal() -> None:
+    # A suite started in the background by a script (`.ci/run &`) passes SIGINT on ignored, and
+    # Python then never turns it into KeyboardInterrupt; a person's terminal does not ignore it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_dev_server(tmp_path: Path) -> tuple[subprocess.Popen, list[str], str]:
     """`inspect-tinker dev-server --model tiny`, read up to the line that says how to stop it."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "inspect_tinker", "dev-server", "--model", "tiny", "--port", str(free_port()),
          "--state-dir", str(tmp_path / "state")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_as_in_a_terminal,
     )
     lines = []
     for line in proc.stdout:
