@@ -29,8 +29,9 @@ from inspect_tinker.errors import UsageError
 from inspect_tinker.tracking.evalops import DEFAULT_API_URL
 
 
-def _config_default(key: str):
-    return Config.model_fields[key].default  # each default is stated once, in the configuration model
+def _config_field(key: str):
+    # The configuration key's default, bounds and description: each stated once, in the configuration model.
+    return Config.model_fields[key]
 
 
 class HookSettings(BaseModel):
@@ -39,12 +40,12 @@ class HookSettings(BaseModel):
     evalops_api_url: str = DEFAULT_API_URL
     evalops_test_suite_id: str | None = None
     mlflow_tracking_uri: str | None = None
-    mlflow_experiment: str = Field(_config_default("mlflow_experiment"), min_length=1)
+    mlflow_experiment: str = _config_field("mlflow_experiment")
     webhooks: list[str] = Field(default_factory=list)
     alert_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    delivery_timeout_seconds: float = Field(_config_default("delivery_timeout_seconds"), gt=0.0)
-    delivery_max_backoff_seconds: float = Field(_config_default("delivery_max_backoff_seconds"), gt=0.0)
-    delivery_flush_seconds: float = Field(_config_default("delivery_flush_seconds"), ge=0.0)
+    delivery_timeout_seconds: float = _config_field("delivery_timeout_seconds")
+    delivery_max_backoff_seconds: float = _config_field("delivery_max_backoff_seconds")
+    delivery_flush_seconds: float = _config_field("delivery_flush_seconds")
 
 
 ENVIRONMENT = {
