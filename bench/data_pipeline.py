@@ -152,7 +152,7 @@ def peer(train: Path, base_model: str) -> None:
     from datasketch import MinHash, MinHashLSH
     from transformers import AutoTokenizer
 
-    from inspect_tinker.models import resolve_base_model
+    from inspect_tinker.provider.base_model import resolve_base_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(base_model))
     ds = load_dataset("json", data_files=str(train), split="train")
@@ -198,7 +198,7 @@ def breakdown(train: Path, evals: Path, base_model: str, near_dedup: bool) -> No
     from inspect_tinker.data.decontamination import EvalInput
     from inspect_tinker.data.prepare import check_training_records, prepare_training_data
     from inspect_tinker.data.settings import DataConfig
-    from inspect_tinker.models import resolve_base_model
+    from inspect_tinker.provider.base_model import resolve_base_model
 
     def rss_mb() -> int:
         return int(next(line for line in open("/proc/self/status") if line.startswith("VmRSS")).split()[1]) // 1024

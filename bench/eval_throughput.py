@@ -48,7 +48,8 @@ from inspect_tinker.config import load_config  # noqa: E402
 from inspect_tinker.demo import DEMO_CONFIG  # noqa: E402
 from inspect_tinker.evals.general_knowledge import QUESTIONS as GUARD_QUESTIONS  # noqa: E402
 from inspect_tinker.evals.qa import qa  # noqa: E402
-from inspect_tinker.models import BUNDLED_MODEL_NAME, resolve_base_model  # noqa: E402
+from inspect_tinker.loop.settings import backend_settings  # noqa: E402
+from inspect_tinker.provider.base_model import BUNDLED_MODEL_NAME, resolve_base_model  # noqa: E402
 from inspect_tinker.provider.backend import SamplingParams  # noqa: E402
 from inspect_tinker.provider.local_backend import LocalBackend  # noqa: E402
 from inspect_tinker.provider.model_api import backend_model  # noqa: E402
@@ -127,7 +128,7 @@ def measure(method: str, args: argparse.Namespace) -> dict:
                              do_sample=False, batch_size=args.batch_size, device="cpu", memoize=False)
         fn = lambda: through_inspect(hf_model, task_file, work / "logs", args.max_tokens, args.batch_size)  # noqa: E731
     elif method == "tinker/ over the loop's backend":
-        backend = LocalBackend.from_config(load_config(DEMO_CONFIG))  # the demo's backend, a fresh adapter: the base model's answers
+        backend = LocalBackend.from_settings(backend_settings(load_config(DEMO_CONFIG)))  # the demo's backend, a fresh adapter: the base model's answers
         model = backend_model(backend, backend.sampler(), backend_name="local", model_path=None, config=GenerateConfig())
         fn = lambda: through_inspect(model, task_file, work / "logs", args.max_tokens, args.batch_size)  # noqa: E731
     else:

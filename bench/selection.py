@@ -16,7 +16,8 @@ Three arms, same rounds, same seed, the bundled model:
          selection could at best have achieved, one round earlier.
 
 Reported per seed and over seeds: each round's score; the gain of on over off after the
-last round with a 95 % t-interval over seeds; the precision of the additions (the share of
+last round with a paired 95 % interval over the evaluation questions of every seed
+(evals/paired.py) and McNemar's exact p-value; the precision of the additions (the share of
 added records that state the fact of the failure they were added for); the rounds to the
 bar. Goal (issue 19): on reaches the bar, or the score given reaches, in no more rounds
 than given plus one, with precision at least 0.8.
@@ -31,14 +32,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from scipy import stats
+
+from inspect_tinker.evals.paired import PairedComparison, compare_paired
 
 SYLLABLES = ["qu", "es", "sa", "bre", "vo", "ni", "tel", "mo", "ra", "ka", "lin", "dor", "vel", "zan", "pe", "ros",
              "tu", "gar", "mi", "sel", "ob", "den", "ha", "lu", "cor", "fen", "ti", "wy", "bar", "ul"]
@@ -273,12 +274,14 @@ def run_arm(world: World, root: Path, arm: str, *, seed: int, rounds: int, **ove
     added = [e for e in events if e["event"] == "data_added" and e["action"] == "added"]
     right = [e for e in added if world.targets.get(int(e["where"].rsplit(":", 1)[1])) == e["sample_id"]]
     scores = [r["score"] for r in summary["rounds"]]
+    last = evals[max(evals)]  # a run that met the bar early: its last evaluation stands for the rounds after
     confirm = [_task_score(evals[n], "confirm") for n in sorted(evals)]
     evaluations = rounds + (summary["rounds"][0]["round"] == 0)  # the baseline, when there was one
     return {
         "arm": arm, "seed": seed, "bar_met_in": summary["rounds_run"] if summary["bar_met"] else None,
         "scores": scores + scores[-1:] * (evaluations - len(scores)),
         "confirm": confirm + confirm[-1:] * (evaluations - len(confirm)),
+        "samples": {s["id"]: s["value"] for s in _task(last, "facts")["samples"]},  # the gain's pairs
         "added": len(added), "added_right": len(right),
         "added_per_round": [sum(e["round"] == n for e in added) for n in range(1, rounds + 1)],
         "refused": sum(e["event"] == "data_refused" for e in events),
@@ -287,8 +290,12 @@ def run_arm(world: World, root: Path, arm: str, *, seed: int, rounds: int, **ove
     }
 
 
+def _task(evaluation: dict, name: str) -> dict:
+    return next(t for t in evaluation["tasks"] if t["name"] == name)
+
+
 def _task_score(evaluation: dict, name: str) -> float:
-    return next(t["score"] for t in evaluation["tasks"] if t["name"] == name)
+    return _task(evaluation, name)["score"]
 
 
 def rounds_to(scores: list[float], bar: float) -> int | None:
@@ -296,13 +303,16 @@ def rounds_to(scores: list[float], bar: float) -> int | None:
     return next((n for n, s in enumerate(scores[1:], 1) if s >= bar - 1e-9), None)
 
 
-def interval(values: list[float]) -> tuple[float, float, float]:
-    """Mean and 95 % t-interval over seeds (the seeds are independent worlds and runs)."""
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, float("nan"), float("nan")
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
-    return mean, mean - half, mean + half
+def paired_gain(results: list[dict], better: str = "on", worse: str = "off") -> PairedComparison | None:
+    """`better` against `worse` after the last round, paired on (seed, evaluation question) over every
+    seed both ran: each seed's world asks its own questions, so the pairs pool across seeds, and
+    seeds with equal gains still leave the spread between questions in the interval."""
+    by = {(r["arm"], r["seed"]): r for r in results}
+    seeds = sorted(s for a, s in by if a == worse and (better, s) in by)
+    if not seeds:
+        return None
+    pairs = lambda arm: {(s, i): v for s in seeds for i, v in by[(arm, s)]["samples"].items()}
+    return compare_paired(pairs(worse), pairs(better))
 
 
 def report(results: list[dict], bar: float) -> str:
@@ -319,12 +329,11 @@ def report(results: list[dict], bar: float) -> str:
             f"{on['added_per_round'] if on else ''} ({on['added_right'] if on else ''}) | {on['refused'] if on else ''} | "
             f"{' → '.join(f'{s:.2f}' for s in on['confirm']) if on else ''} |"
         )
-    paired = [s for s in seeds if ("on", s) in by and ("off", s) in by]
-    gains = [by[("on", s)]["scores"][-1] - by[("off", s)]["scores"][-1] for s in paired]
-    if gains:
-        mean, low, high = interval(gains)
-        lines.append(f"\nGain of on over off after the last round: {mean:+.3f}, 95 % t-interval [{low:+.3f}, {high:+.3f}] "
-                     f"over {len(gains)} seeds")
+    if gain := paired_gain(results):
+        runs = sum(("on", s) in by and ("off", s) in by for s in seeds)
+        lines.append(f"\nGain of on over off after the last round: {gain.difference:+.3f}, paired 95 % interval "
+                     f"[{gain.ci_low:+.3f}, {gain.ci_high:+.3f}] over {gain.n} questions of {runs} seed(s); "
+                     f"fixed {len(gain.fixed)}, broke {len(gain.broke)}, McNemar exact p = {gain.p_value:.3g}")
     ons = [by[("on", s)] for s in seeds if ("on", s) in by]
     if ons:
         added = sum(r["added"] for r in ons)

@@ -7,7 +7,7 @@ the demo's peak memory.
 Cold start runs the demo's configuration without its baseline evaluation (which the demo
 does before it trains), reads the run's events as they are written, and stops the run once
 the first step's event appears. Milestones are measured from the moment the command is
-started: `run_started` (Python, imports and config done), `engine_ready` (model loaded),
+started: `run_started` (Python, imports and config done), `backend_ready` (model loaded),
 `round_started` (the first step begins) and the first `step` event (it ended); and the CPU
 seconds the run had used by then (a measure that other processes on a shared machine do
 not inflate). The first start also fills the model cache, so it is reported apart and left
@@ -28,7 +28,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-MILESTONES = ("run_started", "engine_ready", "round_started", "step")
+MILESTONES = ("run_started", "backend_ready", "round_started", "step")
 
 
 def inspect_tinker_command(*args: str) -> list[str]:

@@ -37,10 +37,11 @@ from inspect_tinker.config import load_config
 from inspect_tinker.data.records import InvalidRecord, record_to_conversation
 from inspect_tinker.data.render import render_conversation
 from inspect_tinker.demo import DEMO_CONFIG
+from inspect_tinker.loop.settings import backend_settings
 from inspect_tinker.provider import create_backend
 from inspect_tinker.provider.backend import SamplingParams
-from inspect_tinker.tinker_server import LocalTinkerServer, ServerSettings, free_port, served_model
-from inspect_tinker.tinker_server.environment import ensure_environment
+from inspect_tinker.provider.tinker_server import LocalTinkerServer, ServerSettings, free_port, served_model
+from inspect_tinker.provider.tinker_server.environment import ensure_environment
 
 HERE = Path(__file__).parent
 BATCH, RANK, LEARNING_RATE, MAX_TOKENS = 8, 16, 1e-3, 24
@@ -83,7 +84,7 @@ def ours(server: LocalTinkerServer, batches: list[list], prompts: list[list[int]
         "train_file": "train.jsonl", "eval_tasks": ["eval.jsonl"], "lora_rank": RANK,
         "learning_rate": LEARNING_RATE, "regression_guard": False,
     }))
-    backend = create_backend(load_config(workdir / "config.yaml"))
+    backend = create_backend(backend_settings(load_config(workdir / "config.yaml")))
     seconds = []
     for batch in batches:
         start = time.perf_counter()

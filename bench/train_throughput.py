@@ -50,10 +50,10 @@ import torch
 from inspect_tinker.data.batching import batch_for_step
 from inspect_tinker.data.records import InvalidRecord, record_to_conversation
 from inspect_tinker.data.render import render_conversation
-from inspect_tinker.provider.backend import AdamWSettings
 from inspect_tinker.provider.local_backend import LocalBackend, attention_for
 from inspect_tinker.provider.precision import cpu_model_name
-from inspect_tinker.models import resolve_base_model
+from inspect_tinker.provider.settings import AdamWSettings, LocalBackendSettings
+from inspect_tinker.provider.base_model import resolve_base_model
 
 DEMO_TRAIN = Path(__file__).parents[1] / "examples" / "demo" / "train.jsonl"
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
@@ -167,12 +167,13 @@ class Timer:
 
 
 def run_ours(model_dir, examples, args, device, precision: str, packing: bool) -> tuple[dict, int]:
-    engine = LocalBackend(
-        model_dir, base_model=str(model_dir), lora_rank=LORA["r"], lora_alpha=LORA["lora_alpha"],
-        lora_dropout=LORA["lora_dropout"], lora_target_modules=LORA["target_modules"], micro_batch_size=None,
+    engine = LocalBackend(model_dir, LocalBackendSettings(
+        base_model=str(model_dir), lora_rank=LORA["r"], lora_alpha=LORA["lora_alpha"],
+        lora_dropout=LORA["lora_dropout"], lora_target_modules=LORA["target_modules"], max_lora_rank=None,
+        batch_size=args.batch_size, micro_batch_size=None, max_seq_length=args.max_seq_length,
         packing=packing, precision=precision, gradient_checkpointing=False, distributed="ddp", adamw=ADAMW,
         device=str(device), seed=0, renderer_name=None, eval_batch_size=args.batch_size,
-    )
+    ))
     body, head = linear_weights(engine.model)
     timer = Timer(args.warmup, device)
     for step in range(args.warmup + args.steps):

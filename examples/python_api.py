@@ -32,7 +32,9 @@ def main() -> int:
     print(f"bar met: {summary['bar_met']}; best round {summary['best_round']}, score {summary['best_score']:.3f}")
 
     if summary["best_adapter"] is not None:  # None when the untrained model was best
-        checked = run_eval(config, adapter=Path(summary["best_adapter"]))
+        # A run folder of its own beside the run's, named after it (the CLI's `eval --run` picks a fresh one).
+        check_config = config.model_copy(update={"run_name": f"{Path(summary['run_dir']).name}-best"})
+        checked = run_eval(check_config, adapter=Path(summary["best_adapter"]))
         print(f"the best adapter evaluated again: score {checked['score']:.3f} ({checked['run_dir']})")
     return summary["exit_code"]  # 0: bar met, 1: not met, as the CLI's
 

@@ -14,7 +14,7 @@ from inspect_commands import ListedLog, logs_listed_in_browser, served_inspect_v
 
 @pytest.fixture(scope="session")
 def bundled_model_dir() -> Path:
-    from inspect_tinker.models import resolve_base_model
+    from inspect_tinker.provider.base_model import resolve_base_model
 
     return resolve_base_model("SmolLM2-135M-Instruct")
 
@@ -30,7 +30,7 @@ def tokenizer(bundled_model_dir):
 def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
     """A randomly initialised Llama of a few MB with the real chat tokenizer (the local
     Tinker server's `tiny` model)."""
-    from inspect_tinker.tinker_server.models import write_tiny_llama
+    from inspect_tinker.provider.tinker_server.models import write_tiny_llama
 
     folder = tmp_path_factory.mktemp("tiny-llama")
     write_tiny_llama(folder, tokenizer)

@@ -26,4 +26,4 @@ def scripted_scores(monkeypatch, scores: dict[int, float]):
         right = round(scores[logs[0].eval.metadata["inspect_tinker"]["round"]] * 10)
         return eval_result(task_result("eval", [i < right for i in range(10)]))
 
-    monkeypatch.setattr("inspect_tinker.loop.rounds.stage_result", scripted_result)
+    monkeypatch.setattr("inspect_tinker.loop.evaluation.stage_result", scripted_result)

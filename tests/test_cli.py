@@ -117,7 +117,7 @@ def test_a_task_below_its_own_bar_holds_the_run_back_and_the_decision_says_which
         eval_tasks=[{"path": "eval.jsonl", "name": "easy"}, {"path": "eval.jsonl", "name": "strict", "threshold": 1.0}],
     )
     assert main(["run", str(config)]) == 1
-    [decision] = [e for e in read_events(config.parent / "runs" / "test") if e["event"] == "decision"]
+    [decision] = [e for e in read_events(config.parent / "runs" / "test") if e["event"] == "decision" and e["round"] == 1]
     assert decision["gate"]["held_back_by"] == ["strict"] and "held back by strict" in decision["reason"]
     assert "held back by strict" in capsys.readouterr().out
 
@@ -194,7 +194,7 @@ def test_a_bad_task_stops_the_run_with_exit_2_before_the_model_loads(write_run_c
     assert message in err and "Traceback" not in err
     events_file = config.parent / "runs" / "test" / "events.jsonl"
     if events_file.exists():  # the task was checked after the run folder was made, but before the model
-        assert "engine_ready" not in events_file.read_text()
+        assert "backend_ready" not in events_file.read_text()
 
 
 def test_the_inspect_view_command_of_the_summary_serves_the_runs_logs(write_run_config):

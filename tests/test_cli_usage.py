@@ -83,8 +83,8 @@ def examples(help_text: str) -> list[str]:
 
 def test_the_commands_are_the_documented_set():
     assert {" ".join(path) for path, _ in commands()} == {
-        "", "run", "demo", "resume", "eval", "data", "data check", "export", "runs", "report", "sync", "tune",
-        "dev-server",
+        "", "run", "demo", "resume", "eval", "data", "data check", "export", "runs", "report", "compare", "prune", "sync",
+        "tune", "dev-server",
     }
 
 

@@ -76,6 +76,8 @@ def test_nested_unknown_keys_are_checked_too(files):
         ("run_name: ../../x", r"run_name: must be a plain folder name, without / or \\ and not \. or \.\. \(got '\.\./\.\./x'\)"),
         ("run_name: nested/run", "run_name: must be a plain folder name"),
         ("run_name: '..'", "run_name: must be a plain folder name"),
+        ("max_cost: 5", r"max_cost needs price_per_million_tokens \(train, prefill, sample\)"),
+        ("price_per_million_tokens: {train: 1, sample: 2}", r"price_per_million_tokens.prefill"),
     ],
 )
 def test_out_of_range_values_are_explained(files, line, message):
@@ -203,3 +205,19 @@ def test_a_config_file_that_is_not_utf8_says_what_it_is(files, content, message)
     path.write_bytes(content)
     with pytest.raises(UsageError, match=message):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "option", "message"),
+    [
+        ({"eval_tasks": ["missing_eval.jsonl"]}, "--set eval_tasks", r"eval_tasks\[0\] file .*missing_eval.jsonl does not exist"),
+        ({"train_file": "missing_train.jsonl"}, "--set train_file", "train_file .*missing_train.jsonl does not exist"),
+        ({"candidate_file": "missing_pool.jsonl"}, "--set candidate_file", "candidate_file .*missing_pool.jsonl does not exist"),
+    ],
+)
+def test_a_missing_file_named_by_a_set_value_names_the_set_not_the_config_file(files, overrides, option, message):
+    path = write(files / "base.json", json.dumps({"train_file": "train.jsonl", "eval_tasks": ["eval.jsonl"]}))
+    with pytest.raises(UsageError) as caught:
+        load_config(path, overrides, given={key: f"--set {key}" for key in overrides})
+    assert re.match(rf"{re.escape(option)}: {message}", str(caught.value)), str(caught.value)
+    assert "base.json" not in str(caught.value)

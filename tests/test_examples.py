@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from inspect_ai.log import read_eval_log
 
+from inspect_tinker.cli import main
 from inspect_tinker.config import load_config
-from inspect_tinker.demo import DEMO_CONFIG
-from inspect_tinker.eval_tasks import build_tasks
+from inspect_tinker.loop.eval_tasks import build_tasks
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -82,9 +82,20 @@ def test_the_reuse_example_builds_a_task_file_and_an_installed_task():
     assert (knowledge.name, knowledge.role, len(knowledge.task.dataset)) == ("general_knowledge", "confirm", 20)
 
 
-def test_the_demo_command_runs_the_example_demo():
-    assert DEMO_CONFIG == EXAMPLES / "demo" / "config.yaml"  # one copy: the package's demo is this folder
-    assert [t.name for t in build_tasks(load_config(DEMO_CONFIG))][:3] == ["valdoria_facts", "valdoria_more_facts", "valdoria_confirm"]
+def test_the_demo_command_runs_the_example_demo(tiny_model_dir, tmp_path):
+    # `inspect-tinker demo`, on the tiny model for one short round instead of the bundled one for
+    # four: the run it makes is this folder's config and data (one copy: the package's demo is examples/demo).
+    short = ["max_rounds=1", "steps_per_round=2", "baseline_eval=false", "regression_guard=false"]
+    code = main(["demo", "--output-dir", str(tmp_path), "--run-name", "demo", "--base-model", str(tiny_model_dir),
+                 *(f"--set={s}" for s in short)])
+    run_dir = tmp_path / "demo"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert code == summary["exit_code"] and summary["rounds_run"] == 1
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train_file"] == str(EXAMPLES / "demo" / "train.jsonl")
+    assert [t["name"] for t in config["eval_tasks"]] == ["valdoria_facts", "valdoria_more_facts", "valdoria_confirm"]
+    tasks = {read_eval_log(str(p), header_only=True).eval.task for p in (run_dir / "logs").glob("*.eval")}
+    assert tasks == {"train_round_1", "valdoria_facts", "valdoria_more_facts", "valdoria_confirm"}
 
 
 @pytest.mark.integration
@@ -94,7 +105,10 @@ def test_the_python_api_example_trains_the_bundled_model_and_checks_its_best_ada
         [sys.executable, str(EXAMPLES / "python_api.py"), "--output-dir", str(tmp_path), *(f"--set={s}" for s in budget)],
         capture_output=True, text=True, timeout=1800, cwd=tmp_path,
     )
-    run_dir, check_dir = sorted(p for p in tmp_path.iterdir() if p.is_dir())  # the run, then run_eval's folder
+    folders = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert len(folders) == 2 and folders[1] == f"{folders[0]}-best", (folders, done.stderr[-4000:])
+    run_dir, check_dir = (tmp_path / name for name in folders)  # the run, then run_eval's folder named after it
+    assert (check_dir / "summary.json").is_file(), done.stderr[-4000:]  # run_eval finished
     summary = json.loads((run_dir / "summary.json").read_text())
     assert done.returncode == summary["exit_code"], done.stderr
     assert summary["rounds_run"] == 1 and summary["best_round"] == 1

@@ -2,8 +2,10 @@
 
 Read from the source with `ast` (every import statement, at any depth, `if TYPE_CHECKING:`
 ones included), so a wrong-way import fails here before anyone notices it at run time:
-- the lower layers (data, provider, evals) never import the configuration, tracking, the CLI,
-  or anything that itself imports the configuration;
+- no layer below the loop (data, provider, evals, policies, tracking, report) imports the
+  configuration, the loop, the CLI, or anything that itself imports the configuration: each
+  takes typed settings of its own, which the loop builds from the configuration (loop/settings.py);
+- the lowest layers (data, provider, evals) never import tracking either;
 - no import cycle exists even counting imports inside functions, so none is dodged by one.
   The package root is the one exception by design: its lazy exports import the API on
   first use, and every module implicitly runs the root's `__init__` (no edge is drawn for that).
@@ -21,8 +23,10 @@ ROOT = "inspect_tinker"
 REPO = Path(__file__).resolve().parents[1]
 # Module name -> file; inspect_tinker.demo lives among the examples (pyproject.toml maps it).
 FOLDERS = {ROOT: REPO / "src" / ROOT, f"{ROOT}.demo": REPO / "examples" / "demo"}
-LOWER = ("data", "provider", "evals")
-NEVER_FROM_BELOW = (f"{ROOT}.config", f"{ROOT}.cli", f"{ROOT}.tracking")
+BELOW_LOOP = ("data", "provider", "evals", "policies", "tracking", "report")
+NEVER_FROM_BELOW_LOOP = (f"{ROOT}.config", f"{ROOT}.cli", f"{ROOT}.loop")
+LOWEST = ("data", "provider", "evals")
+NEVER_FROM_LOWEST = (f"{ROOT}.tracking",)
 
 
 def modules() -> dict[str, Path]:
@@ -78,17 +82,29 @@ def reaches(edges: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
-def test_data_provider_and_evals_never_import_config_tracking_the_cli_or_what_imports_config():
+def wrong_way_imports(layers: tuple[str, ...], never: tuple[str, ...], nor_what_imports_config: bool) -> list[str]:
+    """`file:line imports module` for each import, in a module of `layers`, of a module under `never`
+    (or, with `nor_what_imports_config`, of the configuration or of anything that imports it)."""
     known = modules()
     edges = graph()
-    above = {m for m in known if f"{ROOT}.config" in reaches(edges, m)} | {f"{ROOT}.config"}
+    above = {m for m in known if f"{ROOT}.config" in reaches(edges, m)} if nor_what_imports_config else set()
     wrong = []
     for name, path in known.items():
-        if name.split(".")[1:2] and name.split(".")[1] in LOWER:
+        if name.split(".")[1:2] and name.split(".")[1] in layers:
             for target, line in imports(name, path, set(known)):
-                if target in above or target.startswith(NEVER_FROM_BELOW):
+                if target in above or target.startswith(never):
                     wrong.append(f"{path.relative_to(REPO)}:{line} imports {target}")
-    assert not wrong, "wrong-way imports:\n" + "\n".join(sorted(set(wrong)))
+    return sorted(set(wrong))
+
+
+def test_no_layer_below_the_loop_imports_config_the_loop_the_cli_or_what_imports_config():
+    wrong = wrong_way_imports(BELOW_LOOP, NEVER_FROM_BELOW_LOOP, nor_what_imports_config=True)
+    assert not wrong, "wrong-way imports:\n" + "\n".join(wrong)
+
+
+def test_data_provider_and_evals_never_import_tracking():
+    wrong = wrong_way_imports(LOWEST, NEVER_FROM_LOWEST, nor_what_imports_config=False)
+    assert not wrong, "wrong-way imports:\n" + "\n".join(wrong)
 
 
 def test_no_import_cycle_even_through_imports_inside_functions():
@@ -117,8 +133,8 @@ def test_the_modules_a_tinker_run_needs_load_without_the_local_extra():
     # (test_packaging.py) runs the commands where torch is not installed at all.
     code = (
         "import json, sys\n"
-        "import inspect_tinker.cli, inspect_tinker.config, inspect_tinker.loop.session, inspect_tinker.evaluation\n"
-        "import inspect_tinker.eval_tasks, inspect_tinker.tune, inspect_tinker.export, inspect_tinker._registry\n"
+        "import inspect_tinker.cli, inspect_tinker.config, inspect_tinker.loop.session, inspect_tinker.loop.evaluation\n"
+        "import inspect_tinker.loop.eval_tasks, inspect_tinker.loop.tune, inspect_tinker.tracking.export, inspect_tinker._registry\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=REPO)

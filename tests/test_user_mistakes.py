@@ -155,7 +155,7 @@ def test_printed_commands_quote_a_run_folder_with_a_space(write_run_config, tmp_
     def broken_evaluate(*args, **kwargs):
         raise RuntimeError("the evaluation broke")
 
-    monkeypatch.setattr("inspect_tinker.loop.rounds.stage_result", broken_evaluate)
+    monkeypatch.setattr("inspect_tinker.loop.evaluation.stage_result", broken_evaluate)
     with pytest.raises(RuntimeError):
         run(config.model_copy(update={"run_name": "crashes"}))
     crashed = RunFolder(tmp_path / "my runs" / "crashes")

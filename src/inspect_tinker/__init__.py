@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    # Loaded on first use: importing the package (or one part of it, such as the engine in a
+    # Loaded on first use: importing the package (or one part of it, such as a backend in a
     # benchmark or on a GPU worker) loads no pydantic, Inspect AI or torch.
     if name in ("Config", "load_config"):
         from inspect_tinker import config
@@ -26,7 +26,7 @@ def __getattr__(name: str):
 
         return run
     if name == "run_eval":
-        from inspect_tinker.evaluation import run_eval
+        from inspect_tinker.loop.evaluation import run_eval
 
         return run_eval
     if name == "qa_grader":

@@ -1,8 +1,7 @@
 """The `inspect-tinker` command, written with click.
 
-Exit codes: 0 bar met, 1 bar not met, 2 bad usage/config/data, 3 unexpected error,
-130 interrupted (Ctrl-C), 143 stopped by SIGTERM. `inspect-tinker sync`: 0 all delivered,
-1 some still undelivered.
+Exit codes: errors.ExitCode, stated once there (`inspect-tinker sync`: 0 all delivered,
+1 some still undelivered).
 
 Each command imports what it needs (the loop, Inspect, torch, transformers) inside its own
 body: the command is the boundary, so `inspect-tinker --help`, shell completion and
@@ -12,6 +11,7 @@ body: the command is the boundary, so `inspect-tinker --help`, shell completion 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import traceback
@@ -20,18 +20,14 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from inspect_tinker.errors import EXIT_USAGE, UsageError
-from inspect_tinker.graceful_stop import EXIT_INTERRUPTED, StoppedAtOnce
+from inspect_tinker.errors import BUG_REPORT, EXIT_CODES, ExitCode, UsageError
+from inspect_tinker.loop.graceful_stop import StoppedAtOnce
 # Only constants, and the module imports only httpx: --help stays light.
-from inspect_tinker.tinker_server.server import DEFAULT_MAX_LORA_ADAPTERS, DEFAULT_PORT
+from inspect_tinker.provider.tinker_server.server import DEFAULT_MAX_LORA_ADAPTERS, DEFAULT_PORT
 
-EXIT_CRASH = 3
 PATH = click.Path(path_type=Path)  # no existence check here: our own messages say what is missing and where
 
-RUN_EXIT_CODES = """\b
-Exit codes: 0 bar met; 1 bar not met after the last round; 2 bad usage,
-configuration or data; 130 Ctrl-C, 143 SIGTERM (inspect-tinker resume
-continues the run)."""
+RUN_EXIT_CODES = "\b\nExit codes:\n" + "\n".join(f"  {int(code):>3}  {meaning}" for code, meaning in EXIT_CODES.items())
 
 
 class _Command(click.Command):
@@ -49,15 +45,15 @@ class _Command(click.Command):
             print(f"error: {err}", file=sys.stderr)
             if verbose:
                 traceback.print_exc()
-            return EXIT_USAGE
+            return ExitCode.USAGE
         except KeyboardInterrupt as err:
             print("\ninterrupted", file=sys.stderr)
-            return err.exit_code if isinstance(err, StoppedAtOnce) else EXIT_INTERRUPTED
+            return err.exit_code if isinstance(err, StoppedAtOnce) else ExitCode.INTERRUPTED
         except Exception as err:
             if verbose:
                 traceback.print_exc()
-            print(f"error: {err.__class__.__name__}: {err}\n(run with --verbose for the traceback)", file=sys.stderr)
-            return EXIT_CRASH
+            print(f"error: {err.__class__.__name__}: {err}\n({BUG_REPORT})", file=sys.stderr)
+            return ExitCode.BUG
 
 
 class _Group(click.Group):
@@ -151,14 +147,27 @@ def cli() -> None:
     passes the bar."""
 
 
-def _train(config, resume_dir: Path | None, force: bool, verbose: bool) -> int:
-    """Run (or resume, from `resume_dir`) the loop on `config`; its exit code."""
+def _check_backend(config) -> None:
+    """Stop with one message when the backend of `config` cannot start (the local extra or the base
+    model missing, no API key), before transformers is imported (`_quiet_libraries`): without torch
+    it says so at import, a line before the message that says what to install. The run checks
+    again where it is set up (loop/session.py), for the Python API and `inspect eval`."""
+    from inspect_tinker.loop.settings import backend_settings
+    from inspect_tinker.provider import check_backend_requirements
+
+    check_backend_requirements(backend_settings(config))
+
+
+def _train(config, resume_dir: Path | None, force: bool, verbose: bool, allow_changed_inputs: bool = False) -> int:
+    """Run (or resume, from `resume_dir`) the loop on `config`; its exit code. `force` accepts a changed
+    configuration, `allow_changed_inputs` changed contents of the files the run read."""
     from inspect_tinker.config import changed_keys
-    from inspect_tinker.graceful_stop import RunInterrupted
+    from inspect_tinker.loop.graceful_stop import RunInterrupted
     from inspect_tinker.loop.session import run
     from inspect_tinker.tracking import RunFolder
     from inspect_tinker.tracking.console import ConsoleSink
 
+    _check_backend(config)
     changed = []
     if resume_dir is not None:
         changed = changed_keys(RunFolder.open(resume_dir).read_config(), config.model_dump(mode="json"))
@@ -169,7 +178,8 @@ def _train(config, resume_dir: Path | None, force: bool, verbose: bool) -> int:
             )
     _quiet_libraries(verbose)
     try:
-        summary = run(config, sinks=[ConsoleSink(Console())], resume=resume_dir, changed_keys=changed)
+        summary = run(config, sinks=[ConsoleSink(Console())], resume=resume_dir, changed_keys=changed,
+                      allow_changed_inputs=allow_changed_inputs)
     except RunInterrupted as err:
         return err.exit_code
     return summary["exit_code"]
@@ -199,14 +209,18 @@ Examples:
               help="The same as CONFIG (the older form, kept for existing scripts).")
 @click.option("--resume", type=PATH, metavar="RUN_DIR", help="Continue this run folder instead of starting a new one.")
 @click.option("--force", is_flag=True, help="With --resume: accept a changed configuration.")
+@click.option("--allow-changed-inputs", is_flag=True,
+              help="With --resume: go on although a file the run read (training data, candidate pool, evaluation "
+              "or task file) changed since; the change is recorded as an event.")
 @_config_overrides
 @_placement
 @_verbose
-def run_command(config: Path | None, config_option: Path | None, resume: Path | None, force: bool, **options) -> int:
+def run_command(config: Path | None, config_option: Path | None, resume: Path | None, force: bool,
+                allow_changed_inputs: bool, **options) -> int:
     """Train and evaluate in rounds until the bar is met.
 
-    CONFIG is the run's configuration file (.json, .yaml or .toml; every key is in the
-    README). Each round trains the LoRA adapter, evaluates it on the configured Inspect
+    CONFIG is the run's configuration file (.json, .yaml or .toml; every key is in
+    docs/configuration.md). Each round trains the LoRA adapter, evaluates it on the configured Inspect
     tasks and decides: stop at the bar, or go on with the next hyperparameters and data
     chosen from the failures. Everything lands in the run folder, output_dir/run_name:
     the Inspect logs, checkpoints, events, summary.json and report.html.
@@ -218,8 +232,10 @@ def run_command(config: Path | None, config_option: Path | None, resume: Path | 
     if config is None and config_option is None:
         raise click.UsageError("Missing argument 'CONFIG' (the run's config file).")
     overrides, given = _overrides(options)
+    if allow_changed_inputs and resume is None:
+        raise click.UsageError("--allow-changed-inputs goes with --resume: a new run reads its inputs afresh.")
     loaded = load_config(config or config_option, overrides, given=given)
-    return _train(loaded, resume, force, options["verbose"])
+    return _train(loaded, resume, force, options["verbose"], allow_changed_inputs)
 
 
 @cli.command("demo", epilog=f"""
@@ -227,13 +243,18 @@ def run_command(config: Path | None, config_option: Path | None, resume: Path | 
 Examples:
   inspect-tinker demo
   inspect-tinker demo --output-dir /tmp/runs --run-name first-try
+  inspect-tinker demo --local-server
 
 {RUN_EXIT_CODES}
 """)
 @_config_overrides
 @_placement
+@click.option("--local-server", is_flag=True,
+              help="Train and evaluate through the tinker backend on a local Tinker-compatible server (SkyRL, JAX on "
+              "CPU): the one serving the bundled model on --port, else one started for the demo and stopped after it.")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="The local server's port on 127.0.0.1.")
 @_verbose
-def demo_command(**options) -> int:
+def demo_command(local_server: bool, port: int, **options) -> int:
     """Run the packaged demo on the bundled model, offline.
 
     SmolLM2-135M-Instruct learns made-up facts about Valdoria in rounds until 75% of a set
@@ -245,7 +266,18 @@ def demo_command(**options) -> int:
 
     overrides, given = _overrides(options)
     overrides.setdefault("output_dir", "runs")  # in the working directory, not the package
-    return _train(load_config(DEMO_CONFIG, overrides, given=given), None, False, options["verbose"])
+    if not local_server:
+        return _train(load_config(DEMO_CONFIG, overrides, given=given), None, False, options["verbose"])
+    if options["backend"] is not None or options["base_model"] is not None:
+        raise click.UsageError("--local-server trains the bundled model on the tinker backend: drop --backend and --base-model.")
+    from inspect_tinker.provider.tinker_server import local_server as serving
+
+    say = lambda line: Console(stderr=True).print(line, highlight=False, soft_wrap=True)  # noqa: E731
+    with serving("bundled", port, say=say) as server:
+        os.environ.setdefault("TINKER_API_KEY", "tml-local")  # the local server checks no key; the SDK wants one of this form
+        overrides |= {"backend": "tinker", "base_model": server.model.name, "tinker_base_url": server.base_url}
+        given |= {key: "--local-server" for key in ("backend", "base_model", "tinker_base_url")}
+        return _train(load_config(DEMO_CONFIG, overrides, given=given), None, False, options["verbose"])
 
 
 @cli.command("resume", epilog=f"""
@@ -253,22 +285,27 @@ def demo_command(**options) -> int:
 Examples:
   inspect-tinker resume runs/my-run
   inspect-tinker resume runs/my-run --set max_rounds=6 --force
+  inspect-tinker resume runs/my-run --allow-changed-inputs
 
 {RUN_EXIT_CODES}
 """)
 @click.argument("run_dir", type=PATH, metavar="RUN_DIR")
 @click.option("--force", is_flag=True, help="Accept overrides that change the configuration.")
+@click.option("--allow-changed-inputs", is_flag=True,
+              help="Go on although a file the run read (training data, candidate pool, evaluation or task file) "
+              "changed since; the change is recorded as an event.")
 @_config_overrides
 @_verbose
-def resume_command(run_dir: Path, force: bool, **options) -> int:
+def resume_command(run_dir: Path, force: bool, allow_changed_inputs: bool, **options) -> int:
     """Continue a stopped or crashed run from its last durable point.
 
     RUN_DIR is the run's folder (output_dir/run_name). The run continues with the
     configuration it was started with; a changed one (through --set and the other
-    overrides) needs --force.
+    overrides) needs --force. The files it read must hold what they held then (their
+    sha256 is in inputs.json); changed ones need --allow-changed-inputs.
     """
     overrides, given = _overrides(options)
-    return _train(_recorded_config(run_dir, overrides, given), run_dir, force, options["verbose"])
+    return _train(_recorded_config(run_dir, overrides, given), run_dir, force, options["verbose"], allow_changed_inputs)
 
 
 @cli.command("tune", epilog="""
@@ -300,13 +337,14 @@ def tune_command(config: Path, trials: int, **options) -> int:
     same command (or sharing --storage) draw trials from one study.
     """
     from inspect_tinker.config import load_config
-    from inspect_tinker.graceful_stop import RunInterrupted
-    from inspect_tinker.tune import TUNED_KEYS, tune, tune_folder
+    from inspect_tinker.loop.graceful_stop import RunInterrupted
+    from inspect_tinker.loop.tune import TUNED_KEYS, tune, tune_folder
 
     if trials < 1:
         raise UsageError(f"--trials {trials}: give the number of trials, at least 1.")
     overrides, given = _overrides(options)
     loaded = load_config(config, overrides, given=given)
+    _check_backend(loaded)
     _quiet_libraries(options["verbose"])
     console = Console()
     folder = tune_folder(loaded, config)
@@ -349,7 +387,7 @@ def export_command(run_dir: Path, round_no: int | None, best: bool, merged: Path
     adapter (loads in PEFT and vLLM). One of them is required. Exit 0, or 2 when the
     round has no saved checkpoint or OUT exists.
     """
-    from inspect_tinker.export import export_adapter, export_merged
+    from inspect_tinker.tracking.export import export_adapter, export_merged
     from inspect_tinker.tracking import RunFolder
 
     _one_of(**{"--round": round_no, "--best": best})
@@ -429,7 +467,7 @@ def eval_command(config: Path | None, adapter: Path | None, run_dir: Path | None
     Inspect logs and summary.json.
     """
     from inspect_tinker.config import load_config
-    from inspect_tinker.evaluation import resolve_adapter, run_eval
+    from inspect_tinker.loop.evaluation import resolve_adapter, run_eval
     from inspect_tinker.tracking.console import ConsoleSink
 
     _one_of(**{"--adapter": adapter, "--run": run_dir})
@@ -445,6 +483,7 @@ def eval_command(config: Path | None, adapter: Path | None, run_dir: Path | None
         raise UsageError("give --config (the tasks and bar to evaluate against), or --run with a run folder.")
     if "run_name" not in overrides:  # a new folder, never the evaluated run's own
         loaded = loaded.model_copy(update={"run_name": None})
+    _check_backend(loaded)
     _quiet_libraries(options["verbose"])
     return run_eval(loaded, adapter, sinks=[ConsoleSink(Console())])["exit_code"]
 
@@ -492,8 +531,8 @@ def data_check_command(train_file: Path, eval_files: tuple[Path, ...], config: P
     from inspect_tinker.config import EvalTaskConfig, load_config
     from inspect_tinker.data.decontamination import evaluation_inputs
     from inspect_tinker.data.prepare import NoTrainingData, check_training_records, prepare_training_data
-    from inspect_tinker.eval_tasks import build_tasks
-    from inspect_tinker.models import resolve_base_model
+    from inspect_tinker.loop.eval_tasks import build_tasks
+    from inspect_tinker.provider.base_model import resolve_base_model
     from inspect_tinker.tracking.console import print_data_report
 
     overrides, given = _overrides(options)
@@ -553,6 +592,73 @@ def report_command(run_dir: Path, verbose: bool) -> int:
     return 0
 
 
+@cli.command("compare", epilog="""
+\b
+Examples:
+  inspect-tinker compare runs/without-pool runs/with-pool
+  inspect-tinker compare runs/my-run runs/my-run --round-a 0 --round-b 3
+  inspect-tinker compare logs/base.eval logs/tuned.eval --json
+""")
+@click.argument("a", type=PATH, metavar="A")
+@click.argument("b", type=PATH, metavar="B")
+@click.option("--round-a", type=int, metavar="N", help="When A is a run folder: its round to compare (default: the best).")
+@click.option("--round-b", type=int, metavar="N", help="When B is a run folder: its round to compare (default: the best).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON, for scripts.")
+@_verbose
+def compare_command(a: Path, b: Path, round_a: int | None, round_b: int | None, as_json: bool, verbose: bool) -> int:
+    """Did B fix more than it broke? Two evaluations of the same samples, paired.
+
+    A and B are Inspect logs (.eval or .json, from any `inspect eval`) or run folders (a
+    run folder stands for its best round's evaluation logs). Samples are matched on task,
+    sample id and epoch. For each task both evaluated: the scores on the shared samples,
+    the difference B - A with its paired 95 % interval, McNemar's exact p-value, and the
+    samples B fixed and broke. Exits 0 when compared, 2 when A and B share no sample or
+    either is not an evaluation.
+    """
+    from inspect_tinker.report.compare import compare_evaluations, read_evaluation
+
+    comparison = compare_evaluations(read_evaluation(a, round_a), read_evaluation(b, round_b))
+    print(json.dumps(comparison.to_dict(), indent=2) if as_json else "\n".join(comparison.lines()))
+    return 0
+
+
+@cli.command("prune", epilog="""
+\b
+Examples:
+  inspect-tinker prune runs/my-run
+  inspect-tinker prune runs/my-run --delete
+""")
+@click.argument("run_dir", type=PATH, metavar="RUN_DIR")
+@click.option("--delete", is_flag=True, help="Delete them; without it nothing is deleted (a dry run).")
+@_verbose
+def prune_command(run_dir: Path, delete: bool, verbose: bool) -> int:
+    """Delete a run's checkpoints on the Tinker service, but the best and the last round's.
+
+    RUN_DIR is a run folder of backend: tinker. Every checkpoint stored on the service is
+    billed; a run stores a training state each round, partial ones, and the sampler
+    weights of each evaluation. Kept: the best and the last round's training state and
+    sampler weights, and the state a resume would start from. Without --delete it only
+    lists what it would delete. The config key prune_checkpoints does the same when a run ends.
+    """
+    from inspect_tinker.loop.pruning import prune_run
+    from inspect_tinker.provider.settings import UNREACHABLE_TIMEOUT_SECONDS
+    from inspect_tinker.tracking import EventLog, RunFolder
+
+    folder = RunFolder.open(run_dir)
+    config = folder.read_config()
+    if config.get("backend") != "tinker":
+        raise UsageError(f"{run_dir} trained with backend: {config.get('backend')}; its checkpoints are folders in the "
+                         "run folder, not on the Tinker service (keep_last bounds their optimizer states).")
+    if delete:
+        folder.acquire()  # refused while the run is running: it may still need what would be deleted
+    try:
+        prune_run(folder, EventLog(folder), base_url=config.get("tinker_base_url"),
+                  unreachable_timeout=config.get("tinker_unreachable_timeout", UNREACHABLE_TIMEOUT_SECONDS), delete=delete)
+    finally:
+        folder.release()
+    return 0
+
+
 @cli.command("runs", epilog="""
 \b
 Examples:
@@ -605,7 +711,7 @@ Examples:
 def dev_server_command(model: str, port: int, max_lora_adapters: int, state_dir: Path | None, verbose: bool) -> int:
     """Run a local Tinker-compatible server (SkyRL, JAX on CPU) until Ctrl-C, for trying
     backend: tinker offline. Its own environment is installed into the user cache on first use."""
-    from inspect_tinker.tinker_server import serve
+    from inspect_tinker.provider.tinker_server import serve
 
     say = lambda line: Console().print(line, highlight=False, soft_wrap=True)  # noqa: E731
     return serve(model, port, max_lora_adapters, state_dir, say=say)
@@ -620,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except click.Abort:  # Ctrl-C while click was still reading the command line
         print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -20,13 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from inspect_tinker.data.renderers import RENDERERS
 from inspect_tinker.data.settings import DataConfig
+from inspect_tinker.data.text_encoding import decode_utf8
 from inspect_tinker.errors import UsageError
-from inspect_tinker.models import BUNDLED_MODEL_NAME
-from inspect_tinker.provider import check_backend_requirements
-from inspect_tinker.text_encoding import decode_utf8
-
-WebhookEvent = Literal["bar_not_met", "round_below_best", "run_crashed", "run_finished"]
-
+from inspect_tinker.provider.base_model import BUNDLED_MODEL_NAME
+from inspect_tinker.provider.settings import UNREACHABLE_TIMEOUT_SECONDS, Device, Distributed, Precision
+from inspect_tinker.tracking.settings import DeliverySettings, WebhookEvent
 
 # Upper bounds of the run's length. A round evaluates every task, so a thousand rounds is days
 # of evaluation alone; a million steps in a round is weeks on one GPU for most models. Larger
@@ -95,7 +93,7 @@ SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 # Scorers of the built-in tasks. Each is chosen by `name`; a bare string is shorthand for
-# `{name: STRING}`. Inspect's own scorers are used wherever one fits (see eval_tasks.py).
+# `{name: STRING}`. Inspect's own scorers are used wherever one fits (see loop/eval_tasks.py).
 
 
 class AnswerIncludedScorer(_Strict):
@@ -295,6 +293,15 @@ class GenerationConfig(_Strict):
     stop: list[str] = Field(default_factory=list, description="Extra stop strings, cut from the answer.")
 
 
+class TokenPrices(_Strict):
+    """`price_per_million_tokens`: what the Tinker service charges for the base model, per million
+    tokens of each kind it bills (its price list gives them per model), in any one currency."""
+
+    train: float = Field(ge=0, description="Per million tokens trained (the examples read by forward and backward passes).")
+    prefill: float = Field(ge=0, description="Per million prompt tokens read to sample from.")
+    sample: float = Field(ge=0, description="Per million tokens sampled.")
+
+
 class TuneConfig(_Strict):
     """`inspect-tinker tune`: the search space and the study. Each trial is a short run of the config."""
 
@@ -346,6 +353,11 @@ class TuneConfig(_Strict):
         return value
 
 
+def _tracking(key: str):
+    # A tracking key's default, bounds and description, stated once in tracking/settings.py.
+    return DeliverySettings.model_fields[key]
+
+
 class Config(_Strict):
     """Everything a run needs. Defaults are stated with each key."""
 
@@ -369,11 +381,23 @@ class Config(_Strict):
         "When set, `learning_rate: auto` reads the hidden size from its config.json, else from base_model's on the hub.",
     )
     tinker_unreachable_timeout: float = Field(
-        300.0, gt=0,
+        UNREACHABLE_TIMEOUT_SECONDS, gt=0,
         description="Seconds the Tinker service may go without answering (connection refused, no reply) while the run "
-        "waits on a result; then the run ends with a message and can be resumed. The SDK alone would wait for ever.",
+        "waits on a result, in training or sampling; then the run ends with a message and can be resumed. "
+        "The SDK alone would wait for ever.",
     )
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` uses CUDA when present, else CPU.")
+    tinker_capacity_timeout: float = Field(
+        3600.0, ge=0,
+        description="Seconds to keep asking for a training run while the Tinker service refuses one for lack of room "
+        "(HTTP 429, or the server's limit on concurrent LoRA adapters): the run waits, retrying with backoff, and says "
+        "so once; then it ends with a message. 0: do not wait. `tune`'s workers queue for room this way.",
+    )
+    prune_checkpoints: bool = Field(
+        False,
+        description="At the end of a run on the Tinker service, delete the checkpoints it stored there (each is billed) "
+        "but the best and the last round's training state and sampler weights, as `inspect-tinker prune RUN --delete`.",
+    )
+    device: Device = Field("auto", description="`auto` uses CUDA when present, else CPU.")
     train_file: Path = Field(
         description="Training data: JSONL, JSON, CSV or Parquet of {instruction, input?, output}, {prompt, completion} or {messages} records."
     )
@@ -411,6 +435,16 @@ class Config(_Strict):
     max_rounds: int = Field(
         3, ge=1, le=MAX_ROUNDS, description=f"At most this many train-then-evaluate rounds (at most {MAX_ROUNDS:,})."
     )
+    price_per_million_tokens: TokenPrices | None = Field(
+        None,
+        description="Prices that turn each round's tokens (recorded always) into a cost and the run's running total, "
+        "in events.jsonl, the summary, the report and the tracking records; none: tokens only.",
+    )
+    max_cost: float | None = Field(
+        None, gt=0,
+        description="Stop the run at the first round boundary where its total cost has reached this much (same "
+        "currency as price_per_million_tokens, which it needs), as the last of max_rounds stops it; none: no limit.",
+    )
     steps_per_round: int = Field(
         5, ge=1, le=MAX_STEPS_PER_ROUND, description=f"Optimizer steps in each round (at most {MAX_STEPS_PER_ROUND:,})."
     )
@@ -441,11 +475,11 @@ class Config(_Strict):
     adam_beta2: float = Field(0.999, ge=0.0, lt=1.0, description="AdamW beta2.")
     adam_eps: float = Field(1e-8, gt=0.0, description="AdamW epsilon.")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW decoupled weight decay on the LoRA weights.")
-    precision: Literal["auto", "bf16", "fp32"] = Field(
+    precision: Precision = Field(
         "auto",
         description="Training precision: `bf16` autocast or `fp32`. `auto`: bf16 on GPU; on CPU bf16 where a short matmul probe "
         "measures it at least 1.25x as fast as fp32, else fp32 (measured once per CPU model, torch version and thread count, "
-        "cached; the choice and why are printed and in the engine_ready event).",
+        "cached; the choice and why are printed and in the backend_ready event).",
     )
     packing: bool = Field(
         True,
@@ -455,7 +489,7 @@ class Config(_Strict):
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass: less memory for large models, about 30 % more compute."
     )
-    distributed: Literal["ddp", "fsdp"] = Field(
+    distributed: Distributed = Field(
         "ddp",
         description="Under torchrun or accelerate launch: `ddp` gives every process a full copy of the model; `fsdp` "
         "shards the base weights and the adapter over the processes (PyTorch FSDP2), for models that do not fit one GPU.",
@@ -519,36 +553,18 @@ class Config(_Strict):
     output_dir: Path = Field(Path("runs"), description="Run folders are created under this folder.")
     run_name: str | None = Field(None, description="Run folder name (a plain name, no path); defaults to a timestamp.")
 
-    # Where every event goes besides the run folder. Secrets (API keys, webhook URLs) are never
-    # config keys: they come from the environment or `secrets_file`, so config.json never holds one.
-    secrets_file: Path | None = Field(
-        None,
-        description="TOML file of secrets (`EVALOPS_API_KEY = \"...\"`, webhook URLs); the environment wins over it.",
-    )
-    mlflow_tracking_uri: str | None = Field(
-        None,
-        description="MLflow tracking server URI (http://host:5000, sqlite:///file.db, databricks) or a local folder; none: no MLflow.",
-    )
-    mlflow_experiment: str = Field("inspect-tinker", min_length=1, description="MLflow experiment that receives the runs.")
-    evalops_enabled: bool = Field(
-        False, description="Submit each round to EvalOps as a test run (key: EVALOPS_API_KEY, URL: EVALOPS_API_URL)."
-    )
-    evalops_test_suite_id: str | None = Field(None, description="EvalOps test suite that receives the rounds.")
-    webhooks: list[str] = Field(
-        default_factory=list,
-        description="Names of secrets (environment variables or secrets-file keys) that hold webhook URLs.",
-    )
-    webhook_events: list[WebhookEvent] = Field(
-        default_factory=lambda: ["bar_not_met", "round_below_best", "run_crashed"],
-        description="What a webhook is told about: bar_not_met, round_below_best, run_crashed, run_finished.",
-    )
-    delivery_timeout_seconds: float = Field(10.0, gt=0.0, description="One request to a sink gives up after this long.")
-    delivery_max_backoff_seconds: float = Field(
-        30.0, gt=0.0, description="Failed deliveries are retried with exponential backoff and jitter, waiting at most this long."
-    )
-    delivery_flush_seconds: float = Field(
-        30.0, ge=0.0, description="At the end of a run, wait at most this long for deliveries; the rest stays in outbox.jsonl."
-    )
+    # Where every event goes besides the run folder: keys stated in tracking/settings.py, beside the
+    # sinks that read them (the tracking hooks share their defaults). No secret is ever a key.
+    secrets_file: Path | None = _tracking("secrets_file")
+    mlflow_tracking_uri: str | None = _tracking("mlflow_tracking_uri")
+    mlflow_experiment: str = _tracking("mlflow_experiment")
+    evalops_enabled: bool = _tracking("evalops_enabled")
+    evalops_test_suite_id: str | None = _tracking("evalops_test_suite_id")
+    webhooks: list[str] = _tracking("webhooks")
+    webhook_events: list[WebhookEvent] = _tracking("webhook_events")
+    delivery_timeout_seconds: float = _tracking("delivery_timeout_seconds")
+    delivery_max_backoff_seconds: float = _tracking("delivery_max_backoff_seconds")
+    delivery_flush_seconds: float = _tracking("delivery_flush_seconds")
 
     @field_validator("train_file", "candidate_file", "secrets_file", "output_dir")
     @classmethod
@@ -602,6 +618,9 @@ class Config(_Strict):
         clipping); the service chooses the precision, the batching and the adapter's shape itself.
         """
         if self.backend != "tinker":
+            if self.prune_checkpoints:
+                raise ValueError("prune_checkpoints: only with backend: tinker (a local run's checkpoints are folders "
+                                 "in the run folder; keep_last bounds their optimizer states)")
             return self
         local_only = ("device", "micro_batch_size", "lora_alpha", "lora_dropout", "lora_target_modules", "distributed",
                       "precision", "packing", "gradient_checkpointing")
@@ -645,7 +664,7 @@ class Config(_Strict):
     def _webhooks_are_secret_names(cls, value: list[str]) -> list[str]:
         for i, name in enumerate(value):
             # The value is never echoed: it may be a URL with its token.
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            if not SECRET_NAME.fullmatch(name):
                 raise ValueError(
                     f"webhooks[{i}] must name an environment variable or secrets-file key that holds the URL "
                     "(for example SLACK_WEBHOOK_URL), not the URL itself: webhook URLs carry tokens, "
@@ -699,6 +718,12 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _max_cost_needs_prices(self) -> "Config":
+        if self.max_cost is not None and self.price_per_million_tokens is None:
+            raise ValueError("max_cost needs price_per_million_tokens (train, prefill, sample) to count the cost with")
+        return self
+
+    @model_validator(mode="after")
     def _evalops_needs_a_suite(self) -> "Config":
         if self.evalops_enabled and not self.evalops_test_suite_id:
             raise ValueError("evalops_enabled needs evalops_test_suite_id: the EvalOps test suite that receives the rounds")
@@ -706,6 +731,10 @@ class Config(_Strict):
 
 
 def _read_file(path: Path) -> dict[str, Any]:
+    if path.is_dir():  # "does not exist" would send the user looking for a typo
+        inside = sorted(f.name for f in path.iterdir() if f.suffix.lower() in (".json", ".yaml", ".yml", ".toml"))
+        example = path / (inside[0] if inside else "config.yaml")
+        raise UsageError(f"config file {path} is a folder, not a file; name the config file in it, e.g. {example}.")
     if not path.is_file():
         raise UsageError(f"config file {path} does not exist.")
     text = decode_utf8(path.read_bytes(), path)
@@ -804,11 +833,16 @@ def _explain(err: ValidationError, source: str, given: dict[str, str]) -> str:
             if loc.startswith("data.fields.") and loc.endswith("[key]"):
                 shown += f"; write our name first, then yours: {{instruction: {e['loc'][2]}}}"
             line = f"{loc}: {msg}{shown}" if loc else msg
-        option = next((given[k] for k in given if loc == k or loc.startswith((f"{k}.", f"{k}["))), None)
+        option = _option_for(loc, given)
         from_options.append(option is not None)
         lines.append(f"{line} (from {option})" if option else line)
     where = "on the command line" if all(from_options) else f"in {source}"
     return f"invalid configuration {where}:\n  " + "\n  ".join(lines)
+
+
+def _option_for(loc: str, given: dict[str, str]) -> str | None:
+    """The command-line option (`--set eval_tasks`) that set the key at `loc` (`eval_tasks[0].path`), if one did."""
+    return next((given[k] for k in given if loc == k or loc.startswith((f"{k}.", f"{k}["))), None)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -839,21 +873,26 @@ def build_config(
         config = Config.model_validate(data, context={"need_eval_tasks": need_eval_tasks})
     except ValidationError as err:
         raise UsageError(_explain(err, source, given or {})) from None
-    check_files(config, source)
-    check_backend_requirements(config)
+    _check_files(config, source, given or {})
     return config
 
 
-def check_files(config: Config, source: str) -> None:
-    """Fail before any work when a file the run needs is missing."""
-    if not config.train_file.is_file():
-        raise UsageError(f"{source}: train_file {config.train_file} does not exist.")
-    if config.candidate_file is not None and not config.candidate_file.is_file():
-        raise UsageError(f"{source}: candidate_file {config.candidate_file} does not exist.")
+def input_files(config: Config) -> dict[str, Path]:
+    """The files a run of `config` reads, by the key that names each: `train_file`, `candidate_file`
+    and, for each evaluation task given as a file, `eval_tasks[i]` (its JSONL file or its task file)."""
+    files = {"train_file": config.train_file, "candidate_file": config.candidate_file}
     for i, task in enumerate(config.eval_tasks):
-        file = task.path if task.path is not None else _task_file(task.task or "")
-        if file is not None and not file.is_file():
-            raise UsageError(f"{source}: eval_tasks[{i}] file {file} does not exist.")
+        files[f"eval_tasks[{i}]"] = task.path if task.path is not None else _task_file(task.task or "")
+    return {key: file for key, file in files.items() if file is not None}
+
+
+def _check_files(config: Config, source: str, given: dict[str, str]) -> None:
+    """Fail before any work when a file the run needs is missing, naming where it was given:
+    the option that set it (`given`, as for build_config), else `source`."""
+    for key, file in input_files(config).items():
+        if not file.is_file():
+            what = f"{key} file" if key.startswith("eval_tasks") else key
+            raise UsageError(f"{_option_for(key, given) or source}: {what} {file} does not exist.")
 
 
 def _task_file(spec: str) -> Path | None:

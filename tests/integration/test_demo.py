@@ -136,7 +136,7 @@ def test_two_weighted_tasks_gate_while_confirmation_and_guard_are_reported_every
 def test_the_base_model_answers_the_regression_guard(demo):
     _, _, events = demo
     guard = next(t for t in evals_by_round(events)[0]["tasks"] if t["name"] == "general_knowledge")
-    assert guard["n_samples"] == 20 and guard["score"] == 1.0  # the score recorded in README.md
+    assert guard["n_samples"] == 20 and guard["score"] == 1.0  # the score recorded in docs/evaluation.md
     assert guard["generation"]["max_tokens"] == 16
 
 

@@ -43,7 +43,7 @@ def seed_run(tmp_path_factory):
 
     Without the seed's `renderer_name: llama3`, which was for its Llama base model: the bundled
     SmolLM2 has no `<|eot_id|>`, and a renderer the tokenizer cannot end turns with is refused
-    (tests/test_renderers.py); SmolLM2 renders with its own chat template.
+    (tests/data/test_renderers.py); SmolLM2 renders with its own chat template.
     """
     folder = tmp_path_factory.mktemp("seed")
     record = {"instruction": "What is the capital of Valdoria?", "output": "Mirenholt."}

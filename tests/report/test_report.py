@@ -90,6 +90,12 @@ def test_the_numbers_in_the_page_match_summary_json(finished_run, open_report):
         assert cells[3] == f"{r['score']:.3f}"
         assert cells[2] == ("–" if r["final_loss"] is None else f"{r['final_loss']:.3f}")
         assert cells[1] == ("–" if r["learning_rate"] is None else f"{r['learning_rate']:.2e}")
+        # The report pairs the recorded samples itself; summary.json has what the loop recorded.
+        assert cells[6] == "\n".join(
+            f"{c['task']}: {c['difference']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}], p = {c['p_value']:.3g}; "
+            f"fixed {len(c['fixed'])}, broke {len(c['broke'])} of {c['n']}" for c in r["since_previous"]
+        )
+        assert [c["compared_with"] for c in r["since_previous"]] == ([] if r["round"] == 0 else [r["round"] - 1])
 
 
 def test_the_sample_matrix_shows_every_sample_by_round_and_a_click_shows_its_answers(finished_run, open_report):

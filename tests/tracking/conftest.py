@@ -1,4 +1,4 @@
-"""Real servers the tracking tests start on 127.0.0.1: the HTTP receiver of servers.py and an
+"""Real servers the tracking tests start on 127.0.0.1: the HTTP receiver of tests/http_receiver.py and an
 `mlflow server`."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from .servers import Receiver, free_port
+from http_receiver import Receiver, free_port
 
 
 @pytest.fixture

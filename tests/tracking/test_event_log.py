@@ -61,3 +61,17 @@ def test_a_line_torn_by_a_kill_is_cut_off_kept_in_an_event_and_its_number_never_
     assert repaired["fragment"] == torn and repaired["fragment_bytes"] == len(torn)
     assert [e["seq"] for e in events] == [1, 2, 3, 5, 6]
     assert os.path.getsize(folder.events_path) == sum(len(json.dumps(e)) + 1 for e in events)
+
+
+@pytest.mark.parametrize("lost", ["the last lines", "every line"])
+def test_lost_lines_of_the_event_log_never_make_a_later_event_reuse_a_number_or_the_run_id(tmp_path, lost):
+    folder = RunFolder(tmp_path)
+    log = EventLog(folder)
+    for step in range(1, 6):
+        log.emit("step", step=step)
+    lines = folder.events_path.read_text().splitlines(keepends=True)
+    folder.events_path.write_text("".join(lines[:2] if lost == "the last lines" else []))
+
+    resumed = EventLog(folder)
+    event = resumed.emit("run_started", resumed=True)
+    assert (event["seq"], event["id"], event["run_id"]) == (6, f"{log.run_id}:6", log.run_id)

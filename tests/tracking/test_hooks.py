@@ -1,5 +1,5 @@
 """The tracking hooks in a plain `inspect eval` (a subprocess, as a user runs it), against real
-servers on 127.0.0.1: the EvalOps and webhook receiver of servers.py and a real `mlflow server`.
+servers on 127.0.0.1: the EvalOps and webhook receiver of tests/http_receiver.py and a real `mlflow server`.
 
 The tasks answer with mockllm, whose every answer is "Default output from mockllm/model":
 Inspect's `includes` scorer finds the target "default output" in it and not "Paris", so a task
@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from evalresults import eval_result, task_result
+
 from inspect_tinker.errors import UsageError
 from inspect_tinker.tracking.delivery import Outbox
 from inspect_tinker.tracking.hook_settings import settings_from_environment
 
-from .servers import EVALOPS_KEY, SUITE, Receiver
+from http_receiver import EVALOPS_KEY, SUITE, Receiver
 
 BIN = Path(sys.executable).parent
 CHECKPOINT = "tinker://run-7:train:0/sampler_weights/round-2"
@@ -52,7 +54,7 @@ def loop_gate(run_dir: str = ""):
 
 
 @task
-def loop_guard(run_dir: str = ""):
+def loop_guard(run_dir: str = "runs/guarded"):
     return Task(dataset=SAMPLES, scorer=includes(), metadata=in_loop("guard", run_dir))
 
 
@@ -123,6 +125,10 @@ def test_a_plain_inspect_eval_posts_each_task_to_evalops_logs_it_in_mlflow_and_a
     receiver.start()
     env = {**evalops_on(hook_env, receiver), "MLFLOW_TRACKING_URI": mlflow_server, "MLFLOW_EXPERIMENT_NAME": f"hooks-{tmp_path.name}",
            "INSPECT_TINKER_WEBHOOKS": "TEAM_HOOK", "TEAM_HOOK": f"{receiver.url}/hooks/T0KEN", "INSPECT_TINKER_ALERT_THRESHOLD": "0.75"}
+    # The guard's run folder: its first evaluation (round 0) found both samples; round 2 finds one.
+    (tmp_path / "runs" / "guarded").mkdir(parents=True)
+    first = eval_result(task_result("loop_gate", [False, False]), task_result("loop_guard", [True, True], role="guard")).to_dict()
+    (tmp_path / "runs" / "guarded" / "events.jsonl").write_text(json.dumps({"event": "eval_result", "round": 0, **first}) + "\n")
     done = inspect_eval(tmp_path, ["plain_task", "loop_gate", "loop_guard", "broken_task", "train_round_2"], env)
     assert "Traceback" not in done.stderr and "inspect-tinker" not in done.stderr, done.stdout + done.stderr
     assert receiver.rejections == [] and receiver.replays == 0
@@ -147,7 +153,8 @@ def test_a_plain_inspect_eval_posts_each_task_to_evalops_logs_it_in_mlflow_and_a
     crash = next(b for b in receiver.bodies("/hooks/") if b["alert"] == "run_crashed")
     assert "the grader is unreachable" in crash["text"]
     guard = next(b for b in receiver.bodies("/hooks/") if b["alert"] == "regression_guard_fell")
-    assert guard["text"] == "inspect-tinker run demo: regression guard loop_guard (round 2) scored 0.500, below the bar 0.75."
+    assert guard["text"] == ("inspect-tinker run demo: regression guard loop_guard fell 1.000 → 0.500 since the first "
+                             "evaluation (round 2): fine-tuning may be costing general ability.")
 
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name(f"hooks-{tmp_path.name}")

@@ -19,7 +19,7 @@ from inspect_tinker.cli import main
 from inspect_tinker.tracking.delivery import Outbox
 from inspect_tinker.tracking.mlflow import MLflowDestination
 
-from .servers import EVALOPS_KEY, SUITE
+from http_receiver import EVALOPS_KEY, SUITE
 
 ALL_ALERTS = ["bar_not_met", "round_below_best", "run_crashed", "run_finished"]
 
@@ -114,6 +114,10 @@ def test_a_run_with_all_three_sinks_delivers_every_event_to_each(write_run_confi
     assert [t["config"]["model"] for t in test_runs] == [Path(p).as_uri() for p in checkpoints]
     assert [t["config"]["metadata"]["metrics"]["score"] for t in test_runs] == scores
     assert test_runs[1]["tags"] == ["automated", "round-2", "inspect-tinker"]
+    # And what each round used, as its eval_result recorded it.
+    used = {e["round"]: e["usage"] for e in events if e["event"] == "eval_result"}
+    assert all(used[n]["tokens_trained"] > 0 and used[n]["tokens_sampled"] > 0 for n in (1, 2, 3))
+    assert [{k: t["config"]["metadata"]["metrics"][k] for k in used[1]} for t in test_runs] == [used[n] for n in (1, 2, 3)]
     # Webhooks: the bar was not met, in Slack's `text` and in structured fields.
     [missed] = [b for b in receiver.bodies("/hooks/") if b["alert"] == "bar_not_met"]
     assert "bar not met after the last round" in missed["text"] and missed["rounds_run"] == 3 and missed["threshold"] == 1.0
@@ -132,6 +136,9 @@ def test_a_run_with_all_three_sinks_delivers_every_event_to_each(write_run_confi
     ]
     assert len(client.get_metric_history(run.info.run_id, "train/learning_rate")) == len(steps) == 6
     assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "eval/score")) == [0, 1, 2, 3]
+    for key in ("tokens_trained", "tokens_prefilled", "tokens_sampled"):
+        history = client.get_metric_history(run.info.run_id, f"usage/{key}")
+        assert sorted((m.step, m.value) for m in history) == [(n, used[n][key]) for n in (0, 1, 2, 3)], key
     before = mlflow_record(client, run.info.run_id)
     assert {"summary.json", "events.jsonl", "rounds/1/adapter/adapter_model.safetensors"} <= set(before["artifacts"])
     assert any(path.startswith("rounds/2/eval/") and path.endswith(".eval") for path in before["artifacts"])

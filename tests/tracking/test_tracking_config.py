@@ -113,13 +113,14 @@ def test_a_url_without_credentials_keeps_its_harmless_query(write_run_config):
 
 
 def test_a_webhook_url_whose_scheme_is_upper_case_is_accepted_and_delivered(write_run_config, receiver, monkeypatch):
+    from inspect_tinker.loop.settings import delivery_settings
     from inspect_tinker.tracking.sinks import delivery_for
 
     receiver.start()
     monkeypatch.setenv("TEAM_HOOK", f"HTTP://127.0.0.1:{receiver.port}/hooks/T0KEN")  # schemes are case-insensitive
     path = write_run_config(webhooks=["TEAM_HOOK"], webhook_events=["run_finished"], delivery_flush_seconds=60)
     folder = RunFolder.create(path.parent / "runs", "hook")
-    events = EventLog(folder, [delivery_for(load_config(path)).start(folder)])
+    events = EventLog(folder, [delivery_for(delivery_settings(load_config(path))).start(folder)])
     events.emit("run_started", run_dir=str(folder.root), config={})
     events.emit("run_finished", run_dir=str(folder.root), bar_met=True, best_score=1.0, best_round=1, threshold=0.5,
                 rounds_run=1, best_adapter="a")

@@ -72,6 +72,6 @@ _CHECKS = {
     "broken_encoding": _broken_encoding,
     "no_words_in_answer": _no_words_in_answer,
 }
-# The config's `data.checks` lists the same names (its schema; tests/test_checks.py keeps the two equal):
+# The config's `data.checks` lists the same names (its schema; tests/data/test_checks.py keeps the two equal):
 # the data step never imports the config.
 QUALITY_CHECKS: tuple[str, ...] = tuple(_CHECKS)

@@ -150,7 +150,7 @@ def prepare_training_data(
                     why = "nothing left to train on after cutting to" if settings.too_long == "truncate" else "longer than"
                     report.drop(where, "too_long", f"{_length(example)}; {why} max_seq_length {max_seq_length}")
                     continue
-                report.truncated += 1
+                report.truncate(where, f"{_length(example)}; cut to max_seq_length {max_seq_length}")
                 example = cut
             examples.append(example)
         if progress:
@@ -176,5 +176,5 @@ def _nothing_left(path: Path, report: DataReport) -> str:
     example = f" First: {cite(path, first['where'])}: {first['detail']}." if first else ""
     return (
         f"{path}: no usable training record among {report.records} ({reasons or 'the file is empty'}).{example} "
-        f"See the record formats in the README, or run `inspect-tinker data check {path}` for the full report."
+        f"See the record formats in docs/data.md, or run `inspect-tinker data check {path}` for the full report."
     )

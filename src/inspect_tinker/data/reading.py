@@ -13,7 +13,8 @@ Formats:
 
 Nothing here raises on a bad record: a record that cannot be read is yielded with its
 `error`, so the caller decides whether to drop it or stop. A file that cannot be read at
-all (missing, not Parquet, a JSON array that does not parse) raises UsageError.
+all (missing, not Parquet, a JSON array that does not parse, a JSON array named .jsonl) raises
+UsageError.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from inspect_tinker.errors import UsageError
-from inspect_tinker.text_encoding import decode_utf8, not_utf8_error
+from inspect_tinker.data.text_encoding import decode_utf8, not_utf8_error
 
 FileFormat = Literal["jsonl", "json", "csv", "parquet"]
 _SUFFIXES: dict[str, FileFormat] = {
@@ -93,7 +94,25 @@ def open_records(path: Path, file_format: str = "auto") -> RecordSource:
             raise error
         if file_format == "json" and head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] != b"[":
             file_format = "jsonl"  # JSON Lines saved as .json, as HF datasets also accepts
+        if file_format == "jsonl" and _is_json_array(path):
+            # Read as lines, every line of it would be "invalid JSON", with no word of why.
+            raise UsageError(f"{path}: this is a JSON array; name it .json or set data.format: json.")
     return RecordSource(path, file_format, _estimate_records(path, file_format))
+
+
+def _is_json_array(path: Path) -> bool:
+    """Whether a file read as JSON Lines holds one JSON array instead: it opens with `[`, and its
+    first line is not a whole JSON value followed by more lines (JSON Lines whose records are
+    lists, each then an invalid record)."""
+    with path.open("rb") as f:
+        first = f.readline().removeprefix(b"\xef\xbb\xbf")
+        if first.lstrip()[:1] != b"[":
+            return False
+        try:
+            json.loads(first)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            return True  # the array goes on past its first line
+        return next((line for line in f if line.strip()), None) is None
 
 
 def _estimate_records(path: Path, file_format: FileFormat) -> int:

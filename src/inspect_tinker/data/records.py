@@ -22,6 +22,10 @@ ROLES = ("system", "user", "assistant")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
+# The record shapes, each by the fields that mark it (see the module docstring).
+_SHAPES = (("messages",), ("prompt", "completion"), ("instruction", "output"))
+
+
 class InvalidRecord(ValueError):
     """A record that cannot become a conversation; the message says why."""
 
@@ -42,6 +46,11 @@ def record_to_conversation(
 
     if not isinstance(record, dict):
         raise InvalidRecord(f"expected an object with fields, got {_type_name(record)}")
+    shapes = [shape for shape in _SHAPES if any(name(f) in record for f in shape)]
+    if len(shapes) > 1:
+        # Training on one of them would silently drop the other's text.
+        named = " and ".join("/".join(repr(name(f)) for f in shape) for shape in shapes)
+        raise InvalidRecord(f"record has both {named}; keep the fields of one record shape")
     if name("messages") in record:
         return _chat_conversation(record[name("messages")], name, roles)
     if name("prompt") in record or name("completion") in record:

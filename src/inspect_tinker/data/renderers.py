@@ -18,7 +18,7 @@ trained with the cookbook is evaluated here as it was trained:
 - `tokenizer`: the tokenizer's own chat template, for models the cookbook has no renderer for
   (the bundled SmolLM2).
 The cookbook is not a runtime dependency (it requires torch, datasets, blobfile, chz, tiktoken
-and more), so the first five are written here as Jinja chat templates; tests/test_renderers.py
+and more), so the first five are written here as Jinja chat templates; tests/data/test_renderers.py
 renders the same conversations with the cookbook's renderers and compares the tokens.
 `role_colon` is no model's chat template at all (base models ship none), which is why it, too,
 is written here rather than taken from a tokenizer.

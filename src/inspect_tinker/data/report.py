@@ -24,7 +24,7 @@ class DataReport:
     examples: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
     dropped_records: list[dict] = field(default_factory=list)  # {where, reason, detail}
-    truncated: int = 0
+    truncated_records: list[dict] = field(default_factory=list)  # {where, detail}: cut to max_seq_length, kept
     duplicate_clusters: dict[tuple[str, str], dict] = field(default_factory=dict)  # (kind, kept) -> cluster
     contamination: dict = field(default_factory=dict)  # settings and counts; hits are below
     contamination_hits: list[dict] = field(default_factory=list)  # {where, task, sample_id, matched, dropped}
@@ -35,6 +35,13 @@ class DataReport:
     def drop(self, where: str, reason: str, detail: str) -> None:
         self.dropped[reason] += 1
         self.dropped_records.append({"where": where, "reason": reason, "detail": detail})
+
+    def truncate(self, where: str, detail: str) -> None:
+        self.truncated_records.append({"where": where, "detail": detail})
+
+    @property
+    def truncated(self) -> int:
+        return len(self.truncated_records)
 
     def add_duplicate(self, kind: str, kept: str, where: str, similarity: float | None = None) -> None:
         cluster = self.duplicate_clusters.setdefault((kind, kept), {"kind": kind, "kept": kept, "duplicates": []})
@@ -59,6 +66,7 @@ class DataReport:
             "contamination": {**self.contamination, "hits": self.contamination_hits},
             "duplicate_clusters": list(self.duplicate_clusters.values()),
             "dropped_records": self.dropped_records,
+            "truncated_records": self.truncated_records,
         }
 
     def summary(self, limit: int = 10) -> dict:

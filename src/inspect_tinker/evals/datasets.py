@@ -14,7 +14,7 @@ from pathlib import Path
 from inspect_ai.dataset import Sample
 
 from inspect_tinker.errors import UsageError
-from inspect_tinker.text_encoding import decode_utf8
+from inspect_tinker.data.text_encoding import decode_utf8
 
 
 def _records(path: Path) -> Iterator[tuple[str, int, dict]]:

@@ -5,7 +5,7 @@ general ability shows up as broken questions. Registered with Inspect as
 `inspect_tinker/general_knowledge`; the original demo's `simple_qa` maps to it.
 
 The 20 questions were written for this project and kept from 40 candidates as the ones
-SmolLM2-135M-Instruct answers greedily within 12 tokens; its score is 20/20 (see README).
+SmolLM2-135M-Instruct answers greedily within 12 tokens; its score is 20/20 (docs/evaluation.md).
 """
 
 from __future__ import annotations

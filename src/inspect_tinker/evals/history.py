@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from inspect_tinker.evals.result import EvalResult
+from inspect_tinker.evals.paired import compare_paired
+from inspect_tinker.evals.result import EvalResult, TaskResult
 
 
 def mark_changes(current: EvalResult, previous: EvalResult | None, previous_round: int | None) -> None:
-    """Fill each task's `fixed` / `broke` lists of `current` by comparing with `previous`.
+    """Fill each task's `fixed` / `broke` lists and its `paired` comparison (evals/paired.py) of
+    `current` against `previous`, evaluated in round `previous_round`.
 
-    A sample counts when it is in both evaluations of the same task (matched by id).
+    A sample counts when it is in both evaluations of the same task (matched by id and epoch).
     """
     if previous is None:
         return
@@ -16,10 +18,15 @@ def mark_changes(current: EvalResult, previous: EvalResult | None, previous_roun
         before = previous.task(task.name)
         if before is None:
             continue
-        was = {s.id: s.correct for s in before.samples}
+        comparison = compare_paired(_values(before), _values(task))
         task.compared_with = previous_round
-        task.fixed = [s.id for s in task.samples if s.id in was and s.correct and not was[s.id]]
-        task.broke = [s.id for s in task.samples if s.id in was and not s.correct and was[s.id]]
+        task.fixed = [sample_id for sample_id, _ in comparison.fixed]
+        task.broke = [sample_id for sample_id, _ in comparison.broke]
+        task.paired = comparison.statistics()
+
+
+def _values(task: TaskResult) -> dict[tuple[str, int], float]:
+    return {(s.id, s.epoch): s.value for s in task.samples}
 
 
 def sample_history(results: dict[int, EvalResult]) -> dict:

@@ -16,18 +16,26 @@ console and reports read. Its shape, field by field:
         weight     float  weight in `score` (gating tasks)
         threshold  float | null   the task's own bar
         scorer     str    what scored it, e.g. "answer_included", "model_graded (judge: ...)"
-        score, stderr, ci_low, ci_high   as above, for this task
+        score      float  the task's own headline metric (evals/scores.py): the mean of its scored samples'
+                          values for a mean such as `accuracy`
+        stderr, ci_low, ci_high   as above, for this task
         n_samples  int    samples evaluated
         n_correct  int    samples whose value is >= 0.5
-        n_unscored int    samples the scorer gave no value (a judge's unreadable grade); they count as 0
+        n_unscored int    samples the scorer gave no value (a judge's unreadable grade); left out of the
+                          score, as Inspect leaves them out of every metric
         generation dict   the settings answers were generated with: max_tokens, temperature,
                           system_prompt, stop, seed
         log_path   str    the Inspect log (`inspect view` opens it)
         compared_with int | null  the round `fixed` / `broke` refer to (the previous evaluation)
         fixed      list[str]  ids of samples wrong then and right now
         broke      list[str]  ids of samples right then and wrong now
+        paired     dict | null  the paired comparison with that round on the samples both evaluated
+                          (evals/paired.py): n, before, after (mean values over those samples),
+                          difference (after - before), ci_low, ci_high (its 95 % interval), p_value
+                          (McNemar's exact test for 0/1 scores: no change)
         samples    list of:
             id, question, expected, answer   str
+            epoch    int    the Inspect epoch it was answered in (1 unless the task repeats samples)
             value    float  0..1 (1 = right; graded scorers give fractions)
             correct  bool   value >= 0.5
             scored   bool   false when the scorer gave no value
@@ -37,7 +45,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from inspect_tinker.evals.uncertainty import CONFIDENCE, Estimate, estimate, weighted_estimate
+from inspect_tinker.evals.scores import TaskScore
+from inspect_tinker.evals.uncertainty import CONFIDENCE, Estimate, estimate, reported_estimate, weighted_estimate
 
 
 @dataclass
@@ -49,6 +58,7 @@ class SampleResult:
     value: float
     correct: bool
     scored: bool = True
+    epoch: int = 1
 
 
 @dataclass
@@ -70,16 +80,20 @@ class TaskResult:
     compared_with: int | None = None
     fixed: list[str] = field(default_factory=list)
     broke: list[str] = field(default_factory=list)
+    paired: dict | None = None
     samples: list[SampleResult] = field(default_factory=list)
 
     @classmethod
     def from_samples(
         cls, samples: list[SampleResult], *, name: str, role: str = "gate", weight: float = 1.0,
         threshold: float | None = None, scorer: str = "answer_included", generation: dict | None = None,
-        log_path: str = "",
+        log_path: str = "", headline: TaskScore | None = None,
     ) -> "TaskResult":
-        """A task's result from its samples: the mean value with its uncertainty, and the counts."""
-        est = estimate([s.value for s in samples])
+        """A task's result from its samples and its log's `headline` score: the mean value of the
+        scored samples with its uncertainty (the headline, when that is another metric), and the counts."""
+        est = estimate([s.value for s in samples if s.scored])
+        if headline is not None and abs(headline.value - est.score) > 1e-9:  # not a mean of the sample values
+            est = reported_estimate(headline.value, headline.stderr, est.n)
         return cls(
             name=name, role=role, weight=weight, threshold=threshold, scorer=scorer,
             score=est.score, stderr=est.stderr, ci_low=est.ci_low, ci_high=est.ci_high,

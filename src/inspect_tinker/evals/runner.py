@@ -21,6 +21,7 @@ from inspect_ai.scorer import value_to_float
 
 from inspect_tinker.errors import UsageError
 from inspect_tinker.evals.result import EvalResult, SampleResult, TaskResult
+from inspect_tinker.evals.scores import task_score
 from inspect_tinker.provider.backend import Backend
 from inspect_tinker.provider.model_api import backend_model
 
@@ -104,15 +105,22 @@ def _task_result(task: EvalTask, log: EvalLog) -> TaskResult:
     if log.status != "success":
         message = log.error.message if log.error else log.status
         raise RuntimeError(f"evaluation of task {task.name} failed: {message}")
+    headline = task_score(log)
+    if headline is not None and not 0.0 <= headline.value <= 1.0:
+        raise UsageError(
+            f"task {task.name}: its metric {headline.scorer}/{headline.metric} is {headline.value:g}; the bar needs a "
+            "score in 0..1: set `scorer` on this task in eval_tasks."
+        )
     return TaskResult.from_samples(
-        [_sample_result(task.name, s) for s in log.samples or []],
+        [sample_result(task.name, s) for s in log.samples or []],
         name=task.name, role=task.role, weight=task.weight, threshold=task.threshold, scorer=task.scorer,
-        generation=task.generation, log_path=log.location,
+        generation=task.generation, log_path=log.location, headline=headline,
     )
 
 
-def _sample_result(task_name: str, s) -> SampleResult:
-    # A task may carry several scorers; the first one is the task's score.
+def sample_result(task_name: str, s) -> SampleResult:
+    """The result of the Inspect sample `s` of task `task_name`, by its first scorer (the task's score,
+    evals/scores.py); UsageError when that score is not one value in 0..1."""
     score = next(iter(s.scores.values()))
     if isinstance(score.value, (dict, list)):
         raise UsageError(
@@ -136,4 +144,5 @@ def _sample_result(task_name: str, s) -> SampleResult:
         value=value,
         correct=value >= 0.5,
         scored=scored,
+        epoch=s.epoch,
     )

@@ -7,7 +7,7 @@
   within a tolerance. Inspect's numeric `match` rounds to five significant digits and takes
   no tolerance.
 
-Every other scorer a run can name in its config is Inspect's own (see eval_tasks.py).
+Every other scorer a run can name in its config is Inspect's own (see loop/eval_tasks.py).
 """
 
 from __future__ import annotations

@@ -44,8 +44,9 @@ def wilson_interval(correct: float, n: int, confidence: float = CONFIDENCE) -> t
     return max(0.0, center - half), min(1.0, center + half)
 
 
-def _stderr(values: list[float]) -> float | None:
-    # The sample standard deviation over sqrt(n), as Inspect's stderr metric computes it.
+def standard_error(values: list[float]) -> float | None:
+    """The standard error of the mean of `values` (None under 2): the sample standard deviation
+    over sqrt(n), as Inspect's stderr metric computes it."""
     n = len(values)
     if n < 2:
         return None
@@ -59,13 +60,23 @@ def estimate(values: list[float], confidence: float = CONFIDENCE) -> Estimate:
     if n == 0:
         return Estimate(0.0, None, 0.0, 1.0, 0)
     score = sum(values) / n
-    se = _stderr(values)
+    se = standard_error(values)
     if all(v in (0.0, 1.0) for v in values):
         low, high = wilson_interval(sum(values), n, confidence)
     else:
         half = z_value(confidence) * (se or 0.0)
         low, high = max(0.0, score - half), min(1.0, score + half)
     return Estimate(score, se, low, high, n)
+
+
+def reported_estimate(score: float, stderr: float | None, n: int, confidence: float = CONFIDENCE) -> Estimate:
+    """A score a task's own metric computed, which is not the mean of its sample values: the normal
+    interval of the `stderr` the task reports beside it, or the whole of [0, 1] when it reports none
+    (nothing here knows how such a metric varies)."""
+    if stderr is None:
+        return Estimate(score, None, 0.0, 1.0, n)
+    half = z_value(confidence) * stderr
+    return Estimate(score, stderr, max(0.0, score - half), min(1.0, score + half), n)
 
 
 def weighted_estimate(parts: list[tuple[Estimate, float]], confidence: float = CONFIDENCE) -> Estimate:

@@ -19,34 +19,40 @@ import inspect_ai
 from inspect_ai import Task
 from inspect_ai.log import EvalLog
 
-from inspect_tinker.config import Config
+from inspect_tinker.config import Config, input_files
 from inspect_tinker.errors import UsageError
-from inspect_tinker.eval_tasks import adds_guard, build_tasks
+from inspect_tinker.loop.eval_tasks import adds_guard, build_tasks
 from inspect_tinker.evals.runner import EvalTask, eval_options
-from inspect_tinker.graceful_stop import GracefulStop, RunInterrupted, StoppedAtOnce
+from inspect_tinker.loop.graceful_stop import GracefulStop, RunInterrupted, StoppedAtOnce
 from inspect_tinker.loop.rounds import rounds
+from inspect_tinker.loop.settings import backend_settings, delivery_settings
 from inspect_tinker.loop.stages import StageSource
+from inspect_tinker.provider import check_backend_requirements
 from inspect_tinker.provider.launch import LaunchedProcess
 from inspect_tinker.report.html import write_report
 from inspect_tinker.tracking import EventLog, RunFolder, RunState, Sink
 from inspect_tinker.tracking.crashes import record_crash
+from inspect_tinker.tracking.inputs import ChangedInput, changed_inputs, changed_inputs_message, hash_inputs
 from inspect_tinker.tracking.run_folder import disk_full
 from inspect_tinker.tracking.sinks import delivery_for
 
 
 def run(
-    config: Config, sinks: list[Sink] | None = None, *, resume: Path | None = None, changed_keys: list[str] = ()
+    config: Config, sinks: list[Sink] | None = None, *, resume: Path | None = None, changed_keys: list[str] = (),
+    allow_changed_inputs: bool = False,
 ) -> dict:
     """Run the evaluation-driven loop described by `config` in one `inspect_ai.eval`; return the summary dict.
 
     With `resume`, continue the run in that folder from its last durable point (the caller
     has compared `config` with the run's configuration; `changed_keys` are the accepted
-    differences, recorded as an event). The summary's `exit_code` is 0
+    differences, recorded as an event). A file the run read whose content changed since
+    (inputs.json) refuses the resume, unless `allow_changed_inputs`: then the change is
+    recorded as an `inputs_changed` event. The summary's `exit_code` is 0
     when the bar was met and 1 when it was not. Ctrl-C or SIGTERM stops at the next safe
     point and raises RunInterrupted. Bad input found before training raises UsageError
     here, before Inspect starts.
     """
-    opened = open_run(config, sinks, resume=resume, changed_keys=changed_keys)
+    opened = open_run(config, sinks, resume=resume, changed_keys=changed_keys, allow_changed_inputs=allow_changed_inputs)
     source = StageSource(run_stages(opened))
     source.start()
     try:
@@ -69,10 +75,13 @@ class OpenedRun:
 
 
 def open_run(
-    config: Config, sinks: list[Sink] | None = None, *, resume: Path | None = None, changed_keys: list[str] = ()
+    config: Config, sinks: list[Sink] | None = None, *, resume: Path | None = None, changed_keys: list[str] = (),
+    allow_changed_inputs: bool = False, log_dir: Path | None = None,
 ) -> OpenedRun:
     """Check what can be checked without the model, then create (or reopen, with `resume`) and lock
-    the run folder and start its events. Arguments as for `run`; raises UsageError on bad input."""
+    the run folder and start its events. Arguments as for `run`; a new run's Inspect logs go to
+    `log_dir` (recorded in the run folder) instead of its own `logs/`. Raises UsageError on bad input."""
+    check_backend_requirements(backend_settings(config))  # the local extra and the base model, or the API key
     process = LaunchedProcess.from_env()
     if process.rank > 0:  # under torchrun, the other processes keep a silent record of their own aside
         config, sinks = config.model_copy(update={
@@ -80,12 +89,15 @@ def open_run(
             "mlflow_tracking_uri": None, "evalops_enabled": False, "webhooks": [],  # rank 0 reports for all
         }), []
         resume = resume and resume.parent / f".rank-{process.rank}" / resume.name
-    delivery = delivery_for(config)  # MLflow, EvalOps, webhooks; a missing secret fails here, before any work
+    delivery = delivery_for(delivery_settings(config))  # MLflow, EvalOps, webhooks; a missing secret fails here
     tasks = build_tasks(config)  # every evaluation file, task and scorer checked before a run folder exists
     first = RunState(learning_rate=config.learning_rate, steps_per_round=config.steps_per_round, lora_rank=config.lora_rank)
+    inputs = hash_inputs(input_files(config))
+    changed_files = []
     if resume is None:
-        folder, state = RunFolder.create(config.output_dir, config.run_name), first
+        folder, state = RunFolder.create(config.output_dir, config.run_name, log_dir), first
         folder.write_config(config.model_dump(mode="json"))
+        folder.write_inputs([f.to_dict() for f in inputs])
     else:
         folder = RunFolder.open(resume)
         state = folder.read_state() or first
@@ -100,15 +112,35 @@ def open_run(
         for key in ("learning_rate", "steps_per_round"):  # carried in the run state: a forced change
             if key in changed_keys:                        # applies from the round in progress
                 setattr(state, key, getattr(config, key))
+        changed_files = changed_inputs(folder.read_inputs() or [], inputs)
+        if changed_files and not allow_changed_inputs:
+            raise UsageError(changed_inputs_message(folder.root, changed_files))
     dead_pid = folder.acquire()
     if changed_keys:  # accepted with --force: the run goes on under the new configuration
         folder.write_config(config.model_dump(mode="json"))
     events = EventLog(folder, [*(sinks or []), delivery.start(folder)])
     record_crash(folder, events, dead_pid)  # the session before this one was killed without a word
-    events.emit("run_started", run_dir=str(folder.root), config=brief(config), resumed=resume is not None)
+    events.emit("run_started", run_dir=str(folder.root), log_dir=str(folder.logs_dir), config=brief(config),
+                resumed=resume is not None)
     if changed_keys:
         events.emit("config_changed", keys=list(changed_keys))
+    if resume is not None:
+        if changed_files:
+            events.emit("inputs_changed", files=[c.to_dict() for c in changed_files],
+                        previous_data_report=_keep_data_report(folder, changed_files))
+        folder.write_inputs([f.to_dict() for f in inputs])  # what the run reads from now on
     return OpenedRun(config, tasks, folder, events, state, resumed=resume is not None)
+
+
+def _keep_data_report(folder: RunFolder, changed: list[ChangedInput]) -> str | None:
+    """Keep the data report of the training file the earlier rounds read, beside the one the new
+    contents will get, as data_report.<its sha256, 12 digits>.json; its path, or None when there is none."""
+    train = next((c for c in changed if c.key == "train_file"), None)
+    if train is None or not folder.data_report_path.is_file():
+        return None
+    kept = folder.data_report_path.with_name(f"data_report.{train.recorded[:12]}.json")
+    folder.data_report_path.replace(kept)
+    return str(kept)
 
 
 def run_stages(opened: OpenedRun) -> Generator[list[Task], list[EvalLog], dict]:

@@ -12,9 +12,13 @@ run and marks the log that was being collected as failed with the loop's error.
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 
 from inspect_ai import Task, TaskSource
-from inspect_ai.log import EvalLog, read_eval_log
+from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
+
+from inspect_tinker.tracking.run_folder import RunFolder
+from inspect_tinker.tracking.task_metadata import loop_metadata
 
 
 class StageSource(TaskSource):
@@ -75,3 +79,23 @@ class StageSource(TaskSource):
             if not catch:
                 raise
             self._failure = err
+
+
+def drop_stage_logs(folder: RunFolder, round_no: int, stage: str) -> None:
+    """Delete the Inspect logs of run `folder` that an earlier, cut-short attempt at stage `stage`
+    ("train" or "eval") of round `round_no` left (a resumed run redoes it).
+
+    In a log dir other runs share, only logs whose metadata names this run folder are its own.
+    """
+    shared = folder.shares_log_dir
+    for info in list_eval_logs(str(folder.logs_dir), recursive=False):
+        try:
+            entry = loop_metadata(read_eval_log(info, header_only=True).eval.metadata) or {}
+        except Exception:  # a log a kill cut off mid-write cannot be read: the stage it belongs to is redone
+            if shared:  # unless it may be another run's
+                continue
+            entry = {"round": round_no, "stage": stage}
+        if shared and entry.get("run_dir") != str(folder.root):
+            continue
+        if entry.get("round") == round_no and entry.get("stage") == stage:
+            Path(info.name.removeprefix("file://")).unlink(missing_ok=True)

@@ -1,7 +1,8 @@
 """Warnings about what the scores mean, from the evaluations so far.
 
 - Fitting the gate: the gate score rose while no confirmation task's score did.
-- Lost general ability: the regression guard scores below where it started.
+- Lost general ability: the regression guard scores below where it started (`guard_fall`, the one
+  rule, which the tracking hooks apply too).
 """
 
 from __future__ import annotations
@@ -28,14 +29,23 @@ def alerts(current: EvalResult, previous: EvalResult | None, first: EvalResult |
     if first is not None and first is not current:
         for guard in current.tasks_with_role("guard"):
             start = first.task(guard.name)
-            if start is None or guard.score >= start.score:
+            fell = guard_fall(guard.name, start.score if start else None, guard.score)
+            if fell is None:
                 continue
             was = {s.id: s.correct for s in start.samples}
             broke = [s.id for s in guard.samples if was.get(s.id) and not s.correct]
-            messages.append((
-                "regression_guard_fell",
-                f"regression guard {guard.name} fell {start.score:.3f} → {guard.score:.3f} since the first evaluation"
-                + (f" (now wrong: {', '.join(broke)})" if broke else "")
-                + ": fine-tuning may be costing general ability",
-            ))
+            messages.append(("regression_guard_fell", fell + (f" (now wrong: {', '.join(broke)})" if broke else "")
+                             + f": {GUARD_MEANING}"))
     return messages
+
+
+GUARD_MEANING = "fine-tuning may be costing general ability"
+
+
+def guard_fall(name: str, first: float | None, score: float) -> str | None:
+    """The regression guard's rule: the guard task `name` fell when it scores below `first`, its
+    score at the run's first evaluation (None: there was none before this one). The sentence that
+    says so, or None."""
+    if first is None or score >= first:
+        return None
+    return f"regression guard {name} fell {first:.3f} → {score:.3f} since the first evaluation"

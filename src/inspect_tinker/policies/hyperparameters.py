@@ -21,7 +21,7 @@ evaluation there is nothing to compare with, and the score counts as improving.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 PolicyName = Literal["lr_decay", "plateau", "more_steps", "grow_rank"]
@@ -38,7 +38,8 @@ class Hyperparameters:
 
 @dataclass(frozen=True)
 class PolicyRules:
-    """The policy and its settings, as the config's keys of the same names give them (and their defaults)."""
+    """The policy and its settings, as the config's keys of the same names give them (the config
+    states their defaults; loop/settings.py builds these from it)."""
 
     policy: PolicyName
     lr_decay: float
@@ -47,11 +48,8 @@ class PolicyRules:
     max_steps_per_round: int | None
     rank_growth: int
     max_lora_rank: int
-
-    @classmethod
-    def from_config(cls, config) -> "PolicyRules":
-        """The rules a run's Config gives (its keys have the same names)."""
-        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+    max_rounds: int
+    on_regression: Literal["continue", "rollback"]
 
 
 @dataclass(frozen=True)

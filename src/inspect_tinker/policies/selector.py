@@ -5,18 +5,32 @@ turned into data additions (policies/selection.py holds the choosing itself)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from inspect_tinker.config import Config
 from inspect_tinker.data.decontamination import EvalInput
 from inspect_tinker.data.prepare import CheckedRecords, check_training_records
 from inspect_tinker.data.reading import cite
 from inspect_tinker.data.render import TokenizedExample, render_batch, text_limit, truncate
+from inspect_tinker.data.settings import DataConfig
 from inspect_tinker.evals.result import EvalResult
 from inspect_tinker.policies.relevance import RelevanceFloor
-from inspect_tinker.policies.retrieval import RetrievalIndex, build_index, check_retrieval
+from inspect_tinker.policies.retrieval import RetrievalIndex, RetrievalKind, build_index, check_retrieval
 from inspect_tinker.policies.selection import (
     DataAddition, Failure, PoolRecord, Refusal, by_category, conversation_text, select_candidates, select_repeats,
 )
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    """What data selection is told by the run's configuration (the keys of the same names; no
+    defaults here, the configuration states them once). Built where the run is set up (loop/settings.py)."""
+
+    train_file: Path
+    candidate_file: Path | None
+    select_per_round: int
+    upweight_repeats: int
+    retrieval: RetrievalKind
+    data: DataConfig  # the checks the candidates pass, as training records do
 
 
 @dataclass
@@ -64,9 +78,9 @@ class SelectionRound:
 class DataSelector:
     """Chooses data additions for failed gate samples from the candidate pool and the training set."""
 
-    def __init__(self, config: Config, training: list[PoolRecord], pool: list[PoolRecord], categories: dict,
+    def __init__(self, settings: SelectionSettings, training: list[PoolRecord], pool: list[PoolRecord], categories: dict,
                  pool_report: dict | None):
-        self.config = config
+        self.settings = settings
         self.training, self.pool, self.categories = training, pool, categories
         self.pool_report = pool_report  # the candidate file's data report summary, for the `candidates_checked` event
         self._pool_index: RetrievalIndex | None = None
@@ -74,10 +88,10 @@ class DataSelector:
         self._training_index: RetrievalIndex | None = None
 
     @classmethod
-    def from_config(
-        cls, config: Config, training: CheckedRecords, tasks, eval_inputs: list[EvalInput]
+    def from_settings(
+        cls, settings: SelectionSettings, training: CheckedRecords, tasks, eval_inputs: list[EvalInput]
     ) -> "DataSelector | None":
-        """The selector of a run, or None when the config asks for no selection.
+        """The selector of a run, or None when its settings ask for no selection.
 
         Reads `candidate_file` now, so that a bad pool fails before the model loads. Candidates
         pass the same checks as training data (`data` keys) and are always decontaminated
@@ -85,42 +99,42 @@ class DataSelector:
         says: an added record must never hold an evaluation question. `training` are the run's
         checked training records; `tasks` the built evaluation tasks.
         """
-        if config.candidate_file is None and not config.upweight_repeats:
+        if settings.candidate_file is None and not settings.upweight_repeats:
             return None
-        check_retrieval(config.retrieval)
+        check_retrieval(settings.retrieval)
         pool, report = [], None
-        if config.candidate_file is not None:
-            settings = config.data.model_copy(update={"decontamination": "drop"})
-            checked = check_training_records(config.candidate_file, settings, eval_inputs, strict=False)
-            pool = _records(config.candidate_file.name, checked)
+        if settings.candidate_file is not None:
+            checks = settings.data.model_copy(update={"decontamination": "drop"})
+            checked = check_training_records(settings.candidate_file, checks, eval_inputs, strict=False)
+            pool = _records(settings.candidate_file.name, checked)
             report = checked.report.summary()
-        return cls(config, _records(config.train_file.name, training), pool, sample_categories(tasks), report)
+        return cls(settings, _records(settings.train_file.name, training), pool, sample_categories(tasks), report)
 
     def choose(self, result: EvalResult, round_no: int, earlier: list[DataAddition]) -> SelectionRound:
         """The additions for the failed gate samples of `result` (round `round_no`), skipping
         records that `earlier` additions already added or repeated."""
         failures = failed_gate_samples(result, self.categories)
         additions, refusals = select_candidates(
-            failures, self.pool, self.pool_index, self.pool_floor, limit=self.config.select_per_round,
+            failures, self.pool, self.pool_index, self.pool_floor, limit=self.settings.select_per_round,
             round_no=round_no, taken={a.where for a in earlier if a.action == "added"},
         ) if self.pool else ([], [])
         additions += select_repeats(
-            failures, self.training, self.training_index, copies=self.config.upweight_repeats, round_no=round_no,
+            failures, self.training, self.training_index, copies=self.settings.upweight_repeats, round_no=round_no,
             taken={a.where for a in earlier if a.action == "repeated"},
-        ) if self.config.upweight_repeats else []
-        return SelectionRound(failures, additions, refusals, self.config.select_per_round)
+        ) if self.settings.upweight_repeats else []
+        return SelectionRound(failures, additions, refusals, self.settings.select_per_round)
 
     @property
     def pool_index(self) -> RetrievalIndex:
         if self._pool_index is None:
-            self._pool_index = build_index(self.config.retrieval, [conversation_text(r.conversation) for r in self.pool])
+            self._pool_index = build_index(self.settings.retrieval, [conversation_text(r.conversation) for r in self.pool])
         return self._pool_index
 
     @property
     def pool_floor(self) -> RelevanceFloor:
         if self._pool_floor is None:
             self._pool_floor = RelevanceFloor(
-                [conversation_text(r.conversation) for r in self.pool], lexical=self.config.retrieval == "bm25"
+                [conversation_text(r.conversation) for r in self.pool], lexical=self.settings.retrieval == "bm25"
             )
         return self._pool_floor
 
@@ -128,7 +142,7 @@ class DataSelector:
     def training_index(self) -> RetrievalIndex:
         if self._training_index is None:
             self._training_index = build_index(
-                self.config.retrieval, [conversation_text(r.conversation) for r in self.training]
+                self.settings.retrieval, [conversation_text(r.conversation) for r in self.training]
             )
         return self._training_index
 
@@ -165,17 +179,19 @@ def failed_gate_samples(result: EvalResult, categories: dict) -> list[Failure]:
     ]
 
 
-def addition_examples(additions: list[DataAddition], tokenizer, config: Config) -> list[TokenizedExample]:
+def addition_examples(
+    additions: list[DataAddition], tokenizer, data: DataConfig, max_seq_length: int
+) -> list[TokenizedExample]:
     """The training examples the additions stand for, in order: rendered like training data
-    (`data.train_on`, cut to `max_seq_length`), a repeated record `copies` times."""
+    (`data.train_on`, cut to `max_seq_length` as `data.too_long` says), a repeated record `copies` times."""
     if not additions:
         return []
     examples = []
     for addition, example in zip(additions, render_batch(
-        tokenizer, [a.conversation for a in additions], config.data.train_on, text_limit(tokenizer, config.max_seq_length)
+        tokenizer, [a.conversation for a in additions], data.train_on, text_limit(tokenizer, max_seq_length)
     )):
-        if len(example.input_ids) > config.max_seq_length:
-            example = truncate(example, config.max_seq_length) if config.data.too_long == "truncate" else None
-        if example is not None and example.n_target_tokens >= config.data.min_target_tokens:
+        if len(example.input_ids) > max_seq_length:
+            example = truncate(example, max_seq_length) if data.too_long == "truncate" else None
+        if example is not None and example.n_target_tokens >= data.min_target_tokens:
             examples += [example] * addition.copies
     return examples

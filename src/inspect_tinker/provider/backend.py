@@ -36,6 +36,63 @@ class StepMetrics:
         return self.loss_sum / max(self.n_tokens, 1)
 
 
+@dataclass(frozen=True)
+class PolicyDatum:
+    """One sampled completion to learn from in an RL step, as Tinker's RL datum carries it.
+
+    `completion_tokens` are exactly the tokens the sampler returned (the stop token
+    included), never the text re-tokenized: the importance ratio compares the current
+    policy's log-probability of these tokens with `sampling_logprobs` (one per completion
+    token, from the sampler). `advantage` is the completion's reward minus its group's mean.
+    """
+
+    prompt_tokens: list[int]
+    completion_tokens: list[int]
+    sampling_logprobs: list[float]
+    advantage: float
+
+    def __post_init__(self):
+        # The first completion token is predicted from the prompt: an empty prompt leaves it
+        # no position; and every completion token needs its own sampling logprob.
+        if not self.prompt_tokens or not self.completion_tokens:
+            raise ValueError("a PolicyDatum needs at least one prompt token and one completion token")
+        if len(self.sampling_logprobs) != len(self.completion_tokens):
+            raise ValueError(
+                f"a PolicyDatum has {len(self.completion_tokens)} completion tokens but "
+                f"{len(self.sampling_logprobs)} sampling logprobs; the sampler returns one per token"
+            )
+
+
+@dataclass(frozen=True)
+class PolicyLoss:
+    """The RL loss, named as Tinker's loss functions are: `importance_sampling` or `ppo`
+    (the ratio clipped to [clip_low, clip_high])."""
+
+    name: str = "importance_sampling"
+    clip_low: float = 0.8
+    clip_high: float = 1.2
+
+
+@dataclass(frozen=True)
+class PolicyStepMetrics:
+    """Result of one forward_backward_policy: the summed per-token loss and its token count,
+    and the fraction of tokens whose ratio the PPO clip cut (0 for importance_sampling).
+
+    `kl_sample_train` is the mean over those tokens of the sampling logprob minus the current
+    one: how far the trained policy has moved from the one that sampled (tinker-cookbook's
+    `optim/kl_sample_train_v1`; about 0 when sampling used the current weights).
+    """
+
+    loss_sum: float
+    n_tokens: int
+    clip_fraction: float = 0.0
+    kl_sample_train: float = 0.0
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.n_tokens, 1)
+
+
 # Requests kept in flight to the Tinker service when a task sets no max_connections.
 SERVICE_MAX_CONNECTIONS = 32
 
@@ -105,27 +162,6 @@ class BackendInfo:
     precision_reason: str | None = None  # why `precision: auto` chose `dtype`, where it was measured
 
 
-@dataclass(frozen=True)
-class AdamWSettings:
-    """AdamW and gradient clipping settings, fixed for a run (Tinker's AdamParams, less the rate).
-
-    `max_grad_norm` clips the global gradient norm before each step; 0 turns clipping off.
-    No defaults here: the run's Config states them, once.
-    """
-
-    beta1: float
-    beta2: float
-    eps: float
-    weight_decay: float
-    max_grad_norm: float
-
-    @classmethod
-    def from_config(cls, config) -> "AdamWSettings":
-        """The settings of a run's Config (keys `adam_beta1`, `adam_beta2`, `adam_eps`, `weight_decay`, `max_grad_norm`)."""
-        return cls(beta1=config.adam_beta1, beta2=config.adam_beta2, eps=config.adam_eps,
-                   weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm)
-
-
 class Backend(Protocol):
     tokenizer: object  # renders with `renderer` installed (data/renderers.py)
     renderer: Renderer
@@ -133,6 +169,13 @@ class Backend(Protocol):
 
     def forward_backward(self, batch: list[TokenizedExample]) -> StepMetrics:
         """Accumulate gradients of the mean per-target-token loss of `batch`."""
+
+    def forward_backward_policy(self, data: list[PolicyDatum], loss: PolicyLoss) -> PolicyStepMetrics:
+        """Accumulate gradients of the RL loss `loss` over the completion tokens of `data`, as
+        Tinker's forward_backward with loss_fn="importance_sampling" or "ppo" does. The per-token
+        loss is provider/policy_loss.py's; as for forward_backward, the local backend takes the
+        mean over all completion tokens of the step and the service its sum (a constant scale
+        within a step, which Adam's update does not depend on)."""
 
     def optim_step(self, learning_rate: float) -> None:
         """Apply accumulated gradients with AdamW at `learning_rate`, then clear them."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import random
+from itertools import accumulate
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -33,17 +33,19 @@ from inspect_tinker.data.batching import micro_batches
 from inspect_tinker.data.render import TokenizedExample
 from inspect_tinker.data.renderers import use_renderer
 from inspect_tinker.data.tensors import IGNORE_INDEX, collate, pack
-from inspect_tinker.provider.backend import AdamWSettings, BackendInfo, SampledSequence, SamplingParams, StepMetrics
+from inspect_tinker.provider.backend import (
+    BackendInfo, PolicyDatum, PolicyLoss, PolicyStepMetrics, SampledSequence, SamplingParams, StepMetrics,
+)
 from inspect_tinker.provider.distributed import DataParallel, Lockstep, shard
 from inspect_tinker.provider.fit import available_memory, check_memory, check_rank, model_shape
 from inspect_tinker.provider.local_sampling import LocalSampler, generate_batch
+from inspect_tinker.provider.policy_loss import clipped_count, per_token_loss
 from inspect_tinker.provider.precision import choose_cpu_precision
+from inspect_tinker.provider.settings import LocalBackendSettings
 from inspect_tinker.errors import UsageError
-from inspect_tinker.models import resolve_base_model
+from inspect_tinker.provider.base_model import resolve_base_model
 
 TRAINER_STATE_FILE = "trainer_state.pt"
-Precision = Literal["auto", "bf16", "fp32"]
-Distributed = Literal["ddp", "fsdp"]
 # Under FSDP the adapter and its optimizer state are gathered whole for a checkpoint (they
 # are small); the frozen base weights are left out and never gathered.
 FULL_ADAPTER = StateDictOptions(full_state_dict=True, ignore_frozen_params=True)
@@ -57,92 +59,89 @@ def attention_for(device: torch.device) -> str:
 
 
 def pick_device(name: str) -> torch.device:
-    """`auto`: CUDA when present, else CPU; otherwise the device named."""
+    """`auto`: CUDA when present, else CPU; otherwise the device named.
+
+    Raises UsageError for `cuda` where PyTorch sees no CUDA device (a CPU build, or no GPU),
+    before any weights are loaded: otherwise the first tensor moved there fails deep inside torch.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        build = f"this PyTorch ({torch.__version__}) is built without CUDA" if torch.version.cuda is None \
+            else "PyTorch sees no CUDA device here"
+        raise UsageError(f"device cuda: {build}; use device auto or cpu, or install a CUDA build of PyTorch (see README).")
     return torch.device(name)
 
 
-def _check_fits(model_dir: Path, config, processes: int) -> None:
+def _check_fits(model_dir: Path, settings: LocalBackendSettings, processes: int) -> None:
     """Refuse, before loading anything, a LoRA rank the model cannot use or a run the device's memory cannot hold."""
-    shape = model_shape(model_dir, config.lora_target_modules)
-    check_rank(shape, config.lora_rank)
-    rank, rank_key = config.lora_rank, "lora_rank"
-    if config.policy == "grow_rank":  # memory for the largest rank the adapter may grow to (a useful one)
-        grows_to = min(config.max_lora_rank, shape.max_useful_rank)
+    shape = model_shape(model_dir, settings.lora_target_modules)
+    check_rank(shape, settings.lora_rank)
+    rank, rank_key = settings.lora_rank, "lora_rank"
+    if settings.max_lora_rank is not None:  # memory for the largest rank the adapter may grow to (a useful one)
+        grows_to = min(settings.max_lora_rank, shape.max_useful_rank)
         if grows_to > rank:
             rank, rank_key = grows_to, "max_lora_rank"
-    per_process = -(-config.batch_size // processes)  # each process trains its share of the batch
-    device = pick_device(config.device)
+    per_process = -(-settings.batch_size // processes)  # each process trains its share of the batch
+    device = pick_device(settings.device)
     check_memory(
         shape, lora_rank=rank, rank_key=rank_key,
-        tokens=min(config.micro_batch_size or per_process, per_process) * config.max_seq_length,
+        tokens=min(settings.micro_batch_size or per_process, per_process) * settings.max_seq_length,
         # `auto` counts as bf16, the smaller of what it may pick: the estimate refuses only what cannot fit.
-        activation_bytes=4 if config.precision == "fp32" else 2, gradient_checkpointing=config.gradient_checkpointing,
-        shards=processes if config.distributed == "fsdp" else 1, available=available_memory(device), device=str(device),
+        activation_bytes=4 if settings.precision == "fp32" else 2,
+        gradient_checkpointing=settings.gradient_checkpointing,
+        shards=processes if settings.distributed == "fsdp" else 1, available=available_memory(device), device=str(device),
     )
+
+
+def _token_indices(example: TokenizedExample, start: int) -> list[int]:
+    """`example`'s ids with its trained (completion) tokens replaced by their indices into the
+    step's arrays of completion tokens, the first being `start`."""
+    n = sum(example.loss_mask)
+    return example.input_ids[: len(example.input_ids) - n] + list(range(start, start + n))
 
 
 class LocalBackend:
     """LoRA training and generation on a model held in memory."""
 
-    def __init__(
-        self,
-        model_dir: Path,
-        *,
-        base_model: str,
-        lora_rank: int,
-        lora_alpha: float,
-        lora_dropout: float,
-        lora_target_modules: list[str] | str,
-        micro_batch_size: int | None,
-        packing: bool,
-        precision: Precision,
-        gradient_checkpointing: bool,
-        distributed: Distributed,
-        adamw: AdamWSettings,
-        device: str,
-        seed: int,
-        renderer_name: str | None,
-        eval_batch_size: int,
-    ):
-        """Every setting is the config key of the same name (no defaults here: the Config states them once)."""
+    def __init__(self, model_dir: Path, settings: LocalBackendSettings):
+        """The backend of the model in `model_dir` (`settings.base_model` resolved), trained and sampled as `settings` say."""
         self.data_parallel = DataParallel.from_env()
-        self.device = pick_device(device)
+        self.device = pick_device(settings.device)
         if self.data_parallel.enabled:
             self.device = self.data_parallel.start(self.device)
-        self.micro_batch_size = micro_batch_size
-        self.seed = seed
-        self.packing = packing
-        self.adamw = adamw
-        self.precision, precision_reason = precision, None
-        if precision == "auto" and self.device.type == "cuda":
+        self.micro_batch_size = settings.micro_batch_size
+        self.seed = settings.seed
+        self.packing = settings.packing
+        self.adamw = settings.adamw
+        self.precision, precision_reason = settings.precision, None
+        if settings.precision == "auto" and self.device.type == "cuda":
             self.precision = "bf16"
-        elif precision == "auto":  # on CPU, measured (provider/precision.py); every process trains as process 0 chose
+        elif settings.precision == "auto":  # on CPU, measured (provider/precision.py); every process trains as process 0 chose
             choice = choose_cpu_precision() if self.data_parallel.rank == 0 else None
             choice = self.data_parallel.gather(choice)[0] if self.data_parallel.enabled else choice
             self.precision, precision_reason = choice.precision, choice.reason
-        torch.manual_seed(seed)  # the adapter's random init depends on it
-        self.eval_batch_size = eval_batch_size
+        torch.manual_seed(settings.seed)  # the adapter's random init depends on it
+        self.eval_batch_size = settings.eval_batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.renderer = use_renderer(self.tokenizer, renderer_name, base_model)
+        self.renderer = use_renderer(self.tokenizer, settings.renderer_name, settings.base_model)
         # FSDP shards in place, once; alone, a process has nothing to shard over.
-        sharding = distributed == "fsdp" and self.data_parallel.enabled
+        sharding = settings.distributed == "fsdp" and self.data_parallel.enabled
         base = AutoModelForCausalLM.from_pretrained(
             model_dir, dtype=torch.float32, attn_implementation=attention_for(self.device)
         )
         if not sharding:  # sharded, fully_shard moves one block at a time to the device and keeps its shard there
             base = base.to(self.device)
-        if gradient_checkpointing:
+        if settings.gradient_checkpointing:
             # Non-reentrant checkpointing needs no grad-requiring inputs, which frozen embeddings lack.
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         lora = LoraConfig(
-            r=lora_rank,
-            lora_alpha=lora_alpha,
-            lora_dropout=lora_dropout,
-            target_modules=lora_target_modules,
+            r=settings.lora_rank,
+            lora_alpha=settings.lora_alpha,
+            lora_dropout=settings.lora_dropout,
+            target_modules=settings.lora_target_modules,
             task_type="CAUSAL_LM",
         )
         self.model = get_peft_model(base, lora)
@@ -150,7 +149,7 @@ class LocalBackend:
         self._lockstep = Lockstep(self.data_parallel, self._generate_with) if self.sharded else None
         self._wrap_for_training()
         self.info = BackendInfo(
-            base_model=base_model,
+            base_model=settings.base_model,
             device=str(self.device),
             total_parameters=sum(p.numel() for p in self.model.parameters()),
             trainable_parameters=self._trainable_parameters(),
@@ -220,41 +219,24 @@ class LocalBackend:
         self.info = replace(self.info, trainable_parameters=self._trainable_parameters())
 
     @classmethod
-    def from_config(cls, config) -> "LocalBackend":
-        """Resolve `config.base_model` to weights and build the backend from the config's training keys."""
+    def from_settings(cls, settings: LocalBackendSettings) -> "LocalBackend":
+        """Resolve `settings.base_model` to weights, check that the run fits, and build the backend."""
         processes = DataParallel.from_env().world_size
-        if config.batch_size < processes:
+        if settings.batch_size < processes:
             raise UsageError(
-                f"batch_size {config.batch_size} is smaller than the {processes} data-parallel processes; "
+                f"batch_size {settings.batch_size} is smaller than the {processes} data-parallel processes; "
                 f"set batch_size to at least {processes} so every process has an example to train on."
             )
-        if config.distributed == "fsdp" and config.batch_size % processes:
+        if settings.distributed == "fsdp" and settings.batch_size % processes:
             # Every sharded forward pass is a collective: all processes must run as many
             # micro-batches, so they need equal shares of the batch.
             raise UsageError(
-                f"distributed: fsdp needs batch_size ({config.batch_size}) to be a multiple of the {processes} "
-                f"processes; set batch_size to {processes * -(-config.batch_size // processes)}."
+                f"distributed: fsdp needs batch_size ({settings.batch_size}) to be a multiple of the {processes} "
+                f"processes; set batch_size to {processes * -(-settings.batch_size // processes)}."
             )
-        model_dir = resolve_base_model(config.base_model)
-        _check_fits(model_dir, config, processes)
-        return cls(
-            model_dir,
-            base_model=config.base_model,
-            lora_rank=config.lora_rank,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            lora_target_modules=config.lora_target_modules,
-            micro_batch_size=config.micro_batch_size,
-            packing=config.packing,
-            precision=config.precision,
-            gradient_checkpointing=config.gradient_checkpointing,
-            distributed=config.distributed,
-            adamw=AdamWSettings.from_config(config),
-            device=config.device,
-            seed=config.seed,
-            renderer_name=config.renderer_name,
-            eval_batch_size=config.eval_batch_size,
-        )
+        model_dir = resolve_base_model(settings.base_model)
+        _check_fits(model_dir, settings, processes)
+        return cls(model_dir, settings)
 
     def _train_autocast(self):
         if self.precision == "bf16":
@@ -262,22 +244,67 @@ class LocalBackend:
         return nullcontext()
 
     def forward_backward(self, batch: list[TokenizedExample]) -> StepMetrics:
-        """Accumulate gradients of the batch's mean loss per target token.
+        """Accumulate gradients of the batch's mean loss per target token (cross-entropy)."""
+        total_tokens = sum(e.n_target_tokens for e in batch)
+        [loss_sum], n_input, n_pad = self._accumulate(batch, total_tokens, lambda part, tensors: (self._token_losses(tensors).sum(), []))
+        return StepMetrics(loss_sum=loss_sum, n_tokens=total_tokens, n_input_tokens=int(n_input), n_pad_tokens=int(n_pad))
+
+    def forward_backward_policy(self, data: list[PolicyDatum], loss: PolicyLoss) -> PolicyStepMetrics:
+        """Accumulate gradients of the step's mean RL loss per completion token (`loss`, as
+        provider/policy_loss.py defines it), on the sampled tokens exactly as they were sampled.
+
+        Each datum trains as an example of its prompt and completion tokens with the loss mask
+        on the completion, so micro-batches, packing and data parallelism are forward_backward's.
+        """
+        examples = [TokenizedExample(d.prompt_tokens + d.completion_tokens, [0] * len(d.prompt_tokens) + [1] * len(d.completion_tokens))
+                    for d in data]
+        # The step's completion tokens, datum after datum: where each datum's start, and every
+        # token's sampling logprob and advantage.
+        starts = dict(zip(map(id, examples), accumulate((len(d.completion_tokens) for d in data), initial=0)))
+        sampling = torch.tensor([lp for d in data for lp in d.sampling_logprobs], dtype=torch.float32, device=self.device)
+        advantages = torch.tensor([d.advantage for d in data for _ in d.completion_tokens], dtype=torch.float32, device=self.device)
+
+        def micro_loss(part: list[TokenizedExample], tensors: dict[str, torch.Tensor]):
+            logprobs = -self._token_losses(tensors)
+            # The layout places tokens by the examples' lengths and masks alone, so laying out,
+            # instead of token ids, each completion token's index into the step's arrays puts
+            # at every trained position the index of that token's sampling logprob and advantage.
+            positions = [TokenizedExample(_token_indices(e, starts[id(e)]), e.loss_mask) for e in part]
+            labels = self._layout(positions, 0)["labels"][:, 1:].to(self.device)
+            at = labels[labels != IGNORE_INDEX]
+            token_losses = per_token_loss(logprobs, sampling[at], advantages[at], loss)
+            stats = [clipped_count(logprobs.detach(), sampling[at], advantages[at], loss), (sampling[at] - logprobs.detach()).sum().item()]
+            return token_losses.sum(), stats
+
+        n_tokens = sum(len(d.completion_tokens) for d in data)
+        [loss_sum, n_clipped, gap], _, _ = self._accumulate(examples, n_tokens, micro_loss)
+        return PolicyStepMetrics(loss_sum=loss_sum, n_tokens=n_tokens, clip_fraction=n_clipped / n_tokens, kl_sample_train=gap / n_tokens)
+
+    def _accumulate(self, batch: list[TokenizedExample], total_tokens: int, micro_loss) -> tuple[list[float], float, float]:
+        """Accumulate gradients of the sum of `micro_loss` over the batch, divided by `total_tokens`.
 
         The batch (the whole step's, the same in every data-parallel process) is shared out
         among processes and cut into micro-batches (gradient accumulation); each summed
-        micro-batch loss is divided by the whole batch's target-token count, so the gradient
-        equals that of one big batch in one process.
+        micro-batch loss is divided by the whole batch's token count, so the gradient equals
+        that of one big batch in one process. `micro_loss(part, tensors)` gives a micro-batch's
+        summed loss and a list of numbers to sum with it. Returns the sums (loss first) and the
+        real and padding tokens read, all over every process.
         """
+        world_size = self.data_parallel.world_size
+        # A process without an example would skip the collectives the others wait in; sharded,
+        # every process must also run as many micro-batches as the others.
+        if len(batch) < world_size or (self.sharded and len(batch) % world_size):
+            raise ValueError(
+                f"a step of {len(batch)} examples cannot be shared out evenly enough among {world_size} data-parallel "
+                f"processes{' (sharded: a multiple of the processes is needed)' if self.sharded else ''}"
+            )
         self.train_model.train()
-        total_tokens = sum(e.n_target_tokens for e in batch)
         # DDP averages gradients over processes; scaling by their number turns that into the sum.
-        scale = self.data_parallel.world_size / total_tokens
-        parts = micro_batches(batch, self.micro_batch_size, self.data_parallel.rank, self.data_parallel.world_size)
-        layout = pack if self.packing else collate
-        loss_sum, n_input, n_pad = 0.0, 0, 0
+        scale = world_size / total_tokens
+        parts = micro_batches(batch, self.micro_batch_size, self.data_parallel.rank, world_size)
+        sums, n_input, n_pad = [], 0, 0
         for i, part in enumerate(parts):
-            tensors = layout(part, self.tokenizer.pad_token_id)
+            tensors = self._layout(part, self.tokenizer.pad_token_id)
             tensors = {k: v.to(self.device) for k, v in tensors.items()}
             n_real = sum(len(e.input_ids) for e in part)
             n_input, n_pad = n_input + n_real, n_pad + tensors["input_ids"].numel() - n_real
@@ -288,14 +315,18 @@ class LocalBackend:
             plain = last or not self.data_parallel.enabled or self.sharded
             sync = nullcontext() if plain else self.train_model.no_sync()
             with sync:
-                micro_loss = self._summed_loss(tensors)
-                (micro_loss * scale).backward()
-            loss_sum += micro_loss.item()
-        loss_sum, n_input, n_pad = self.data_parallel.sum([loss_sum, n_input, n_pad], self.device)
-        return StepMetrics(loss_sum=loss_sum, n_tokens=total_tokens, n_input_tokens=int(n_input), n_pad_tokens=int(n_pad))
+                loss, stats = micro_loss(part, tensors)
+                (loss * scale).backward()
+            values = [loss.item(), *stats]
+            sums = [a + b for a, b in zip(sums, values)] if sums else values
+        *sums, n_input, n_pad = self.data_parallel.sum([*sums, n_input, n_pad], self.device)
+        return sums, n_input, n_pad
 
-    def _summed_loss(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Cross-entropy summed over the target tokens of one micro-batch (padded or packed).
+    def _layout(self, examples: list[TokenizedExample], pad_token_id: int) -> dict[str, torch.Tensor]:
+        return pack(examples, pad_token_id) if self.packing else collate(examples, pad_token_id)
+
+    def _token_losses(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy of each target token of one micro-batch (padded or packed), row by row.
 
         Logits are computed only where the next token is a target: the vocabulary
         projection and its softmax are a large share of a small model's step, and prompt
@@ -311,7 +342,7 @@ class LocalBackend:
                 logits_to_keep=F.pad(predicts, (0, 1), value=False),
                 use_cache=False,
             ).logits
-        return F.cross_entropy(logits.float(), targets[predicts], reduction="sum")
+        return F.cross_entropy(logits.float(), targets[predicts], reduction="none")
 
     def optim_step(self, learning_rate: float) -> None:
         """Clip the gradient norm (when `max_grad_norm` > 0), take an AdamW step, clear gradients."""

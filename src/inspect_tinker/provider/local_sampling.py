@@ -39,7 +39,14 @@ def generate_batch(
 
     Greedy when `params.temperature` is 0. A seeded request samples from its own seeded
     generator state, leaving the process's random state (which training uses) untouched.
+    The rows of a batch draw from one random stream, so a seeded prompt is sampled alone:
+    its answer is then the same however many requests arrived with it (`--max-connections`).
+    Sharded (`synced_gpus`), the processes must run the same number of generations, so there
+    seeded prompts stay batched and their answers depend on the batch.
     """
+    seeded = params.seed is not None and params.temperature > 0
+    if seeded and len(prompts) > 1 and not synced_gpus:
+        return [generate_batch(model, tokenizer, device, [p], num_samples, params, autocast=autocast)[0] for p in prompts]
     model.eval()
     pad = tokenizer.pad_token_id
     rows = [p for p in prompts for _ in range(num_samples)]
@@ -62,7 +69,6 @@ def generate_batch(
         return_dict_in_generate=True,
         output_logits=params.logprobs,
     )
-    seeded = params.seed is not None and sampled
     rng = torch.random.fork_rng(devices=[device] if device.type == "cuda" else []) if seeded else nullcontext()
     with rng, autocast:
         if seeded:

@@ -19,7 +19,10 @@ from inspect_ai.tool import ToolCall, ToolInfo
 
 from inspect_tinker.data.renderers import Renderer
 
-_TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
+# A block ends at its closing tag, or, never closed, at the end of the answer.
+_TOOL_CALL = re.compile(r"<tool_call>(?P<body>.*?)(?P<close></tool_call>|\Z)", re.DOTALL)
+_XML_FUNCTION = re.compile(r"<function=(?P<name>[^>\n]+)>\s*(?P<body>.*?)\s*</function>", re.DOTALL)
+_XML_PARAMETER = re.compile(r"<parameter=(?P<name>[^>\n]+)>\s*(?P<value>.*?)\s*</parameter>", re.DOTALL)
 
 
 def template_messages(messages: list[ChatMessage], renderer: Renderer) -> list[dict[str, Any]]:
@@ -34,14 +37,18 @@ def template_messages(messages: list[ChatMessage], renderer: Renderer) -> list[d
         if m.role == "system":
             continue
         message: dict[str, Any] = {"role": m.role, "content": m.text}
-        if isinstance(m, ChatMessageAssistant) and m.tool_calls:
-            calls = [{"name": c.function, "arguments": c.arguments} for c in m.tool_calls]
+        # A call that did not parse is in the answer's text as the model wrote it (parse_tool_calls).
+        parsed = [c for c in (m.tool_calls or []) if c.parse_error is None] if isinstance(m, ChatMessageAssistant) else []
+        if parsed:
+            calls = [{"name": c.function, "arguments": c.arguments} for c in parsed]
             if renderer.tools:
-                message["tool_calls"] = [{"type": "function", "function": c} for c in calls]
+                message["tool_calls"] = [{"type": "function", "id": c.id, "function": f} for c, f in zip(parsed, calls)]
             else:
                 message["content"] = "\n".join([m.text] * bool(m.text) + [hermes_call(c) for c in calls])
         if isinstance(m, ChatMessageTool):
             message["name"] = m.function or ""
+            if m.tool_call_id:  # templates that pair results with calls by id (and the cookbook's messages) need it
+                message["tool_call_id"] = m.tool_call_id
             if m.error is not None:
                 message["content"] = f"Error: {m.error.message}"
         converted.append(message)
@@ -64,32 +71,68 @@ def tool_schemas(tools: list[ToolInfo]) -> list[dict[str, Any]]:
 
 
 def parse_tool_calls(text: str, choice: int) -> tuple[str, list[ToolCall]]:
-    """The answer's text without its `<tool_call>` blocks, and those blocks as ToolCalls.
+    """The answer's text without its well-formed `<tool_call>` blocks, and every block as a ToolCall.
 
-    A block that is not a JSON object with a string `name` and an object `arguments` becomes
-    a ToolCall with a `parse_error` (Inspect reports it to the model), never an exception.
-    Call ids are `call_<choice>_<n>`: the format carries none.
+    As tinker-cookbook's renderers parse (0.6.1, `renderers/base.py` and `qwen3_5.py`): a block
+    holds either Hermes JSON, `{"name": "<tool>", "arguments": {...}}`, or Qwen's XML form,
+    `<function=<tool>><parameter=<key>>value</parameter>...</function>` (a value is JSON when
+    it parses as JSON, else text). A block that is neither, or a `<tool_call>` never closed,
+    becomes a ToolCall with a `parse_error` (Inspect reports it to the model), never an
+    exception; its text stays in the answer, so the model is shown back what it wrote.
+    Call ids are `call_<choice>_<n>`: the formats carry none.
     """
-    calls = []
+    calls, kept, end = [], [], 0
     for n, match in enumerate(_TOOL_CALL.finditer(text)):
-        call_id, raw = f"call_{choice}_{n}", match.group(1).strip()
+        call = _parsed_call(match.group("body"), f"call_{choice}_{n}", closed=bool(match.group("close")))
+        calls.append(call)
+        kept.append(text[end:match.start()] + (match.group(0) if call.parse_error else ""))
+        end = match.end()
+    return ("".join(kept) + text[end:]).strip(), calls
+
+
+def _parsed_call(body: str, call_id: str, *, closed: bool) -> ToolCall:
+    raw = body.strip()
+
+    def malformed(why: str) -> ToolCall:
+        return ToolCall(id=call_id, function="", arguments={}, parse_error=f"{why}: <tool_call>{body}")
+
+    if not closed:
+        return malformed("<tool_call> is not closed by </tool_call>")
+    if raw.startswith("<function="):
+        return _xml_call(raw, call_id) or malformed(
+            "<tool_call> needs <function=<tool>><parameter=<key>>value</parameter>...</function>"
+        )
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as err:
+        return malformed(f"invalid JSON in <tool_call>: {err}")
+    name = parsed.get("name") if isinstance(parsed, dict) else None
+    arguments = parsed.get("arguments") if isinstance(parsed, dict) else None
+    if isinstance(arguments, str):  # some models write the arguments as a JSON string
         try:
-            body = json.loads(raw)
-        except json.JSONDecodeError as err:
-            calls.append(ToolCall(id=call_id, function="", arguments={}, parse_error=f"invalid JSON in <tool_call>: {err}: {raw}"))
-            continue
-        name = body.get("name") if isinstance(body, dict) else None
-        arguments = body.get("arguments", {}) if isinstance(body, dict) else None
-        if isinstance(arguments, str):  # some models write the arguments as a JSON string
-            try:
-                arguments = json.loads(arguments)
-            except json.JSONDecodeError:
-                pass
-        if not isinstance(name, str) or not isinstance(arguments, dict):
-            calls.append(ToolCall(
-                id=call_id, function=name if isinstance(name, str) else "", arguments={},
-                parse_error=f'<tool_call> needs {{"name": "<tool>", "arguments": {{...}}}}; got: {raw}',
-            ))
-            continue
-        calls.append(ToolCall(id=call_id, function=name, arguments=arguments))
-    return _TOOL_CALL.sub("", text).strip(), calls
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            pass
+    if not isinstance(name, str) or not name or not isinstance(arguments, dict):
+        return malformed('<tool_call> needs {"name": "<tool>", "arguments": {...}}')
+    return ToolCall(id=call_id, function=name, arguments=arguments)
+
+
+def _xml_call(raw: str, call_id: str) -> ToolCall | None:
+    """Qwen's XML tool call as a ToolCall; None when it is not exactly one function of parameters."""
+    function = _XML_FUNCTION.fullmatch(raw)
+    if function is None or not function.group("name").strip():
+        return None
+    arguments, body, end = {}, function.group("body"), 0
+    for parameter in _XML_PARAMETER.finditer(body):
+        if body[end:parameter.start()].strip() or not parameter.group("name").strip():
+            return None
+        value = parameter.group("value").strip("\n")
+        try:
+            arguments[parameter.group("name").strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            arguments[parameter.group("name").strip()] = value
+        end = parameter.end()
+    if body[end:].strip():
+        return None
+    return ToolCall(id=call_id, function=function.group("name").strip(), arguments=arguments)

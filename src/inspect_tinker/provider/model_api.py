@@ -10,15 +10,18 @@ done here, once: render the messages (and tools) with the renderer, merge the re
 stop_seqs with the renderer's end of turn, decode, cut stop strings, parse tool calls, report
 the real stop reason, log-probabilities and token counts.
 
-`-M` arguments (all recorded in the log's model_args): `backend` (`auto`, `local`, `tinker`),
-`base_model`, `model_path`, `renderer`, `tokenizer` (a local tokenizer folder for the tinker
-backend), `device` and `batch_size` (local). What `auto` picks is in `choose_backend`.
+`-M` arguments (all recorded in the log's model_args; types and bounds in open_model.ProviderArgs):
+`backend` (`auto`, `local`, `tinker`), `base_model`, `model_path`, `renderer`, `tokenizer` (a
+local tokenizer folder for the tinker backend), `unreachable_timeout` (tinker: seconds the
+service may go without answering before a sample fails), `device` and `batch_size` (local),
+`enable_thinking` (jammastergirish/inspect-tinker's). What `auto` picks is in `choose_backend`.
+The model is opened when the provider is built, so every mistake is one message before any sample.
 The loop builds its Model over the backend it trains with (`backend_model`), not by name.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import sys
 from typing import Any
 
@@ -39,11 +42,14 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolFunction, ToolInfo
 
-from inspect_tinker.data.renderers import Renderer
+from inspect_tinker.data.renderers import RENDERERS, Renderer
 from inspect_tinker.errors import UsageError
 from inspect_tinker.provider.backend import SERVICE_MAX_CONNECTIONS, Backend, SampledSequence, Sampler, SamplingParams
 from inspect_tinker.provider.messages import parse_tool_calls, template_messages, tool_schemas
-from inspect_tinker.provider.open_model import OpenedModel, ProviderArgs, choose_backend, open_model
+from inspect_tinker.provider.open_model import OpenedModel, choose_backend, open_model, provider_args
+from inspect_tinker.provider.settings import UNREACHABLE_TIMEOUT_SECONDS
+
+logger = logging.getLogger(__name__)
 
 PROVIDER = "tinker"
 # A task that sets no max_tokens gets Inspect's own default (inspect_ai._util.constants): the
@@ -51,7 +57,6 @@ PROVIDER = "tinker"
 DEFAULT_MAX_TOKENS = 2048
 # Inspect's marker for the throw-away instance it builds only to look model information up.
 _MODEL_INFO_LOOKUP = "__model_info_lookup__"
-_ARGS = ("backend", "base_model", "model_path", "renderer", "tokenizer", "device", "batch_size")
 
 
 class TinkerAPI(ModelAPI):
@@ -63,14 +68,16 @@ class TinkerAPI(ModelAPI):
     ):
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         self._opened = opened
-        self._opening = asyncio.Lock()
+        self._warned_tools = False
         if opened is not None or api_key == _MODEL_INFO_LOOKUP:  # kept cheap: nothing to check or open
             self.args = None
             return
+        # Opened here, before any sample runs: a wrong model name, a renderer the tokenizer
+        # cannot use, a device this machine lacks or a checkpoint the service does not have is
+        # one message and a failed `inspect eval`, not a traceback on every sample.
         try:
-            self.args = _checked_args(model_name, model_args)
-            # Checked here, before any sample runs, so a mistake is one message, not a failed sample per sample.
-            self._opened = None
+            self.args = choose_backend(model_name, provider_args(model_args))
+            self._opened = open_model(model_name, self.args, base_url, api_key)
             self._describe()
         except UsageError as err:
             raise PrerequisiteError(f"tinker/{model_name}: {err}") from None
@@ -79,41 +86,29 @@ class TinkerAPI(ModelAPI):
         a = self.args
         what = f"{a.model_path} (base {a.base_model or self.model_name})" if a.model_path else self.model_name
         where = "the Tinker service" if a.backend == "tinker" else "this machine (PyTorch)"
-        print(f"tinker provider: backend {a.backend}: {what} on {where}, renderer {a.renderer or 'recommended'}",
+        print(f"tinker provider: backend {a.backend}: {what} on {where}, renderer {self._opened.renderer.name}",
               file=sys.stderr)
-
-    async def _model(self) -> OpenedModel:
-        """The opened model; the first call opens it (loads weights or creates the service's clients)."""
-        if self._opened is None:
-            async with self._opening:
-                if self._opened is None:
-                    try:
-                        self._opened = await asyncio.to_thread(
-                            open_model, self.model_name, self.args, self.base_url, self.api_key
-                        )
-                    except UsageError as err:
-                        raise PrerequisiteError(f"tinker/{self.model_name}: {err}") from None
-        return self._opened
 
     def max_connections(self) -> int:
         if self._opened is not None:
             return self._opened.sampler.max_connections()
-        return self.args.batch_size if self.args is not None and self.args.backend == "local" else SERVICE_MAX_CONNECTIONS
+        return SERVICE_MAX_CONNECTIONS  # the model-information lookup instance: never samples
 
     async def generate(
         self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice, config: GenerateConfig,
     ) -> ModelOutput:
-        opened = await self._model()
+        opened = self._opened
         tokenizer, renderer = opened.tokenizer, opened.renderer
         offered = _offered_tools(tools, tool_choice)
-        if offered and not renderer.tools and renderer.name != "tokenizer":
-            raise PrerequisiteError(
-                f"renderer {renderer.name} has no tool-calling format (as in tinker-cookbook); evaluate tool-using "
-                "tasks with a model and renderer that have one (qwen3, qwen3_instruct, or the model's own template)"
-            )
+        if offered and not renderer.tools and not self._warned_tools:
+            self._warned_tools = True
+            logger.warning(_no_tools_warning(self.model_name, renderer, tokenizer))
+        # `enable_thinking` also reaches a model's own template (Qwen3.5's reads it), as in
+        # jammastergirish/inspect-tinker; other templates ignore it.
+        thinking = {} if self.args is None or self.args.enable_thinking is None else {"enable_thinking": self.args.enable_thinking}
         text = tokenizer.apply_chat_template(
             template_messages(input, renderer), tools=tool_schemas(offered) or None,
-            add_generation_prompt=True, tokenize=False,
+            add_generation_prompt=True, tokenize=False, **thinking,
         )
         prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
         params = sampling_params(config, renderer)
@@ -143,6 +138,15 @@ class TinkerAPI(ModelAPI):
             stop_reason=stop_reason,
             logprobs=_logprobs(sequence, tokenizer) if params.logprobs else None,
         )
+
+
+def _no_tools_warning(model_name: str, renderer: Renderer, tokenizer) -> str:
+    """What to say, once per model, when a task offers tools the renderer cannot show."""
+    able = [name for name, spec in RENDERERS.items() if spec.tools and spec.end_of_turn in tokenizer.get_vocab()]
+    fix = (f"evaluate with a renderer that can: -M renderer={' or -M renderer='.join(able)}" if able else
+           "none of the renderers with a tool format (qwen3, qwen3_instruct) fits this tokenizer; use a model that has one")
+    return (f"tinker/{model_name}: renderer {renderer.name} cannot show tools, so the model is not told of the "
+            f"task's tools (its tool calls are still parsed); {fix}.")
 
 
 def sampling_params(config: GenerateConfig, renderer: Renderer) -> SamplingParams:
@@ -184,22 +188,6 @@ def _logprobs(sequence: SampledSequence, tokenizer) -> Logprobs | None:
         )
         for token, logprob, alternatives in zip(sequence.tokens, sequence.logprobs, top)
     ])
-
-
-def _checked_args(model_name: str, model_args: dict[str, Any]) -> ProviderArgs:
-    unknown = sorted(set(model_args) - set(_ARGS))
-    if unknown:
-        raise UsageError(f"unknown -M argument {', '.join(unknown)}; the tinker provider takes: {', '.join(_ARGS)}.")
-    backend = str(model_args.get("backend", "auto"))
-    if backend not in ("auto", "local", "tinker"):
-        raise UsageError(f"-M backend={backend}: choose auto, local or tinker.")
-    model_path = model_args.get("model_path")
-    args = ProviderArgs(
-        backend=backend, base_model=model_args.get("base_model"), model_path=str(model_path) if model_path else None,
-        renderer=model_args.get("renderer"), tokenizer=model_args.get("tokenizer"),
-        device=str(model_args.get("device", "auto")), batch_size=int(model_args.get("batch_size", 16)),
-    )
-    return choose_backend(model_name, args)
 
 
 @modelapi(name=PROVIDER)

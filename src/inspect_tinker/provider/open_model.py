@@ -1,9 +1,10 @@
 """What `--model tinker/<name> -M ...` opens: a sampler with its tokenizer and renderer.
 
-`choose_backend` checks the arguments without loading anything or asking the network
-(Inspect builds the provider before the evaluation starts; mistakes are reported then);
-`open_model` does the slow part on first use: loading weights (local) or creating the
-service's sampling client (tinker).
+`choose_backend` checks the arguments without loading anything or asking the network;
+`open_model` then does the slow part: loading weights (local) or asking the service for the
+model and creating its sampling client (tinker). The provider does both when Inspect builds it,
+before the evaluation starts, so what only loading or the service can tell (a model that is not
+there, a renderer the tokenizer cannot use, a device this machine lacks) is reported then too.
 
 `-M backend=auto` (the default) decides from the model string alone, so a log's model name
 and model_args always say which backend answered: a `tinker://` path, or a hub id (`org/name`)
@@ -15,28 +16,54 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
-from inspect_tinker.data.renderers import RENDERERS, Renderer, use_renderer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from inspect_tinker.data.renderers import RENDERERS, Renderer, recommended_renderer, use_renderer
 from inspect_tinker.errors import UsageError
-from inspect_tinker.models.resolve import BUNDLED_ALIASES
+from inspect_tinker.provider.base_model import BUNDLED_ALIASES
 from inspect_tinker.provider.backend import Sampler
+from inspect_tinker.provider.settings import UNREACHABLE_TIMEOUT_SECONDS, Device
 
 LOCAL_EXTRA = ("torch", "transformers", "peft")
 
 
-@dataclass(frozen=True)
-class ProviderArgs:
-    """The provider's `-M` arguments, checked (what the log's model_args records)."""
+class ProviderArgs(BaseModel):
+    """The provider's `-M` arguments, each with its type and bounds (what the log's model_args records)."""
 
-    backend: str
-    base_model: str | None
-    model_path: str | None
-    renderer: str | None
-    tokenizer: str | None
-    device: str
-    batch_size: int
+    # Strict about names: a misspelt argument would otherwise be ignored without a word.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["auto", "local", "tinker"] = "auto"
+    base_model: str | None = None
+    model_path: str | None = None
+    renderer: str | None = None
+    tokenizer: str | None = None  # tinker: a local tokenizer folder or hub id, instead of the service's
+    device: Device = "auto"
+    # local: prompts generated together in one batch, and the requests Inspect keeps in flight.
+    batch_size: int = Field(16, ge=1)
+    # tinker: seconds without an answer from the service before a wait fails.
+    unreachable_timeout: float = Field(UNREACHABLE_TIMEOUT_SECONDS, gt=0)
+    # jammastergirish/inspect-tinker's argument: with a Qwen3 model and no renderer given, False
+    # renders with `qwen3_disable_thinking` (the empty think block Qwen's template writes), True with `qwen3`.
+    enable_thinking: bool | None = None
+
+
+def provider_args(model_args: dict[str, Any]) -> ProviderArgs:
+    """`-M` arguments as ProviderArgs; UsageError naming the first argument that is wrong and why."""
+    try:
+        return ProviderArgs(**model_args)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else "?"
+        if first["type"] == "extra_forbidden":
+            raise UsageError(
+                f"unknown -M argument {key}; the tinker provider takes: {', '.join(ProviderArgs.model_fields)}."
+            ) from None
+        raise UsageError(f"-M {key}={model_args.get(key)}: {first['msg']}.") from None
 
 
 @dataclass(frozen=True)
@@ -76,14 +103,22 @@ def choose_backend(model_name: str, args: "ProviderArgs") -> "ProviderArgs":
         if args.model_path is not None:
             _local_kind(Path(args.model_path))
     else:
-        if importlib.util.find_spec("tinker") is None:
-            raise UsageError("backend tinker needs the Tinker SDK: pip install 'inspect-tinker[tinker]'")
+        if importlib.util.find_spec("tinker") is None:  # a core dependency: only a damaged install lacks it
+            raise UsageError("backend tinker needs the Tinker SDK, a dependency of inspect-tinker that is missing "
+                             "here: pip install --force-reinstall inspect-tinker")
         from inspect_tinker.provider.tinker_backend import check_api_key, check_sampler_path
 
         check_api_key()
         if checkpoint is not None:
             check_sampler_path(checkpoint)
-    return replace(args, backend=backend)
+    return args.model_copy(update={"backend": backend})
+
+
+def _renderer_name(args: ProviderArgs, base_model: str) -> str | None:
+    """The renderer asked for; `enable_thinking` picks between Qwen3's two when none is."""
+    if args.renderer is None and args.enable_thinking is not None and recommended_renderer(base_model) == "qwen3":
+        return "qwen3" if args.enable_thinking else "qwen3_disable_thinking"
+    return args.renderer
 
 
 def _local_kind(path: Path) -> str:
@@ -112,7 +147,7 @@ def _open_local(model_name: str, args: "ProviderArgs") -> OpenedModel:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from inspect_tinker.models import resolve_base_model
+    from inspect_tinker.provider.base_model import resolve_base_model
     from inspect_tinker.provider.local_backend import attention_for, pick_device
     from inspect_tinker.provider.local_sampling import LocalSampler, generate_batch
 
@@ -124,7 +159,7 @@ def _open_local(model_name: str, args: "ProviderArgs") -> OpenedModel:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    renderer = use_renderer(tokenizer, args.renderer, base_name)
+    renderer = use_renderer(tokenizer, _renderer_name(args, base_name), base_name)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation=attention_for(device))
     if kind == "adapter":
         from peft import PeftModel
@@ -147,26 +182,33 @@ def _open_tinker(model_name: str, args: "ProviderArgs", base_url: str | None, ap
     unless `base_model` names it), or of the base model."""
     import tinker
 
-    from inspect_tinker.provider.tinker_backend import TinkerSampler, load_tokenizer, service_call
+    from tinker.lib.base_url import resolve_base_url
+
+    from inspect_tinker.provider.tinker_backend import (
+        ResultWaiter, TinkerSampler, check_model_offered, load_tokenizer, service_call,
+    )
 
     checkpoint = args.model_path or (model_name if _is_tinker_path(model_name) else None)
     base_url = base_url or os.environ.get("TINKER_BASE_URL")
     service = tinker.ServiceClient(base_url=base_url)
+    wait = ResultWaiter(resolve_base_url(base_url), args.unreachable_timeout)
     base_model = args.base_model or (None if checkpoint else model_name)
     if base_model is None:
         with service_call(f"looking up the base model of {checkpoint}",
                           refused=f"the checkpoint {checkpoint} was not found on the Tinker service"):
-            base_model = tinker.RestClient(base_url=base_url).get_training_run_by_tinker_path(checkpoint).result().base_model
+            base_model = wait(tinker.RestClient(base_url=base_url).get_training_run_by_tinker_path(checkpoint)).base_model
+    if not checkpoint:  # the service may accept any name and fail each sample: asked first
+        check_model_offered(base_model, base_url, wait)
     with service_call(
         f"creating a sampling client of {checkpoint or base_model}",
         refused=f"the Tinker service refused {checkpoint or repr(base_model)}"
         + ("" if checkpoint else "; use a base model it offers"),
     ):
         if checkpoint:
-            client = service.create_sampling_client(model_path=checkpoint).result()
+            client = wait(service.create_sampling_client(model_path=checkpoint))
         else:
-            client = service.create_sampling_client(base_model=base_model).result()
+            client = wait(service.create_sampling_client(base_model=base_model))
     tokenizer = load_tokenizer(args.tokenizer, client, base_model, hint="-M tokenizer=")
-    renderer = use_renderer(tokenizer, args.renderer, base_model)
-    return OpenedModel(TinkerSampler(client), tokenizer, renderer)
+    renderer = use_renderer(tokenizer, _renderer_name(args, base_model), base_model)
+    return OpenedModel(TinkerSampler(client, wait), tokenizer, renderer)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from inspect_tinker.models.resolve import cache_root
+from inspect_tinker.provider.base_model import cache_root
 
 CACHE_FILE = "cpu_precision.json"
 # A probe matmul must be clearly faster in bf16: the rest of a step (activation casts,

@@ -3,6 +3,8 @@
 The loop's primitives map onto the `tinker` SDK one to one:
 - forward_backward: one `Datum` per example, inputs and targets pre-shifted, weight 1 on the
   assistant tokens being predicted and 0 elsewhere, with the `cross_entropy` loss;
+  forward_backward_policy: one `Datum` per sampled completion with the sampling logprobs and
+  the advantage on its tokens, with the `importance_sampling` or `ppo` loss (`to_policy_datum`);
   optim_step: `AdamParams` at the step's learning rate with the run's AdamW settings (betas,
   eps, decoupled weight decay, and `max_grad_norm` as `grad_clip_norm`, 0 = off in both);
   never the SDK's own defaults, which differ from ours (beta2 0.95, eps 1e-12, no clipping).
@@ -19,24 +21,32 @@ The loop's primitives map onto the `tinker` SDK one to one:
 
 Retries: the SDK already retries rate limits (429), timeouts, connection and server errors
 (408, 409, 5xx) with exponential backoff, for every request and while polling results. We add
-no retry layer of our own: re-sending a training request is not safe (a forward_backward
+no retry layer of our own to the training requests: re-sending a training request is not safe (a forward_backward
 whose answer was lost may already have accumulated its gradients, and the SDK refuses further
-requests on a training client after a failure). A failure that outlasts the SDK's retries
+requests on a training client after a failure). The one request we do repeat is the creation
+of a training run (create, or resume from a state) that the service refuses for lack of room:
+HTTP 429, or a server's full table of LoRA adapters. Nothing was created, so asking again is
+safe; the run waits with backoff for up to `tinker_capacity_timeout` seconds and says so once
+(`create_training_client`), and several runs at once (`tune`'s workers) queue for room rather
+than fail. A sample refused with 429 the SDK itself asks again for, without limit, so an
+evaluation never falls back to an empty answer. A failure that outlasts the SDK's retries
 ends the run with a clear message; every completed round's state is saved on the service and
 its tinker:// path is in the run folder. One thing the SDK does not bound: while the service
-refuses connections it retries for ever, so a server that has gone away would hang the run.
-Every wait on a result therefore checks, once a result is slow, that the service still
-answers, and gives up when it has not for `tinker_unreachable_timeout` seconds.
+refuses connections or never replies it retries for ever, so a server that has gone away
+would hang a run, in training or in the middle of an evaluation. Every wait on a result,
+training's and sampling's (`ResultWaiter`), therefore checks, once a result is slow, that
+the service still answers, and gives up when it has not for `tinker_unreachable_timeout` seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -47,7 +57,12 @@ from tinker.lib.base_url import resolve_base_url
 
 from inspect_tinker.data.render import TokenizedExample
 from inspect_tinker.data.renderers import Renderer, use_renderer
-from inspect_tinker.provider.backend import SERVICE_MAX_CONNECTIONS, AdamWSettings, BackendInfo, SampledSequence, SamplingParams, StepMetrics
+from inspect_tinker.provider.backend import (
+    SERVICE_MAX_CONNECTIONS, BackendInfo, PolicyDatum, PolicyLoss, PolicyStepMetrics, SampledSequence, SamplingParams,
+    StepMetrics,
+)
+from inspect_tinker.provider.policy_loss import clipped_count, per_token_loss
+from inspect_tinker.provider.settings import AdamWSettings, TinkerBackendSettings
 from inspect_tinker.errors import UsageError
 
 CHECKPOINT_FILE = "tinker_checkpoint.json"  # in a round folder: the round's tinker:// state path
@@ -55,6 +70,18 @@ LOSS_FN = "cross_entropy"
 # How long a result may take before each check that the service still answers. The check is
 # one small GET; results that arrive sooner cost nothing.
 REACHABILITY_CHECK_SECONDS = 5.0
+# How long that GET may take to be answered: generous, since a loaded machine answers slowly;
+# an outage is counted from the start of the first check that failed, so this does not
+# lengthen it.
+REACHABILITY_ANSWER_SECONDS = 30.0
+
+
+# Waiting for room for a training run: the first pause, doubled after each refusal up to the last.
+CAPACITY_RETRY_FIRST_SECONDS = 2.0
+CAPACITY_RETRY_MAX_SECONDS = 60.0
+# How a Tinker-compatible server (SkyRL) words its refusal when its adapter table is full
+# (HTTP 400); the managed service answers 429 or queues the request itself.
+ADAPTER_LIMIT_REFUSAL = "Maximum number of LoRA adapters"
 
 
 class TinkerServiceError(RuntimeError):
@@ -158,6 +185,51 @@ def _refused_answer(err: ValueError) -> tinker.APIStatusError | None:
     return cause if isinstance(cause, tinker.APIStatusError) else None
 
 
+def capacity_refusal(err: Exception) -> str | None:
+    """What the service said when `err` refuses a training run for lack of room (HTTP 429, or a
+    full adapter table), else None. The refusal comes as the SDK's status error, or as the
+    ValueError it raises from one when it is the answer to a result."""
+    answer = err if isinstance(err, tinker.APIStatusError) else _refused_answer(err) if isinstance(err, ValueError) else None
+    if answer is None:
+        return None
+    detail = _detail(answer)
+    if answer.status_code == 429 or (answer.status_code == 400 and ADAPTER_LIMIT_REFUSAL in detail):
+        return f"HTTP {answer.status_code}: {detail}"
+    return None
+
+
+def create_training_client(create, wait: "ResultWaiter", capacity_timeout: float, say=None):
+    """The training client `create()` (a call that returns the SDK's future of one) gives,
+    asked again with backoff while the service has no room for another training run.
+
+    Creating a training run is safe to repeat: a refused one holds nothing on the service.
+    The first refusal is said once (to stderr unless `say` is given); after
+    `capacity_timeout` seconds of refusals a UsageError says what was refused and which key
+    gives more time. Any other error is raised as it came.
+    """
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    started, pause, said = time.monotonic(), CAPACITY_RETRY_FIRST_SECONDS, False
+    while True:
+        try:
+            return wait(create())
+        except (tinker.APIStatusError, ValueError) as err:
+            refusal = capacity_refusal(err)
+            if refusal is None:
+                raise
+            waited = time.monotonic() - started
+            if waited + pause > capacity_timeout:
+                raise UsageError(
+                    f"the Tinker service had no room for another training run ({refusal}) for {waited:.0f} s; "
+                    "end another run of this account (or server), or set tinker_capacity_timeout to wait longer."
+                ) from None
+            if not said:
+                say(f"The Tinker service has no room for another training run now ({refusal}); waiting for one, "
+                    f"retrying with backoff for up to {capacity_timeout:g} s (tinker_capacity_timeout).")
+                said = True
+            time.sleep(pause)
+            pause = min(pause * 2, CAPACITY_RETRY_MAX_SECONDS)
+
+
 def to_datum(example: TokenizedExample) -> types.Datum:
     """One training example as a Tinker `Datum`.
 
@@ -173,6 +245,35 @@ def to_datum(example: TokenizedExample) -> types.Datum:
     )
 
 
+def to_policy_datum(datum: PolicyDatum) -> types.Datum:
+    """One sampled completion as a Tinker `Datum` for the `importance_sampling` or `ppo` loss,
+    as tinker-cookbook's RL code builds it (rl/data_processing.py, recipes/rl_loop.py).
+
+    The model reads the prompt and every sampled token but the last; position t's target is
+    token t + 1 of prompt + completion. `logprobs` (the sampler's, of each sampled token) and
+    `advantages` (the completion's, on each of its tokens) are 0 where the target is a prompt
+    token, so the prompt adds nothing to the loss. No `weights` or `mask`: the RL losses take
+    none (the cookbook strips its `mask` before sending).
+    """
+    tokens = datum.prompt_tokens + datum.completion_tokens
+    before = len(datum.prompt_tokens) - 1  # positions whose target is a prompt token
+    return types.Datum(
+        model_input=types.ModelInput.from_ints(tokens[:-1]),
+        loss_fn_inputs={
+            "target_tokens": tokens[1:],
+            "logprobs": [0.0] * before + [float(lp) for lp in datum.sampling_logprobs],
+            "advantages": [0.0] * before + [float(datum.advantage)] * len(datum.completion_tokens),
+        },
+    )
+
+
+def policy_loss_config(loss: PolicyLoss) -> dict[str, float] | None:
+    """The `loss_fn_config` of `loss`: PPO's clip range, under the names Tinker's API takes."""
+    if loss.name == "ppo":
+        return {"clip_low_threshold": loss.clip_low, "clip_high_threshold": loss.clip_high}
+    return None
+
+
 def loss_sum(output: types.ForwardBackwardOutput, data: list[types.Datum]) -> float:
     """Summed negative log-likelihood of the weighted target tokens of `data`.
 
@@ -185,35 +286,69 @@ def loss_sum(output: types.ForwardBackwardOutput, data: list[types.Datum]) -> fl
     )
 
 
-@dataclass(frozen=True)
 class ResultWaiter:
-    """Waits on the SDK's futures, but not for ever on a service that has gone away.
+    """Waits on the SDK's futures, training's and sampling's alike, but not for ever on a
+    service that has gone away.
 
-    While a result is outstanding it checks every REACHABILITY_CHECK_SECONDS that the service
-    at `service_url` still answers HTTP (any status will do: something is there); once it has
-    not answered for `unreachable_timeout` seconds in a row, the wait ends with the SDK's
-    APIConnectionError, which `service_call` reports like any failure after retries.
+    The SDK retries a refused or unanswered request for as long as it takes, so the bound
+    belongs here, around every wait on a result, not inside the SDK's retries: while a result
+    is outstanding, every REACHABILITY_CHECK_SECONDS one small GET checks that the service at
+    `service_url` still answers HTTP (any status will do: something is there). Once it has not
+    answered for `unreachable_timeout` seconds in a row, the wait ends with the SDK's
+    APIConnectionError, which `service_call` reports like any failure after retries. The
+    waits of one backend share the checks: many samples in flight cost one GET per interval.
     """
 
-    service_url: str
-    unreachable_timeout: float
+    def __init__(self, service_url: str, unreachable_timeout: float):
+        self.service_url = service_url
+        self.unreachable_timeout = unreachable_timeout
+        self._lock = threading.Lock()  # one check at a time; the others read its outcome
+        self._checked_at: float | None = None  # when the last check ended (monotonic)
+        self._unreachable_since: float | None = None  # when the first failed check of this outage began
+        self._problem: str | None = None
 
     def __call__(self, future: tinker.APIFuture):
-        unreachable_since = None
+        """The result of `future`, waiting in this thread (training, client creation)."""
         while True:
             try:
                 return future.result(timeout=REACHABILITY_CHECK_SECONDS)
             except TimeoutError:
-                pass
-            problem = self._unreachable()
-            if problem is None:
-                unreachable_since = None
-                continue
-            unreachable_since = unreachable_since or time.monotonic()
-            if time.monotonic() - unreachable_since >= self.unreachable_timeout:
+                self._check()
+
+    async def wait_async(self, future: tinker.APIFuture):
+        """The result of `future`, waiting on the event loop (sampling under Inspect). A wait
+        that ends without the result (given up, or cancelled by Inspect) cancels the request,
+        so the SDK stops polling for it."""
+        waited = asyncio.wrap_future(future.future())
+        try:
+            while True:
+                done, _ = await asyncio.wait({waited}, timeout=REACHABILITY_CHECK_SECONDS)
+                if done:
+                    return waited.result()
+                await asyncio.to_thread(self._check)
+        finally:
+            waited.cancel()  # no-op once done
+
+    def _check(self) -> None:
+        """Check that the service answers, unless a check ended less than an interval ago;
+        raise APIConnectionError once it has not answered for `unreachable_timeout` seconds."""
+        with self._lock:
+            started = time.monotonic()
+            if self._checked_at is None or started - self._checked_at >= REACHABILITY_CHECK_SECONDS:
+                # Checks a wait makes follow each other within an interval; after a longer gap
+                # nothing was slow in between, so an earlier failed check says nothing about now.
+                if self._checked_at is not None and started - self._checked_at > 2 * REACHABILITY_CHECK_SECONDS:
+                    self._unreachable_since = None
+                self._problem = self._unreachable()
+                if self._problem is None:
+                    self._unreachable_since = None
+                elif self._unreachable_since is None:
+                    self._unreachable_since = started
+                self._checked_at = time.monotonic()
+            if self._unreachable_since is not None and time.monotonic() - self._unreachable_since >= self.unreachable_timeout:
                 raise tinker.APIConnectionError(
                     message=f"the service at {self.service_url} has not answered for "
-                    f"{self.unreachable_timeout:g} s ({problem})",
+                    f"{self.unreachable_timeout:g} s ({self._problem})",
                     request=httpx.Request("GET", self._health_url),
                 )
 
@@ -222,9 +357,11 @@ class ResultWaiter:
         return f"{self.service_url.rstrip('/')}/api/v1/healthz"
 
     def _unreachable(self) -> str | None:
-        """Why the service cannot be reached now, or None when it answers."""
+        """Why the service cannot be reached now, or None when it answers. A server that
+        accepts the connection but never replies counts as unreachable after
+        REACHABILITY_ANSWER_SECONDS."""
         try:
-            httpx.get(self._health_url, timeout=30.0)
+            httpx.get(self._health_url, timeout=REACHABILITY_ANSWER_SECONDS)
         except httpx.TransportError as err:
             return f"{err.__class__.__name__}: {err}"
         return None
@@ -248,6 +385,49 @@ class _SubmittedStepMetrics(StepMetrics):
     def loss_sum(self) -> float:
         with service_call("training"):
             return loss_sum(self._wait(self._future), self._data)
+
+
+class _SubmittedPolicyStepMetrics(PolicyStepMetrics):
+    """The PolicyStepMetrics of a submitted RL forward_backward, computed when first read from
+    the per-token logprobs the service returns for the completion tokens, with the same loss
+    function as the local backend's (provider/policy_loss.py), as `loss_sum` is for SFT."""
+
+    def __init__(self, future: tinker.APIFuture, data: list[PolicyDatum], loss: PolicyLoss, wait: ResultWaiter):
+        object.__setattr__(self, "_future", future)
+        object.__setattr__(self, "_data", data)
+        object.__setattr__(self, "_loss", loss)
+        object.__setattr__(self, "_wait", wait)
+        object.__setattr__(self, "_sums", None)
+        object.__setattr__(self, "n_tokens", sum(len(d.completion_tokens) for d in data))
+
+    def _summed(self) -> tuple[float, int, float]:
+        """(summed loss, clipped tokens, summed sampling minus current logprob) over the completion tokens."""
+        if self._sums is None:
+            with service_call("training"):
+                output = self._wait(self._future)
+            loss_sum, n_clipped, gap = 0.0, 0, 0.0
+            for out, datum in zip(output.loss_fn_outputs, self._data, strict=True):
+                # Position len(prompt) - 1 predicts the first completion token.
+                logprobs = out["logprobs"].to_numpy().astype(np.float64)[len(datum.prompt_tokens) - 1 :]
+                sampling = np.asarray(datum.sampling_logprobs, dtype=np.float64)
+                advantages = np.full_like(sampling, datum.advantage)
+                loss_sum += float(per_token_loss(logprobs, sampling, advantages, self._loss).sum())
+                n_clipped += clipped_count(logprobs, sampling, advantages, self._loss)
+                gap += float((sampling - logprobs).sum())
+            object.__setattr__(self, "_sums", (loss_sum, n_clipped, gap))
+        return self._sums
+
+    @property
+    def loss_sum(self) -> float:
+        return self._summed()[0]
+
+    @property
+    def clip_fraction(self) -> float:
+        return self._summed()[1] / max(self.n_tokens, 1)
+
+    @property
+    def kl_sample_train(self) -> float:
+        return self._summed()[2] / max(self.n_tokens, 1)
 
 
 def load_tokenizer(
@@ -291,10 +471,12 @@ def load_architecture(source: str) -> tuple[str, int]:
 
 
 class TinkerSampler:
-    """A Sampler over the SDK's SamplingClient: one request per call, the SDK retrying as it does."""
+    """A Sampler over the SDK's SamplingClient: one request per call, the SDK retrying as it
+    does, each wait bounded by `wait` like training's."""
 
-    def __init__(self, client: tinker.SamplingClient):
+    def __init__(self, client: tinker.SamplingClient, wait: ResultWaiter):
         self.client = client
+        self.wait = wait
 
     async def sample_async(self, prompt: list[int], num_samples: int, params: SamplingParams) -> list[SampledSequence]:
         """Send one sample request and wait for it.
@@ -308,9 +490,9 @@ class TinkerSampler:
             seed=params.seed, stop=list(params.stop_tokens) or list(params.stop_strings) or None,
         )
         with service_call("sampling"):
-            response = await self.client.sample(
+            response = await self.wait.wait_async(self.client.sample(
                 types.ModelInput.from_ints(prompt), num_samples, sent, topk_sample_logprobs=params.top_logprobs
-            )
+            ))
         return [
             SampledSequence(
                 tokens=list(s.tokens), stop_reason="stop" if s.stop_reason == "stop" else "length",
@@ -355,6 +537,7 @@ class TinkerBackend:
         wait: ResultWaiter,
         adamw: AdamWSettings,
         seed: int,
+        capacity_timeout: float,
     ):
         self.service = service
         self.training = training
@@ -364,40 +547,42 @@ class TinkerBackend:
         self.wait = wait
         self.adamw = adamw
         self.seed = seed
+        self.capacity_timeout = capacity_timeout
         self.steps = 0  # optimizer steps taken, carried through checkpoints; names the saved states
         self._submitted: list[tinker.APIFuture] = []  # forward_backward results not yet awaited
         self._sampler: TinkerSampler | None = None  # None: the weights changed since
         self._sampler_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config) -> "TinkerBackend":
-        """Create a LoRA training run of `config.base_model` on the service named by the config."""
+    def from_settings(cls, settings: TinkerBackendSettings) -> "TinkerBackend":
+        """Create a LoRA training run of `settings.base_model` on the service `settings` name."""
         model_type = hidden_size = None
-        if config.learning_rate == "auto":  # checked before the training run exists
-            model_type, hidden_size = load_architecture(config.tinker_tokenizer or config.base_model)
-        wait = ResultWaiter(resolve_base_url(config.tinker_base_url), config.tinker_unreachable_timeout)
-        check_model_offered(config.base_model, config.tinker_base_url, wait)
-        service = tinker.ServiceClient(base_url=config.tinker_base_url)
+        if settings.learning_rate_auto:  # checked before the training run exists
+            model_type, hidden_size = load_architecture(settings.tinker_tokenizer or settings.base_model)
+        wait = ResultWaiter(resolve_base_url(settings.tinker_base_url), settings.tinker_unreachable_timeout)
+        check_model_offered(settings.base_model, settings.tinker_base_url, wait)
+        service = tinker.ServiceClient(base_url=settings.tinker_base_url)
         with service_call(
-            f"creating a LoRA training run of {config.base_model!r}",
-            refused=f"base_model {config.base_model!r} at lora_rank {config.lora_rank} was refused by the Tinker service",
+            f"creating a LoRA training run of {settings.base_model!r}",
+            refused=f"base_model {settings.base_model!r} at lora_rank {settings.lora_rank} was refused by the Tinker service",
         ):
-            training = wait(service.create_lora_training_client(
-                config.base_model, rank=config.lora_rank, seed=config.seed
-            ))
-        tokenizer = load_tokenizer(config.tinker_tokenizer, training, config.base_model)
-        renderer = use_renderer(tokenizer, config.renderer_name, config.base_model)
+            training = create_training_client(
+                lambda: service.create_lora_training_client(settings.base_model, rank=settings.lora_rank, seed=settings.seed),
+                wait, settings.tinker_capacity_timeout,
+            )
+        tokenizer = load_tokenizer(settings.tinker_tokenizer, training, settings.base_model)
+        renderer = use_renderer(tokenizer, settings.renderer_name, settings.base_model)
         info = BackendInfo(
-            base_model=config.base_model,
-            device=f"Tinker ({resolve_base_url(config.tinker_base_url)})",
+            base_model=settings.base_model,
+            device=f"Tinker ({resolve_base_url(settings.tinker_base_url)})",
             total_parameters=None,  # the service does not report parameter counts
             trainable_parameters=None,
             dtype="precision chosen by the service",
             model_type=model_type or training.get_info().model_data.arch,
             hidden_size=hidden_size,
         )
-        return cls(service, training, tokenizer, renderer, info, wait=wait, adamw=AdamWSettings.from_config(config),
-                   seed=config.seed)
+        return cls(service, training, tokenizer, renderer, info, wait=wait, adamw=settings.adamw, seed=settings.seed,
+                   capacity_timeout=settings.tinker_capacity_timeout)
 
     def forward_backward(self, batch: list[TokenizedExample]) -> StepMetrics:
         """Submit the batch's forward and backward pass; the returned loss arrives with its result."""
@@ -405,6 +590,13 @@ class TinkerBackend:
         future = self.training.forward_backward(data, LOSS_FN)
         self._submitted.append(future)
         return _SubmittedStepMetrics(future, data, self.wait)
+
+    def forward_backward_policy(self, data: list[PolicyDatum], loss: PolicyLoss) -> PolicyStepMetrics:
+        """Submit the RL step's forward and backward pass with Tinker's `loss.name` loss (PPO's
+        clip range in `loss_fn_config`); the metrics arrive with its result."""
+        future = self.training.forward_backward([to_policy_datum(d) for d in data], loss.name, policy_loss_config(loss))
+        self._submitted.append(future)
+        return _SubmittedPolicyStepMetrics(future, data, loss, self.wait)
 
     def optim_step(self, learning_rate: float) -> None:
         """Submit an Adam step at `learning_rate`, then wait for it and the submitted passes."""
@@ -425,11 +617,12 @@ class TinkerBackend:
         """A sampler on the current weights, or (`with_adapter=False`) on the base model."""
         if not with_adapter:
             with service_call(f"creating a sampling client of {self.info.base_model!r}"):
-                return TinkerSampler(self.wait(self.service.create_sampling_client(base_model=self.info.base_model)))
+                client = self.wait(self.service.create_sampling_client(base_model=self.info.base_model))
+            return TinkerSampler(client, self.wait)
         with self._sampler_lock:
             if self._sampler is None:
                 with service_call("saving the weights for sampling"):
-                    self._sampler = TinkerSampler(self.wait(self.training.save_weights_and_get_sampling_client()))
+                    self._sampler = TinkerSampler(self.wait(self.training.save_weights_and_get_sampling_client()), self.wait)
             return self._sampler
 
     def save_checkpoint(self, directory: Path) -> str:
@@ -461,5 +654,7 @@ class TinkerBackend:
         saved = json.loads(record.read_text())
         path = saved["state_path"]
         with service_call(f"resuming from {path}", refused=f"the checkpoint {path} (from {record}) cannot be resumed"):
-            self.training = self.wait(self.service.create_training_client_from_state_with_optimizer(path))
+            self.training = create_training_client(
+                lambda: self.service.create_training_client_from_state_with_optimizer(path), self.wait, self.capacity_timeout
+            )
         self.steps, self._submitted, self._sampler = saved["step"], [], None

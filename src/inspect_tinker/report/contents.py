@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from inspect_tinker.evals.paired import compare_paired
 from inspect_tinker.report.runs import RunRow, run_row
 from inspect_tinker.tracking import RunFolder
 
@@ -22,7 +23,7 @@ from inspect_tinker.tracking import RunFolder
 # is listed under "Run events" so that nothing a run recorded goes unseen.
 SHOWN_ELSEWHERE = {
     "step", "eval_result", "decision", "round_started", "round_trained", "checkpoint_saved",
-    "partial_checkpoint_saved", "data_prepared", "engine_ready", "run_finished", "report_written", "data_added",
+    "partial_checkpoint_saved", "data_prepared", "backend_ready", "run_finished", "report_written", "data_added",
     "data_refused",
 }
 # Tasks besides the gating ones: a confirmation task is reported and never gates; the
@@ -43,7 +44,11 @@ class RoundRow:
     final_loss: float | None
     decision: dict | None  # the decision event of the round, when it was decided
     trained: dict | None  # the round_trained event: seconds, tokens_per_second, pad_fraction (newer runs)
+    usage: dict | None = None  # what the round used (RoundUsage's fields), from its eval_result event (newer runs)
     best: bool = False
+    # Per task evaluated in this round and the one evaluated before: task, role, compared_with,
+    # fixed, broke (sample counts) and evals/paired.py's statistics over the samples both evaluated.
+    since_previous: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -68,7 +73,7 @@ class ReportContents:
     generated: str  # ISO time the report was made
     config: dict
     summary: dict | None
-    engine: dict | None  # the engine_ready event's info: device, dtype, parameter counts
+    backend: dict | None  # the backend_ready event's info: device, dtype, parameter counts
     threshold: float | None
     rounds: list[RoundRow]
     intervals_recorded: bool  # the evaluations recorded their intervals (else they come from standard errors)
@@ -98,6 +103,7 @@ def read_report_contents(run_dir: Path) -> ReportContents:
     trained = _last_by_round(events, "round_trained")
     steps = _steps(events)
     history = {r.round: r for r in (state.history if state else [])}
+    changes = _since_previous(evals)
     rounds = []
     for n in sorted(set(evals) | set(history) | {s["round"] for s in steps if s["round"] is not None}):
         ev, rec = evals.get(n, {}), history.get(n)
@@ -109,13 +115,14 @@ def read_report_contents(run_dir: Path) -> ReportContents:
             round=n, score=score, low=low, high=high, tasks=tasks,
             learning_rate=rec.learning_rate if rec else (round_steps[-1]["learning_rate"] if round_steps else None),
             final_loss=rec.final_loss if rec else (round_steps[-1]["loss"] if round_steps else None),
-            decision=decisions.get(n), trained=trained.get(n), best=n == run.best_round,
+            decision=decisions.get(n), trained=trained.get(n), usage=ev.get("usage"), best=n == run.best_round,
+            since_previous=changes.get(n, []),
         ))
 
-    engine = _last(events, "engine_ready")
+    backend = _last(events, "backend_ready")
     return ReportContents(
         run=run, generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        config=config, summary=summary, engine=engine.get("info") if engine else None,
+        config=config, summary=summary, backend=backend.get("info") if backend else None,
         threshold=(summary or config).get("threshold", config.get("eval_threshold")),
         rounds=rounds, intervals_recorded=any(e.get("ci_low") is not None for e in evals.values()),
         steps=steps, samples=_samples(evals),
@@ -197,6 +204,26 @@ def _interval(score: float | None, tasks: list[dict]) -> tuple[float | None, flo
         return None, None
     se = math.sqrt(sum(e * e for e in errors)) / len(errors)  # tasks are independent samples
     return max(0.0, score - Z_95 * se), min(1.0, score + Z_95 * se)
+
+
+def _since_previous(evals: dict[int, dict]) -> dict[int, list[dict]]:
+    """Each evaluated round against the one evaluated before it, task by task, paired on the samples
+    both evaluated (by id and epoch). Computed from the recorded samples, so runs recorded before
+    evaluations carried their paired comparison show it too."""
+    def values(task: dict) -> dict[tuple[str, int], float]:
+        return {(str(s["id"]), s.get("epoch", 1)): float(s["value"]) for s in task.get("samples", [])}
+
+    rounds = sorted(evals)
+    out: dict[int, list[dict]] = {}
+    for before, after in zip(rounds, rounds[1:]):
+        earlier = {t["name"]: t for t in evals[before].get("tasks", [])}
+        out[after] = []
+        for task in evals[after].get("tasks", []):
+            if task["name"] in earlier:
+                paired = compare_paired(values(earlier[task["name"]]), values(task))
+                out[after].append({"task": task["name"], "role": task.get("role", "gate"), "compared_with": before,
+                                   "fixed": len(paired.fixed), "broke": len(paired.broke), **paired.statistics()})
+    return out
 
 
 def _samples(evals: dict[int, dict]) -> list[SampleRow]:

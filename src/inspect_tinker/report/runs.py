@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from inspect_tinker.errors import UsageError
-from inspect_tinker.tracking import RunFolder, RunState, best_round
+from inspect_tinker.policies import best_round
+from inspect_tinker.tracking import RunFolder, RunState
 from inspect_tinker.tracking.crashes import CLOSING_EVENTS, last_session
 
 

@@ -4,16 +4,17 @@ from inspect_tinker.tracking.checkpoints import checkpoint_address, verify_check
 from inspect_tinker.tracking.events import EventLog, Sink
 from inspect_tinker.tracking.run_folder import RunFolder
 from inspect_tinker.tracking.round_adapter import round_adapter
-from inspect_tinker.tracking.run_state import RoundRecord, RunState, best_round
+from inspect_tinker.tracking.run_state import RoundRecord, RoundUsage, RunState, next_state
 
 __all__ = [
     "EventLog",
     "RoundRecord",
+    "RoundUsage",
     "RunFolder",
     "RunState",
     "Sink",
-    "best_round",
     "checkpoint_address",
+    "next_state",
     "round_adapter",
     "verify_checkpoint",
     "write_checkpoint",

@@ -5,10 +5,13 @@
 - `run_crashed`: the run stopped on an error, or its process was found dead (`crash_detected`,
   see tracking/crashes.py), or an Inspect task ended in error (`task_finished`);
 - `task_below_bar`: an Inspect task (`task_finished`, from the tracking hooks) scored below its bar;
-- `regression_guard_fell`: a loop's regression guard task (role `guard`) scored below its bar.
+- `regression_guard_fell`: a loop's regression guard task (role `guard`) scored below its score at the
+  run's first evaluation (policies/alerts.py states the rule, for the loop's own alerts too).
 """
 
 from __future__ import annotations
+
+from inspect_tinker.policies.alerts import GUARD_MEANING, guard_fall
 
 
 class AlertWatch:
@@ -47,8 +50,9 @@ class AlertWatch:
 
 
 def _task_alerts(event: dict) -> list[dict]:
-    """The alerts of one finished Inspect task: its error, or its score below the bar (the loop's
-    `threshold` for a loop task, the `threshold` the hook was given for any other)."""
+    """The alerts of one finished Inspect task: its error; a loop's regression guard that fell
+    (policies/alerts.guard_fall); or its score below the bar (the loop's `threshold` for a loop task,
+    the `threshold` the hook was given for any other)."""
     loop = event["loop"] or {}
     task, score = event["task"], event["score"]
     where = f" (round {loop['round']})" if loop else ""
@@ -56,12 +60,17 @@ def _task_alerts(event: dict) -> list[dict]:
     if event["status"] != "success":
         message = f"crashed: task {task}{where} ended in {event['status']}: {event['error'] or 'no error message'}"
         return [{"alert": "run_crashed", "message": message, "error": event["error"], "task": task, "run": run}]
-    bar = loop.get("threshold") if loop else event.get("threshold")
-    if loop.get("stage") == "train" or bar is None or score is None or score >= bar:
+    if loop.get("stage") == "train" or score is None:
         return []  # a training task's score is its loss, not a grade held against the bar
-    guard = loop.get("role") == "guard"
-    kind, what = ("regression_guard_fell", "regression guard") if guard else ("task_below_bar", "task")
-    return [{
-        "alert": kind, "message": f"{what} {task}{where} scored {score:.3f}, below the bar {bar}.",
-        "task": task, "run": run, "score": score, "threshold": bar, "log": event["log"], **({"round": loop["round"]} if loop else {}),
-    }]
+    numbers = {"task": task, "run": run, "score": score, "log": event["log"], **({"round": loop["round"]} if loop else {})}
+    if loop.get("role") == "guard":  # it never gates: it falls below where it started, or not at all
+        fell = guard_fall(task, event["first_score"], score)
+        return [] if fell is None else [{
+            "alert": "regression_guard_fell", "message": f"{fell}{where}: {GUARD_MEANING}.",
+            "first_score": event["first_score"], **numbers,
+        }]
+    bar = loop.get("threshold") if loop else event.get("threshold")
+    if bar is None or score >= bar:
+        return []
+    return [{"alert": "task_below_bar", "message": f"task {task}{where} scored {score:.3f}, below the bar {bar}.",
+             "threshold": bar, **numbers}]

@@ -14,11 +14,8 @@ MANIFEST = "manifest.json"
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _fsync_tree(root: Path) -> None:
@@ -28,20 +25,20 @@ def _fsync_tree(root: Path) -> None:
                 os.fsync(f.fileno())
 
 
-def write_checkpoint(engine, directory: Path) -> str:
-    """Save `engine`'s adapter and trainer state as `directory`, atomically.
+def write_checkpoint(backend, directory: Path) -> str:
+    """Save `backend`'s adapter and trainer state as `directory`, atomically.
 
-    Returns the checkpoint's address as the engine reports it (a path inside `directory`
+    Returns the checkpoint's address as the backend reports it (a path inside `directory`
     or a service URI). An existing `directory` is replaced only once the new one is sealed.
     """
     directory = Path(directory)
-    # The engine writes into a folder of the final name (a service names its checkpoint after
+    # The backend writes into a folder of the final name (a service names its checkpoint after
     # it), inside a staging folder that a crash leaves behind without harm.
     staging = directory.with_name(f".tmp-{directory.name}")
     shutil.rmtree(staging, ignore_errors=True)
     tmp = staging / directory.name
     tmp.mkdir(parents=True)
-    address = engine.save_checkpoint(tmp)
+    address = backend.save_checkpoint(tmp)
     files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
     (tmp / MANIFEST).write_text(json.dumps({"files": files, "address": _relative(address, tmp)}, indent=1))
     _fsync_tree(tmp)

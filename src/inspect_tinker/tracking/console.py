@@ -45,9 +45,17 @@ def _changes(t: dict, limit: int = 8) -> str:
         more = f" and {len(items) - limit} more" if len(items) > limit else ""
         return escape(", ".join(items[:limit])) + more
 
+    paired = t.get("paired")  # evaluations recorded before paired comparisons have none
     parts = [f"[green]fixed {len(t['fixed'])}[/] ({ids(t['fixed'])})"] if t["fixed"] else []
     parts += [f"[red]broke {len(t['broke'])}[/] ({ids(t['broke'])})"] if t["broke"] else []
+    parts += [paired_line(paired)] if paired else []
     return "; ".join(parts)
+
+
+def paired_line(paired: dict) -> str:
+    """A paired comparison (evals/paired.py's statistics) in words: the difference, its interval, its p-value."""
+    return (f"{paired['difference']:+.2f} on {paired['n']} shared samples "
+            f"(95% CI {paired['ci_low']:+.2f} to {paired['ci_high']:+.2f}, McNemar exact p = {paired['p_value']:.3g})")
 
 
 
@@ -92,12 +100,15 @@ class ConsoleSink:
             f"  Learning rate:   {_rate(c['learning_rate'])}, {_schedule(c)} (×{c['lr_decay']} after a round below the bar)\n"
             f"  Run folder:      {e['run_dir']}"
         )
+        if e.get("log_dir") and Path(e["log_dir"]) != Path(e["run_dir"]) / "logs":  # under `inspect eval`: Inspect's log dir
+            self.console.print(f"  Inspect logs:    {escape(e['log_dir'])} (tagged run-{escape(Path(e['run_dir']).name)})",
+                               soft_wrap=True, highlight=False)  # a path to copy: never broken across lines
         if c.get("policy", "lr_decay") != "lr_decay":
             self.console.print(f"  Policy:          {c['policy']} (decides each next round's hyperparameters)")
         if c.get("candidate_file"):
             self.console.print(f"  Candidate pool:  {c['candidate_file']} (records added for failed questions)")
 
-    def _on_engine_ready(self, e: dict) -> None:
+    def _on_backend_ready(self, e: dict) -> None:
         i = e["info"]
         sizes = (
             "parameter counts not reported"
@@ -199,6 +210,12 @@ class ConsoleSink:
         where = f"evaluation of round {e['round']}" if e["phase"] == "evaluating" else f"round {e['round']}"
         self.console.print(f"\n[bold]Resuming[/] at {where}, after step {e['global_step']} (from {e['checkpoint']})")
 
+    def _on_inputs_changed(self, e: dict) -> None:
+        for changed in e["files"]:
+            self.console.print(f"[yellow]{changed['key']} {escape(changed['path'])} changed since the run read it[/] "
+                               f"(sha256 {changed['recorded'][:12]} -> {changed['current'][:12]}); going on with the "
+                               "new contents", soft_wrap=True, highlight=False)
+
     def _on_checkpoint_damaged(self, e: dict) -> None:
         damaged = e.get("damaged") or [e["checkpoint"]]  # runs before the walk back recorded only the first
         self.console.print(
@@ -229,7 +246,7 @@ class ConsoleSink:
                     "counted as wrong",
                     highlight=False,
                 )
-            if t["compared_with"] is not None and (t["fixed"] or t["broke"]):
+            if t["compared_with"] is not None and (t["fixed"] or t["broke"] or t.get("paired")):
                 self.console.print(f"    since round {t['compared_with']}: {_changes(t)}")
         gating = [t for t in e["tasks"] if t["role"] == "gate"]
         if len(gating) > 1:
@@ -237,6 +254,8 @@ class ConsoleSink:
                 f"  score (weighted mean of gating tasks): {e['score']:.3f}{_interval(e)}, {e['n_samples']} samples",
                 highlight=False,
             )
+        if usage := e.get("usage"):
+            self.console.print(f"  used: {_usage_line(usage)}", highlight=False)
 
     def _print_samples(self, task: dict) -> None:
         samples = task["samples"]
@@ -334,11 +353,14 @@ class ConsoleSink:
         table = Table(title="Rounds", show_edge=False)
         for col in ("round", "learning rate", "final loss", "score"):
             table.add_column(col, justify="right")
+        table.add_column("since the round before (gating tasks, paired)")
         for r in e["rounds"]:
             best = " ★" if r["round"] == e["best_round"] else ""
             lr = "-" if r["learning_rate"] is None else f"{r['learning_rate']:.2e}"
             loss = "-" if r["final_loss"] is None else f"{r['final_loss']:.3f}"
-            table.add_row(str(r["round"]), lr, loss, f"{r['score']:.3f}{best}")
+            changes = "\n".join(f"{c['task']}: {paired_line(c)}, fixed {len(c['fixed'])}, broke {len(c['broke'])}"
+                                 for c in r.get("since_previous", []) if c["role"] == "gate")
+            table.add_row(str(r["round"]), lr, loss, f"{r['score']:.3f}{best}", escape(changes))
         self.console.print()
         self.console.print(table)
         verdict = "[bold green]Bar met[/]" if e["bar_met"] else "[bold red]Bar not met[/]"
@@ -377,6 +399,14 @@ class ConsoleSink:
 
     def _on_report_failed(self, e: dict) -> None:
         self.console.print(f"\n[yellow]The report could not be written[/] ({escape(e['message'])}); "
+                           f"try: {escape(e['command'])}", soft_wrap=True, highlight=False)
+
+    def _on_checkpoints_pruned(self, e: dict) -> None:
+        self.console.print(f"\nDeleted {len(e['deleted'])} checkpoint(s) on the Tinker service; kept "
+                           f"{', '.join(e['kept']) or 'none'}", soft_wrap=True, highlight=False)
+
+    def _on_prune_failed(self, e: dict) -> None:
+        self.console.print(f"\n[yellow]The checkpoints on the service could not be pruned[/] ({escape(e['message'])}); "
                            f"try: {escape(e['command'])}", soft_wrap=True, highlight=False)
 
 
@@ -432,7 +462,23 @@ def print_data_report(console: Console, report: dict, limit: int = 10) -> None:
             say(f"  {d['where']}: {_reason(d['reason'])}: {d['detail']}")
         _more(say, len(dropped), limit)
 
+    truncated = report["truncated_records"]
+    if truncated:
+        say(f"\nTruncated records: {len(truncated)}")
+        for t in truncated[:limit]:
+            say(f"  {t['where']}: {t['detail']}")
+        _more(say, len(truncated), limit)
+
 
 def _more(say, total: int, shown: int) -> None:
     if total > shown:
         say(f"  … and {total - shown} more in the JSON report")
+
+
+def _usage_line(usage: dict) -> str:
+    """A round's tokens (and cost, when priced) in one line."""
+    line = (f"{usage['tokens_trained']:,} tokens trained, {usage['tokens_prefilled']:,} prompt tokens, "
+            f"{usage['tokens_sampled']:,} sampled")
+    if usage["cost"] is not None:
+        line += f"; cost {usage['cost']:.4g}, {usage['total_cost']:.4g} so far"
+    return line

@@ -78,6 +78,7 @@ class EvalOpsDestination:
                         "tasks": {t["name"]: t["score"] for t in event["tasks"]},
                         "final_loss": self._final_loss,
                         "learning_rate": self._learning_rate,
+                        **(event.get("usage") or {}),  # tokens trained, prompt and sampled; cost when priced
                     },
                 },
             },

@@ -1,8 +1,8 @@
 """Events: one plain dict per thing that happened, written to the run folder first, then
 handed to every sink; an event that calls for a person is followed by an `alert` event.
 
-Every event carries `run_id` (random, fixed for the run folder) and `id` (`<run_id>:<seq>`),
-which remote sinks use as the idempotency key of its delivery.
+Every event carries `run_id` (random, fixed for the run folder: event_counter.json keeps it) and
+`id` (`<run_id>:<seq>`), which remote sinks use as the idempotency key of its delivery.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ class EventLog:
 
     Opening it repairs a torn last line of events.jsonl (a kill or a full disk broke off a
     write): the fragment is cut off and kept in an `events_repaired` event. Sequence numbers
-    continue above the highest one ever written, the fragment's included, so no event id
-    (and no idempotency key) repeats within a run.
+    continue above the last one handed out, which event_counter.json records before each
+    event is written: events.jsonl that lost lines (a restored backup, a hand edit, a disk
+    that dropped its last writes) cannot make a number, and so an id or idempotency key,
+    repeat within a run. The highest number in events.jsonl counts too, for run folders
+    older than the counter.
     """
 
     def __init__(self, folder: RunFolder, sinks: list[Sink] | None = None):
@@ -33,8 +36,9 @@ class EventLog:
         self.sinks = list(sinks or [])
         fragment = folder.cut_torn_event()
         earlier = folder.read_events()
-        self._seq = max([folder.last_event_seq(), *event_seqs(fragment or "")])
-        self.run_id = (earlier[0].get("run_id") if earlier else None) or uuid.uuid4().hex
+        counted_run_id, counted = folder.read_event_counter()
+        self._seq = max([counted, folder.last_event_seq(), *event_seqs(fragment or "")])
+        self.run_id = counted_run_id or (earlier[0].get("run_id") if earlier else None) or uuid.uuid4().hex
         self._alerts = AlertWatch()
         for event in earlier:  # a continued run compares its rounds with the earlier ones
             self._alerts.alerts(event)
@@ -44,6 +48,7 @@ class EventLog:
     def emit(self, kind: str, **fields) -> dict:
         """Record an event of type `kind` with `fields`; return the event dict."""
         self._seq += 1
+        self.folder.write_event_counter(self.run_id, self._seq)  # before the line: a number handed out stays spent
         event = {
             "event": kind, "seq": self._seq, "id": f"{self.run_id}:{self._seq}", "run_id": self.run_id,
             "time": datetime.now(timezone.utc).isoformat(), **fields,

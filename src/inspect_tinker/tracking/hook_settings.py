@@ -1,6 +1,6 @@
 """The tracking hooks' settings: environment variables, since `inspect eval` has no config file of ours.
 
-Every variable, in one place (the README's "Tracking hooks" section lists the same):
+Every variable, in one place (docs/tracking.md, "Hooks for any `inspect eval`", points here):
 
     EVALOPS_API_KEY                 secret; with EVALOPS_TEST_SUITE_ID it turns the `inspect_tinker/evalops` hook on
     EVALOPS_TEST_SUITE_ID           the EvalOps test suite that receives a test run per task (config: evalops_test_suite_id)
@@ -24,14 +24,14 @@ import os
 
 from pydantic import BaseModel, Field, ValidationError
 
-from inspect_tinker.config import Config
 from inspect_tinker.errors import UsageError
 from inspect_tinker.tracking.evalops import DEFAULT_API_URL
+from inspect_tinker.tracking.settings import DeliverySettings
 
 
-def _config_field(key: str):
-    # The configuration key's default, bounds and description: each stated once, in the configuration model.
-    return Config.model_fields[key]
+def _run_field(key: str):
+    # The run configuration's key of the same name: its default, bounds and description, stated once.
+    return DeliverySettings.model_fields[key]
 
 
 class HookSettings(BaseModel):
@@ -40,12 +40,12 @@ class HookSettings(BaseModel):
     evalops_api_url: str = DEFAULT_API_URL
     evalops_test_suite_id: str | None = None
     mlflow_tracking_uri: str | None = None
-    mlflow_experiment: str = _config_field("mlflow_experiment")
+    mlflow_experiment: str = _run_field("mlflow_experiment")
     webhooks: list[str] = Field(default_factory=list)
     alert_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    delivery_timeout_seconds: float = _config_field("delivery_timeout_seconds")
-    delivery_max_backoff_seconds: float = _config_field("delivery_max_backoff_seconds")
-    delivery_flush_seconds: float = _config_field("delivery_flush_seconds")
+    delivery_timeout_seconds: float = _run_field("delivery_timeout_seconds")
+    delivery_max_backoff_seconds: float = _run_field("delivery_max_backoff_seconds")
+    delivery_flush_seconds: float = _run_field("delivery_flush_seconds")
 
 
 ENVIRONMENT = {
@@ -74,5 +74,5 @@ def settings_from_environment() -> HookSettings:
         variable = next(v for v, f in ENVIRONMENT.items() if f == problem["loc"][0])
         raise UsageError(
             f"the environment variable {variable}={os.environ[variable]!r} is not valid ({problem['msg']}); "
-            f"fix or unset it (see the README's \"Tracking hooks\" section)."
+            f"fix or unset it (see docs/tracking.md)."
         ) from None

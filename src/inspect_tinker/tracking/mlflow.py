@@ -1,10 +1,12 @@
 """MLflow: one MLflow run per inspect-tinker run, through the MLflow client library.
 
 Parameters: the resolved configuration (config.json, flattened). Metrics: per step `train/loss`
-and `train/learning_rate`; per round `eval/score` and `eval/<task>/score` (step = round) and
-`train/tokens_per_second`. Artifacts: `rounds/<n>/adapter/`, `rounds/<n>/eval/` (Inspect logs),
-and at the end `summary.json` and `events.jsonl`. Tag `inspect_tinker.outcome`: bar_met, bar_not_met,
-crashed or interrupted.
+and `train/learning_rate`; per round `eval/score` and `eval/<task>/score` (step = round),
+`train/tokens_per_second`, and what the round used: `usage/tokens_trained`,
+`usage/tokens_prefilled`, `usage/tokens_sampled`, and when priced `usage/cost` and
+`usage/total_cost`. Artifacts: `rounds/<n>/adapter/`, `rounds/<n>/eval/` (Inspect logs), and
+at the end `summary.json` and `events.jsonl`. Tag `inspect_tinker.outcome`: bar_met,
+bar_not_met, crashed or interrupted.
 
 The tracking hook (tracking/hooks.py) adds one MLflow run per finished Inspect task
 (`task_finished`), found again by its `inspect.eval_id` tag: parameters task, model and, for a
@@ -135,7 +137,8 @@ class MLflowDestination:
 
     def _log_eval_result(self, client, run_id: str, e: dict) -> None:
         scores = {"eval/score": e["score"], **{f"eval/{t['name']}/score": t["score"] for t in e["tasks"]}}
-        self._metrics(client, run_id, e, e["round"], scores)
+        usage = {f"usage/{k}": v for k, v in (e.get("usage") or {}).items() if v is not None}
+        self._metrics(client, run_id, e, e["round"], {**scores, **usage})
         for task in e["tasks"]:
             client.log_artifact(run_id, task["log_path"], f"rounds/{e['round']}/eval")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from inspect_tinker.errors import UsageError
 from inspect_tinker.tracking.checkpoints import MANIFEST, verify_checkpoint
 from inspect_tinker.tracking.run_folder import RunFolder
-from inspect_tinker.tracking.run_state import best_round
+from inspect_tinker.policies import best_round
 
 
 def round_adapter(folder: RunFolder, round_no: int | None) -> Path | None:

@@ -1,8 +1,9 @@
 """The run folder: the source of truth of a run, written so that a crash loses nothing.
 
-runs/<name>/config.json, events.jsonl (append-only), state.json (atomic), rounds/<n>/...,
-outbox.jsonl (what remote sinks have not received yet), summary.json (written last: its
-presence means the run finished).
+runs/<name>/config.json, events.jsonl (append-only), event_counter.json (the run's id and its
+last event number, atomic), state.json (atomic), inputs.json (the sha256 of every file the run
+reads), rounds/<n>/..., outbox.jsonl (what remote sinks have not received yet), summary.json
+(written last: its presence means the run finished).
 """
 
 from __future__ import annotations
@@ -112,8 +113,12 @@ class RunFolder:
         self._lock_fd: int | None = None  # run.lock, open and locked while this process holds the run
 
     @classmethod
-    def create(cls, output_dir: Path, run_name: str | None) -> "RunFolder":
-        """Make a new, empty run folder; refuses to reuse an existing one."""
+    def create(cls, output_dir: Path, run_name: str | None, log_dir: Path | None = None) -> "RunFolder":
+        """Make a new, empty run folder; refuses to reuse an existing one.
+
+        Its Inspect logs go to `log_dir` (under `inspect eval`, Inspect's log dir, which other
+        runs may share), recorded in the folder's log_dir.json; without it, to its own `logs/`.
+        """
         # Absolute, so that the paths in events and the outbox still hold for `inspect-tinker sync` run elsewhere.
         output_dir = Path(output_dir).absolute()
         name = run_name or time.strftime("%Y%m%d-%H%M%S")
@@ -128,8 +133,13 @@ class RunFolder:
         elif root.exists():
             raise UsageError(f"run folder {root} already exists; choose another run_name or remove it.")
         make_folder(root / "rounds")
-        make_folder(root / "logs")
-        return cls(root)
+        folder = cls(root)
+        if log_dir is None:
+            make_folder(root / "logs")
+        else:
+            make_folder(Path(log_dir))
+            write_json_atomic(root / _LOG_DIR_FILE, {"log_dir": str(Path(log_dir).absolute())})
+        return folder
 
     @classmethod
     def open(cls, root: Path) -> "RunFolder":
@@ -148,8 +158,20 @@ class RunFolder:
 
     @property
     def logs_dir(self) -> Path:
-        """The Inspect log dir of the run: every stage's log (baseline, train_round_<n>, each round's tasks)."""
+        """The Inspect log dir of the run: every stage's log (baseline, train_round_<n>, each round's tasks).
+
+        Its own `logs/`, or the log dir recorded in log_dir.json (a run `inspect eval` started
+        with its logs where Inspect puts them; each log's metadata names its run folder).
+        """
+        recorded = self.root / _LOG_DIR_FILE
+        if recorded.is_file():
+            return Path(self._read_json(_LOG_DIR_FILE, "where the run's Inspect logs are")["log_dir"])
         return self.root / "logs"
+
+    @property
+    def shares_log_dir(self) -> bool:
+        """Whether the run's logs are in a log dir that other runs may write to as well (not its own `logs/`)."""
+        return self.logs_dir != self.root / "logs"
 
     def write_config(self, config_dict: dict) -> None:
         write_json_atomic(self.root / "config.json", config_dict)
@@ -172,6 +194,24 @@ class RunFolder:
                 f"{path} is damaged ({err.__class__.__name__}: {err}); it should hold {what}. Restore it from a "
                 "backup, or start a new run."
             ) from None
+
+    @property
+    def data_report_path(self) -> Path:
+        return self.root / "data_report.json"
+
+    def write_inputs(self, files: list[dict]) -> None:
+        """Record the files the run reads, each {key, path, sha256} (tracking/inputs.py), in inputs.json."""
+        write_json_atomic(self.root / "inputs.json", {"files": files})
+
+    def read_inputs(self) -> list[dict] | None:
+        """inputs.json's files; None in a run folder made before runs recorded them."""
+        if not (self.root / "inputs.json").is_file():
+            return None
+        data = self._read_json("inputs.json", "the sha256 of every file the run reads")
+        if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+            raise UsageError(f"{self.root / 'inputs.json'} is damaged (no list of files in it); restore it from a "
+                             "backup, or start a new run.")
+        return data["files"]
 
     def write_state(self, state: RunState) -> None:
         write_json_atomic(self.root / "state.json", state.to_dict())
@@ -287,6 +327,25 @@ class RunFolder:
     def append_event(self, event: dict) -> None:
         append_json_line(self.events_path, event)
 
+    @property
+    def event_counter_path(self) -> Path:
+        return self.root / "event_counter.json"
+
+    def read_event_counter(self) -> tuple[str | None, int]:
+        """The run's id and the last event number handed out, as event_counter.json holds them
+        ((None, 0) in a folder without one); UsageError naming the file when it is damaged."""
+        if not self.event_counter_path.is_file():
+            return None, 0
+        data = self._read_json(self.event_counter_path.name, "the run's id and its last event number")
+        if not isinstance(data, dict) or not isinstance(data.get("seq"), int):
+            raise UsageError(f"{self.event_counter_path} is damaged (no event number in it); restore it from a backup, "
+                             "or delete it to number events from events.jsonl again.")
+        return data.get("run_id"), data["seq"]
+
+    def write_event_counter(self, run_id: str, seq: int) -> None:
+        """Record `seq` as the last event number handed out (atomic replace)."""
+        write_json_atomic(self.event_counter_path, {"run_id": run_id, "seq": seq})
+
     def never_started(self) -> str | None:
         """The message of the usage error that stopped this run before it did anything durable
         (its `not_started` event), or None when the run started."""
@@ -330,6 +389,9 @@ class RunFolder:
             return 0
         return max(event_seqs(data.decode("utf-8", errors="replace")), default=0)
 
+
+# The file naming a log dir outside the run folder (RunFolder.logs_dir).
+_LOG_DIR_FILE = "log_dir.json"
 
 _SEQ = re.compile(r'"seq": (\d+)')
 

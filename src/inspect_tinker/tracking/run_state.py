@@ -6,8 +6,25 @@ checkpoint, round trained, round decided), so a kill at any moment leaves the la
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
+
+from inspect_tinker.policies import GateVerdict, RoundDecision
+
+
+@dataclass(frozen=True)
+class RoundUsage:
+    """What one round used, in the units the Tinker service bills: tokens of the training
+    examples read by the forward and backward passes (`tokens_trained`), and of the evaluation's
+    prompts (`tokens_prefilled`) and sampled completions (`tokens_sampled`). `cost` is their
+    price at the configured `price_per_million_tokens`, `total_cost` the run's so far with
+    this round; both None without prices."""
+
+    tokens_trained: int = 0
+    tokens_prefilled: int = 0
+    tokens_sampled: int = 0
+    cost: float | None = None
+    total_cost: float | None = None
 
 
 @dataclass
@@ -20,6 +37,12 @@ class RoundRecord:
     checkpoint: str | None = None  # the round's checkpoint folder (adapter + trainer state)
     global_step: int = 0
     bar_met: bool = False  # the gate passed: the aggregate and every task's own bar
+    # What the round used (RoundUsage's fields, flat so that state.json reads plainly).
+    tokens_trained: int = 0
+    tokens_prefilled: int = 0
+    tokens_sampled: int = 0
+    cost: float | None = None
+    total_cost: float | None = None
 
 
 @dataclass
@@ -32,6 +55,7 @@ class RunState:
     global_step: int = 0  # optimizer steps completed in the whole run
     round_start_step: int = 0  # global_step when the round in progress began
     last_loss: float | None = None
+    round_tokens_trained: int = 0  # training tokens of the round in progress so far (RoundUsage.tokens_trained)
     checkpoint: str | None = None  # the folder to restore on resume; None: fresh adapter
     round_start_checkpoint: str | None = None  # what the round in progress started from
     baseline_done: bool = False
@@ -53,12 +77,38 @@ class RunState:
         return cls(**{**data, "history": [RoundRecord(**r) for r in data.get("history", [])]})
 
 
-def best_round(history: list[RoundRecord], trained_only: bool = False) -> RoundRecord | None:
-    """The round that met the bar, else the one with the highest score; the earlier one wins a tie.
+def next_state(state: RunState, verdict: GateVerdict, decision: RoundDecision, *, adapter: str | None = None,
+               data_additions: list[dict] = (), usage: RoundUsage = RoundUsage()) -> RunState:
+    """The run's state once the evaluation in progress has been gated (`verdict`) and decided
+    (`decision`): that of the round just trained (phase `evaluating`), or else of the baseline,
+    which is evaluated before any training.
 
-    Round 0 is the base model itself, without an adapter: it is the best round when no trained
-    round beats it. `trained_only`: the best of the trained rounds (what a rollback can load).
-    A round can score higher than the round that met the bar and still miss a task's own bar.
+    `adapter` is the trained round's checkpoint address, `data_additions` what data selection
+    added after it (DataAddition.to_dict()), `usage` what the round used. The evaluated round joins the history; the run is
+    finished when the decision stops it; else, after a trained round, the next round starts with
+    the decision's hyperparameters, from the checkpoint of the round it rolls back to, if any.
+    `state` itself is not changed.
     """
-    candidates = [r for r in history if r.round > 0 or not trained_only]
-    return max(candidates, key=lambda r: (r.bar_met, r.score, -r.round)) if candidates else None
+    trained = state.phase == "evaluating"
+    record = RoundRecord(
+        round=state.round if trained else 0, learning_rate=state.learning_rate if trained else None,
+        final_loss=state.last_loss if trained else None, score=verdict.score, adapter=adapter if trained else None,
+        checkpoint=state.checkpoint if trained else None, global_step=state.global_step if trained else 0,
+        bar_met=verdict.passed, **asdict(usage),
+    )
+    history = [*state.history, record]
+    done = replace(state, history=history, baseline_done=state.baseline_done or not trained,
+                   data_additions=[*state.data_additions, *data_additions])
+    if decision.stop:
+        return replace(done, phase="finished")
+    if not trained:  # round 1 starts as the run was configured
+        return done
+    checkpoint = state.checkpoint
+    if decision.rollback_to is not None:
+        checkpoint = next(r.checkpoint for r in history if r.round == decision.rollback_to)
+    return replace(
+        done, round=state.round + 1, phase="training", learning_rate=decision.next_learning_rate,
+        steps_per_round=decision.next_steps_per_round, lora_rank=decision.next_lora_rank,
+        round_start_step=state.global_step, checkpoint=checkpoint, round_start_checkpoint=checkpoint,
+        round_tokens_trained=0,
+    )

@@ -1,5 +1,5 @@
-"""The remote sinks a configuration turns on (MLflow, EvalOps, webhooks), those of the tracking hooks
-(tracking/hooks.py), and `inspect-tinker sync`."""
+"""The remote sinks a run's delivery settings turn on (MLflow, EvalOps, webhooks), those of the tracking
+hooks (tracking/hooks.py), and `inspect-tinker sync`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from inspect_tinker.config import Config
-from inspect_tinker.errors import UsageError
-from inspect_tinker.extras import require_extra
+from inspect_tinker.errors import UsageError, require_extra
 from inspect_tinker.tracking.crashes import record_crash
 from inspect_tinker.tracking.delivery import Delivery, Destination
 from inspect_tinker.tracking.events import EventLog
@@ -20,6 +18,7 @@ from inspect_tinker.tracking.hook_settings import HookSettings, settings_from_en
 from inspect_tinker.tracking.mlflow import MLflowDestination
 from inspect_tinker.tracking.run_folder import RunFolder
 from inspect_tinker.tracking.secrets import Secrets
+from inspect_tinker.tracking.settings import DeliverySettings
 from inspect_tinker.tracking.webhooks import WebhookDestination
 
 # The key of a tracking hook's folder's config.json that names its hook (a run's config has no such key).
@@ -28,26 +27,26 @@ HOOK_KEY = "inspect_tinker_hook"
 HOOK_ALERTS = ["task_below_bar", "regression_guard_fell", "run_crashed"]
 
 
-def delivery_for(config: Config) -> Delivery:
-    """The Delivery sink for the remote sinks `config` turns on (none: a sink that does nothing).
+def delivery_for(settings: DeliverySettings) -> Delivery:
+    """The Delivery sink for the remote sinks `settings` turn on (none: a sink that does nothing).
 
     Secrets are looked up here, so a missing one is a UsageError before any work starts.
     """
-    secrets = Secrets(config.secrets_file)
-    timeout = config.delivery_timeout_seconds
+    secrets = Secrets(settings.secrets_file)
+    timeout = settings.delivery_timeout_seconds
     destinations: list[Destination] = []
-    if config.mlflow_tracking_uri:
+    if settings.mlflow_tracking_uri:
         require_extra("mlflow", ("mlflow",), "mlflow_tracking_uri")
-        destinations.append(MLflowDestination(config.mlflow_tracking_uri, config.mlflow_experiment, timeout))
-    if config.evalops_enabled:
+        destinations.append(MLflowDestination(settings.mlflow_tracking_uri, settings.mlflow_experiment, timeout))
+    if settings.evalops_enabled:
         api_key = secrets.require("EVALOPS_API_KEY", "evalops_enabled")
         api_url = secrets.get("EVALOPS_API_URL", redact=False) or DEFAULT_API_URL
-        destinations.append(EvalOpsDestination(api_url, api_key, config.evalops_test_suite_id, timeout))
-    for name in config.webhooks:
-        destinations.append(_webhook(secrets, name, f"webhooks ({name})", config.webhook_events, timeout))
+        destinations.append(EvalOpsDestination(api_url, api_key, settings.evalops_test_suite_id, timeout))
+    for name in settings.webhooks:
+        destinations.append(_webhook(secrets, name, f"webhooks ({name})", settings.webhook_events, timeout))
     return Delivery(
-        destinations, max_backoff_seconds=config.delivery_max_backoff_seconds,
-        flush_seconds=config.delivery_flush_seconds, redact=secrets.redact,
+        destinations, max_backoff_seconds=settings.delivery_max_backoff_seconds,
+        flush_seconds=settings.delivery_flush_seconds, redact=secrets.redact,
     )
 
 
@@ -104,7 +103,7 @@ def sync_outbox(run_dir: Path) -> dict | None:
     recorded = folder.read_config()
     if HOOK_KEY in recorded:
         return _deliver(folder, hook_delivery(recorded[HOOK_KEY], settings_from_environment()))[1]
-    return _deliver(folder, delivery_for(_recorded_config(folder)))[1]
+    return _deliver(folder, delivery_for(_recorded_settings(folder)))[1]
 
 
 def hook_folders(log_dir: Path) -> list[Path]:
@@ -125,7 +124,7 @@ def notice_crash(run_dir: Path) -> dict | None:
     if not folder.lock_path.exists() or folder.running_pid() is not None:
         return None
     try:
-        delivery = delivery_for(_recorded_config(folder))
+        delivery = delivery_for(_recorded_settings(folder))
     except UsageError:
         delivery = Delivery([], max_backoff_seconds=1.0, flush_seconds=0.0)
     try:
@@ -134,9 +133,10 @@ def notice_crash(run_dir: Path) -> dict | None:
         return None
 
 
-def _recorded_config(folder: RunFolder) -> Config:
+def _recorded_settings(folder: RunFolder) -> DeliverySettings:
+    """The delivery settings of the configuration the run in `folder` recorded."""
     try:
-        return Config.model_validate(folder.read_config())
+        return DeliverySettings.model_validate(folder.read_config())
     except (json.JSONDecodeError, ValidationError) as err:
         raise UsageError(f"{folder.root / 'config.json'} is not a configuration this version reads: {err}") from None
 

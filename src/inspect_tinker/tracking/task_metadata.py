@@ -7,9 +7,10 @@ loop (loop/) and the tracking hooks, which also see tasks of a plain `inspect ev
         "checkpoint": <str | None: tinker:// path or adapter folder>,
         "role": "gate" | "confirm" | "guard" (eval stage only), "threshold": <the run's bar>,
     }
-    Task.tags = ["inspect-tinker", "round-<n>", <stage>]
+    Task.tags = ["inspect-tinker", "run-<run name>", "round-<n>", <stage>]
 
-A task without the key is not part of a loop. The checkpoint of a training task is the one its
+The run's tag tells its logs apart in a log dir that several runs share (`inspect view`
+filters by tag). A task without the key is not part of a loop. The checkpoint of a training task is the one its
 round starts from (None: a fresh adapter); that of an evaluation task the one it evaluates
 (None: the base model, round 0).
 """
@@ -34,4 +35,4 @@ def stage_labels(
              "checkpoint": checkpoint, "threshold": threshold}
     if role is not None:
         entry["role"] = role
-    return {KEY: entry}, ["inspect-tinker", f"round-{round_no}", stage]
+    return {KEY: entry}, ["inspect-tinker", f"run-{run}", f"round-{round_no}", stage]

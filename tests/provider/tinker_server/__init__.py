@@ -1,0 +1,1 @@
+"""Tests against local Tinker-compatible servers, started once for this package (conftest.py)."""
