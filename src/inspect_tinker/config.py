@@ -284,6 +284,15 @@ def task_shorthand(value: str) -> dict[str, Any]:
     return {"task": value}
 
 
+def task_entries(value: Any) -> Any:
+    """A task list as written (one entry or a list, entries mappings or shorthand strings) as a list of mappings."""
+    if isinstance(value, (str, dict)):
+        value = [value]
+    if isinstance(value, list):
+        return [task_shorthand(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
 class GenerationConfig(_Strict):
     """How the model answers during evaluation. Pinned for the whole run so rounds compare."""
 
@@ -291,6 +300,37 @@ class GenerationConfig(_Strict):
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 means greedy decoding.")
     system_prompt: str | None = Field(None, description="System message put before every question; none by default.")
     stop: list[str] = Field(default_factory=list, description="Extra stop strings, cut from the answer.")
+
+
+class RLConfig(_Strict):
+    """Reinforcement-learning rounds (`method: rl` or `sft_then_rl`): the reward tasks' own scorers are the rewards.
+
+    Each optimizer step samples `group_size` completions of `prompts_per_step` prompts of each
+    reward task (an Inspect eval, `rollout_round_<n>`, epochs = group_size) with the current
+    weights, and trains on the sampled tokens with group-relative advantages.
+    """
+
+    tasks: list[EvalTaskConfig] = Field(
+        default_factory=list,
+        description="Reward tasks, in the entry shape of `eval_tasks` (`task`, `task_args`, `limit`, `scorer`, "
+        "`max_tokens`); each sample's first score (0..1) is its reward. Keep their prompts apart from the gating tasks'.",
+    )
+    group_size: int = Field(4, ge=2, description="Completions sampled per prompt; advantages are relative to the group.")
+    prompts_per_step: int = Field(8, ge=1, description="Prompts of each reward task sampled per optimizer step.")
+    loss: Literal["importance_sampling", "ppo"] = Field(
+        "importance_sampling", description="The policy loss, as Tinker's loss functions name them."
+    )
+    clip_low: float = Field(0.8, gt=0.0, le=1.0, description="`ppo`: the ratio's lower clip.")
+    clip_high: float = Field(1.2, ge=1.0, description="`ppo`: the ratio's upper clip.")
+    max_tokens: int | None = Field(
+        None, ge=1, le=4096, description="Tokens sampled per completion; none: the task's own, else generation.max_tokens."
+    )
+    temperature: float = Field(1.0, gt=0.0, le=2.0, description="Sampling temperature of the rollouts (never greedy: a group must differ).")
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _expand_shorthand(cls, value: Any) -> Any:
+        return task_entries(value)
 
 
 class TokenPrices(_Strict):
@@ -398,9 +438,17 @@ class Config(_Strict):
         "but the best and the last round's training state and sampler weights, as `inspect-tinker prune RUN --delete`.",
     )
     device: Device = Field("auto", description="`auto` uses CUDA when present, else CPU.")
-    train_file: Path = Field(
-        description="Training data: JSONL, JSON, CSV or Parquet of {instruction, input?, output}, {prompt, completion} or {messages} records."
+    method: Literal["sft", "rl", "sft_then_rl"] = Field(
+        "sft",
+        description="How rounds train: `sft` on train_file; `rl` on the rewards of `rl.tasks`; `sft_then_rl`: "
+        "round 1 on train_file, every later round RL.",
     )
+    train_file: Path | None = Field(
+        None,
+        description="Training data (needed by `sft` and `sft_then_rl`): JSONL, JSON, CSV or Parquet of "
+        "{instruction, input?, output}, {prompt, completion} or {messages} records.",
+    )
+    rl: RLConfig | None = Field(None, description="The RL rounds' reward tasks and sampling (`method: rl` or `sft_then_rl`).")
     strict: bool = Field(False, description="Reject the run on any invalid training record instead of dropping it.")
     data: DataConfig = Field(default_factory=DataConfig, description="Reading, checks, deduplication, decontamination.")
     max_seq_length: int = Field(512, ge=16, description="Longer examples are cut to this many tokens.")
@@ -584,11 +632,7 @@ class Config(_Strict):
     @field_validator("eval_tasks", mode="before")
     @classmethod
     def _expand_shorthand(cls, value: Any) -> Any:
-        if isinstance(value, (str, dict)):
-            value = [value]
-        if isinstance(value, list):
-            return [task_shorthand(v) if isinstance(v, str) else v for v in value]
-        return value
+        return task_entries(value)
 
     @field_validator("eval_tasks")
     @classmethod
@@ -630,6 +674,16 @@ class Config(_Strict):
                 f"{', '.join(refused)}: not available with backend: tinker (the service chooses these itself); "
                 "remove them or use backend: local"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_method(self) -> "Config":
+        if self.method != "rl" and self.train_file is None:
+            raise ValueError(f"missing required key 'train_file' (method {self.method} trains on it; method: rl needs none)")
+        if self.method == "sft" and self.rl is not None:
+            raise ValueError("rl: only read by method: rl or sft_then_rl; set method, or remove rl")
+        if self.method != "sft" and (self.rl is None or not self.rl.tasks):
+            raise ValueError(f"method {self.method} needs rl.tasks: the Inspect tasks whose scorers are the rewards")
         return self
 
     @model_validator(mode="after")
@@ -774,16 +828,20 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     uri = data.get("mlflow_tracking_uri")
     if isinstance(uri, str) and is_local_tracking_folder(uri):
         data["mlflow_tracking_uri"] = fix(uri)
-    tasks = data.get("eval_tasks")
-    if isinstance(tasks, (str, dict)):
-        tasks = [tasks]
-    if isinstance(tasks, list):
-        tasks = [task_shorthand(t) if isinstance(t, str) else t for t in tasks]
-        data["eval_tasks"] = [
+    def fix_tasks(tasks: Any) -> Any:
+        tasks = task_entries(tasks)
+        if not isinstance(tasks, list):
+            return tasks
+        return [
             {**t, **({"path": fix(t["path"])} if "path" in t else {}), **({"task": fix_task(t["task"])} if "task" in t else {})}
             if isinstance(t, dict) else t
             for t in tasks
         ]
+
+    if "eval_tasks" in data:
+        data["eval_tasks"] = fix_tasks(data["eval_tasks"])
+    if isinstance(data.get("rl"), dict) and "tasks" in data["rl"]:
+        data["rl"]["tasks"] = fix_tasks(data["rl"]["tasks"])
     for key in ("base_model", "tinker_tokenizer"):
         value = data.get(key)
         if isinstance(value, str) and value.startswith((".", "~")):
@@ -807,7 +865,7 @@ def _where(loc: tuple) -> tuple[str, type[BaseModel]]:
         else:
             field = owner.model_fields.get(str(part))
             nested = {"generation": GenerationConfig, "data": DataConfig, "eval_tasks": EvalTaskConfig,
-                      "tune": TuneConfig}.get(str(part))
+                      "tune": TuneConfig, "rl": RLConfig, "tasks": EvalTaskConfig}.get(str(part))
             if field is not None and nested is not None and parts:
                 text, owner = (f"{text}.{part}" if text else str(part)), nested
                 continue
@@ -883,6 +941,8 @@ def input_files(config: Config) -> dict[str, Path]:
     files = {"train_file": config.train_file, "candidate_file": config.candidate_file}
     for i, task in enumerate(config.eval_tasks):
         files[f"eval_tasks[{i}]"] = task.path if task.path is not None else _task_file(task.task or "")
+    for i, task in enumerate(config.rl.tasks if config.rl else []):
+        files[f"rl.tasks[{i}]"] = task.path if task.path is not None else _task_file(task.task or "")
     return {key: file for key, file in files.items() if file is not None}
 
 
@@ -891,7 +951,7 @@ def _check_files(config: Config, source: str, given: dict[str, str]) -> None:
     the option that set it (`given`, as for build_config), else `source`."""
     for key, file in input_files(config).items():
         if not file.is_file():
-            what = f"{key} file" if key.startswith("eval_tasks") else key
+            what = f"{key} file" if key.startswith(("eval_tasks", "rl.tasks")) else key
             raise UsageError(f"{_option_for(key, given) or source}: {what} {file} does not exist.")
 
 

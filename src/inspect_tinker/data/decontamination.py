@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from inspect_tinker.data.normalize import NormalizedConversation, normalized_words
+from inspect_tinker.data.normalize import NormalizedConversation, normalize_conversation, normalized_words
 
 DEFAULT_NGRAM_WORDS = 13
 MIN_INPUT_WORDS = 3
@@ -102,3 +102,13 @@ class ContaminationIndex:
                 for item in self._owners.get(gram, ()):
                     found.setdefault((item.task, item.sample_id), ContaminationHit(item.task, item.sample_id, " ".join(gram)))
         return list(found.values())
+
+
+def overlapping_inputs(inputs: Iterable[EvalInput], index: ContaminationIndex) -> dict[EvalInput, list[ContaminationHit]]:
+    """The inputs (a reward task's prompts, say) that share an n-gram with an evaluation input of
+    `index`, by the same rule as training records, and what each hits."""
+    found = {}
+    for item in inputs:
+        if hits := index.hits(normalize_conversation([{"role": "user", "content": item.text}])):
+            found[item] = hits
+    return found

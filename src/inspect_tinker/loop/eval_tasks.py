@@ -56,13 +56,18 @@ def build_tasks(config: Config) -> list[EvalTask]:
     return tasks
 
 
+def build_reward_tasks(config: Config) -> list[EvalTask]:
+    """Build the RL rounds' reward tasks (`rl.tasks`), checked as evaluation tasks are."""
+    return [_build(i, entry, config, section="rl.tasks") for i, entry in enumerate(config.rl.tasks if config.rl else [])]
+
+
 def adds_guard(config: Config) -> bool:
     """Whether the regression guard runs as an extra task (on, and not already one of eval_tasks)."""
     return config.regression_guard and all(t.task != f"inspect_tinker/{GUARD_NAME}" for t in config.eval_tasks)
 
 
-def _build(index: int, entry: EvalTaskConfig, config: Config) -> EvalTask:
-    where = f"eval_tasks[{index}] ({entry.display_name})"
+def _build(index: int, entry: EvalTaskConfig, config: Config, section: str = "eval_tasks") -> EvalTask:
+    where = f"{section}[{index}] ({entry.display_name})"
     system_prompt = config.generation.system_prompt
     if entry.type == "qa":
         task = qa(path=str(entry.path), name=entry.display_name, system_prompt=system_prompt)

@@ -20,17 +20,21 @@ from inspect_ai import Task
 from inspect_ai.log import EvalLog
 
 from inspect_tinker.config import Config
-from inspect_tinker.data.decontamination import evaluation_inputs
+from inspect_tinker.data.decontamination import ContaminationIndex, evaluation_inputs, overlapping_inputs
 from inspect_tinker.data.prepare import CheckedRecords, check_training_records, prepare_training_data
 from inspect_tinker.evals.result import EvalResult
+from inspect_tinker.errors import UsageError
 from inspect_tinker.evals.runner import EvalTask
+from inspect_tinker.loop.eval_tasks import build_reward_tasks
 from inspect_tinker.loop.evaluation import Evaluator, recorded_evaluations
 from inspect_tinker.loop.graceful_stop import GracefulStop
 from inspect_tinker.loop.pruning import prune_at_run_end
+from inspect_tinker.loop.rollout import RLRound, round_method, round_rewards
 from inspect_tinker.loop.settings import backend_settings, policy_rules, selection_settings, training_settings
 from inspect_tinker.loop.summary import summarize
 from inspect_tinker.loop.training import Trainer, training_stage
 from inspect_tinker.policies import Hyperparameters, PolicyRules, account_for_new_records, best_round, check_gate, decide
+from inspect_tinker.policies.alerts import reward_hacking
 from inspect_tinker.policies.learning_rate import resolve_learning_rate
 from inspect_tinker.policies.selection import DataAddition
 from inspect_tinker.policies.selector import DataSelector, addition_examples
@@ -48,13 +52,15 @@ def rounds(
     # Data: the training file and the candidate pool checked, deduplicated and decontaminated
     # against every evaluation's inputs, before the model loads.
     records, selector = _check_inputs(config, tasks, events)
+    excluded = _check_reward_tasks(config, tasks, events)
     # The backend: the base model loaded (local), or a LoRA training run created (tinker).
     backend = _start_backend(config, events)
     # The examples: rendered and loss-masked with the backend's tokenizer.
-    file_examples = _prepare_examples(records, backend, config, folder, events)
+    file_examples = _prepare_examples(records, backend, config, folder, events) if records else []
     # Resume: from the run's last durable point, past a damaged checkpoint.
     _restore(backend, config, folder, state, events)
     trainer = Trainer(backend, training_settings(config), folder, events, stop, save=clock.save)
+    rl = RLRound(trainer, config, lambda: build_reward_tasks(config), excluded)
     evaluator = Evaluator(backend, config, folder, events, recorded_evaluations(folder))
     rules = policy_rules(config)
 
@@ -67,15 +73,21 @@ def rounds(
 
     while state.phase != "finished":
         round_no = state.round
+        method = round_method(config, round_no)
         if state.phase == "training":
             # Round n: the train task runs the round's optimizer steps, then its checkpoint is sealed.
             _grow_adapter(backend, config, state, events)
-            examples = file_examples + _added_examples(state, backend, config)
-            yield from training_stage(trainer, state, examples)
+            if method == "rl":  # each step: a rollout stage of the reward tasks, then a policy step
+                yield from rl.stage(state)
+            else:
+                examples = file_examples + _added_examples(state, backend, config)
+                yield from training_stage(trainer, state, examples)
         # The round's evaluation tasks, at its checkpoint.
         result, usage = yield from evaluator.stage(round_no, state.learning_rate,
                                                    checkpoint_address(folder.round_dir(round_no)),
                                                    tokens_trained=state.round_tokens_trained, cost_before=_cost(state))
+        if method == "rl":
+            _warn_reward_hacking(round_no, result.score, state, config, folder, events)
         # Decide: the gate, the policy's next hyperparameters (or the end: max_cost spent), data chosen from the failures.
         state = _decide(round_no, result, usage, state, rules, config, selector=selector, folder=folder, events=events,
                         backend=backend)
@@ -106,8 +118,11 @@ class _Clock:
         self.folder.write_state(state)
 
 
-def _check_inputs(config: Config, tasks: list[EvalTask], events: EventLog) -> tuple[CheckedRecords, DataSelector | None]:
-    """The checked training records and the data selector (its candidate pool checked); UsageError on bad input."""
+def _check_inputs(config: Config, tasks: list[EvalTask], events: EventLog) -> tuple[CheckedRecords | None, DataSelector | None]:
+    """The checked training records (None: `method: rl` reads no file) and the data selector (its
+    candidate pool checked); UsageError on bad input."""
+    if config.train_file is None:
+        return None, None
     eval_inputs = evaluation_inputs([t.task for t in tasks])
     progress = lambda **fields: events.emit("data_progress", **fields)  # noqa: E731
     records = check_training_records(config.train_file, config.data, eval_inputs, config.strict, progress=progress)
@@ -115,6 +130,41 @@ def _check_inputs(config: Config, tasks: list[EvalTask], events: EventLog) -> tu
     if selector and selector.pool_report:
         events.emit("candidates_checked", **selector.pool_report)
     return records, selector
+
+
+def _check_reward_tasks(config: Config, tasks: list[EvalTask], events: EventLog) -> dict[str, set[int]]:
+    """Decontaminate the reward tasks' prompts against every evaluation's inputs, by the check
+    training records get (`data.decontamination`): rewarding the gate's prompts is fitting the
+    gate. `drop` leaves the overlapping prompts out of the rollouts (returned: per reward task, the
+    indices never sampled), `warn` only says so; UsageError when a reward task has none left."""
+    if config.method == "sft" or config.data.decontamination == "off":
+        return {}
+    index = ContaminationIndex(evaluation_inputs([t.task for t in tasks]), config.data.contamination_ngram_words)
+    excluded = {}
+    for reward in build_reward_tasks(config):
+        inputs = evaluation_inputs([reward.task])
+        overlaps = overlapping_inputs(inputs, index)
+        for item, hits in overlaps.items():
+            events.emit("reward_prompt_contaminated", task=reward.name, sample_id=item.sample_id,
+                        dropped=config.data.decontamination == "drop",
+                        hits=[f"{h.task}/{h.sample_id}" for h in hits], matched=hits[0].matched)
+        if overlaps and config.data.decontamination == "drop":
+            excluded[reward.name] = {i for i, item in enumerate(inputs) if item in overlaps}
+            if len(excluded[reward.name]) == len(inputs):
+                raise UsageError(f"rl.tasks: every prompt of reward task {reward.name} overlaps an evaluation "
+                                 "task's inputs; reward other prompts than those the bar is measured on")
+    return excluded
+
+
+def _warn_reward_hacking(round_no: int, score: float, state: RunState, config: Config, folder: RunFolder,
+                         events: EventLog) -> None:
+    """Say so when the RL round's rewards rose but its evaluation did not (policies/alerts.py's rule)."""
+    history = folder.read_events()
+    rewards = round_rewards(history, round_no)
+    before = state.history[-1].score if state.history else None
+    message = reward_hacking(rewards, before, score, config.min_delta)
+    if message:
+        events.emit("alert", alert="reward_hacking", round=round_no, message=message)
 
 
 def _start_backend(config: Config, events: EventLog) -> Backend:

@@ -81,9 +81,10 @@ class StageSource(TaskSource):
             self._failure = err
 
 
-def drop_stage_logs(folder: RunFolder, round_no: int, stage: str) -> None:
+def drop_stage_logs(folder: RunFolder, round_no: int, stage: str, from_step: int = 0) -> None:
     """Delete the Inspect logs of run `folder` that an earlier, cut-short attempt at stage `stage`
-    ("train" or "eval") of round `round_no` left (a resumed run redoes it).
+    ("train", "rollout" or "eval") of round `round_no` left (a resumed run redoes it); of the
+    rollouts, only those of step `from_step` on (the steps before are in the resumed checkpoint).
 
     In a log dir other runs share, only logs whose metadata names this run folder are its own.
     """
@@ -97,5 +98,5 @@ def drop_stage_logs(folder: RunFolder, round_no: int, stage: str) -> None:
             entry = {"round": round_no, "stage": stage}
         if shared and entry.get("run_dir") != str(folder.root):
             continue
-        if entry.get("round") == round_no and entry.get("stage") == stage:
+        if entry.get("round") == round_no and entry.get("stage") == stage and entry.get("step", from_step) >= from_step:
             Path(info.name.removeprefix("file://")).unlink(missing_ok=True)

@@ -58,10 +58,13 @@ class TrainedRound:
     examples: int
     tokens_per_second: float
 
+    rl_steps: list[dict] | None = None  # an RL round's steps: mean reward, groups skipped, clip fraction, KL
+
     def metadata(self) -> dict:
         return {"final_loss": self.final_loss, "losses": self.losses, "learning_rates": self.learning_rates, "steps": len(self.losses),
                 "global_step_start": self.global_step_start, "lora_rank": self.lora_rank,
-                "examples": self.examples, "tokens_per_second": self.tokens_per_second}
+                "examples": self.examples, "tokens_per_second": self.tokens_per_second,
+                **({"rl_steps": self.rl_steps} if self.rl_steps is not None else {})}
 
 
 @dataclass
@@ -83,9 +86,10 @@ def final_loss():
 
 
 def training_task(round_no: int, train: Callable[[], TrainedRound], *, learning_rate: float, steps: int,
-                  batch_size: int, lora_rank: int, examples: int, metadata: dict, tags: list[str]
-                  ) -> tuple[Task, TrainingOutcome]:
-    """The task `train_round_<round_no>` and the outcome its solver fills in when Inspect runs it."""
+                  batch_size: int, lora_rank: int, examples: int, metadata: dict, tags: list[str],
+                  what: str | None = None) -> tuple[Task, TrainingOutcome]:
+    """The task `train_round_<round_no>` and the outcome its solver fills in when Inspect runs it;
+    `what` is its one sample's input (by default, the SFT round's steps)."""
     outcome = TrainingOutcome()
 
     # Defined here, around `train`, so that the plan records only the parameters a person reads.
@@ -107,8 +111,8 @@ def training_task(round_no: int, train: Callable[[], TrainedRound], *, learning_
 
         return solve
 
-    what = (f"Round {round_no}: {steps} optimizer steps of {batch_size} examples (of {examples}) "
-            f"at learning rate {learning_rate:g}, LoRA rank {lora_rank}")
+    what = what or (f"Round {round_no}: {steps} optimizer steps of {batch_size} examples (of {examples}) "
+                    f"at learning rate {learning_rate:g}, LoRA rank {lora_rank}")
     task = Task(
         name=f"train_round_{round_no}",
         dataset=[Sample(id=f"round-{round_no}", input=what, target="")],
@@ -146,10 +150,7 @@ class Trainer:
         losses, rates = [], []
         while state.step_in_round < state.steps_per_round:
             batch = [examples[i] for i in batch_for_step(len(examples), s.batch_size, state.global_step, s.seed)]
-            step_rate = state.learning_rate * schedule_multiplier(  # per round: its length may change (policies/schedule.py)
-                state.global_step, step_in_round=state.step_in_round, round_steps=state.steps_per_round,
-                schedule=s.lr_schedule, warmup_steps=s.warmup_steps,
-            )
+            step_rate = self.step_learning_rate(state)
             metrics = backend.forward_backward(batch)
             backend.optim_step(step_rate)
             state.global_step += 1
@@ -164,10 +165,7 @@ class Trainer:
                 "step", round=state.round, step=state.global_step, loss=metrics.loss, target_tokens=metrics.n_tokens,
                 learning_rate=step_rate, epoch=epoch_of_step(len(examples), s.batch_size, state.global_step),
             )
-            finished = state.step_in_round >= state.steps_per_round
-            periodic = s.save_every_steps and state.step_in_round % s.save_every_steps == 0
-            if not finished and (periodic or self.stop.requested):
-                self._save_partial(state)
+            self.after_step(state)
         seconds = time.time() - t0
         tokens_per_second = tokens / max(seconds, 1e-9)
         events.emit(
@@ -187,6 +185,22 @@ class Trainer:
         shutil.rmtree(self.folder.partial_dir, ignore_errors=True)  # superseded by the round's checkpoint
         self.events.emit("checkpoint_saved", round=state.round, path=adapter, checkpoint=str(checkpoint_dir))
         return adapter
+
+    def step_learning_rate(self, state: RunState) -> float:
+        """The learning rate of the round's next step: the round's rate times the schedule's multiplier."""
+        s = self.settings
+        return state.learning_rate * schedule_multiplier(  # per round: its length may change (policies/schedule.py)
+            state.global_step, step_in_round=state.step_in_round, round_steps=state.steps_per_round,
+            schedule=s.lr_schedule, warmup_steps=s.warmup_steps,
+        )
+
+    def after_step(self, state: RunState) -> None:
+        """A partial checkpoint after a step that is not the round's last, every `save_every_steps`
+        and on a stop request (which then stops the run)."""
+        finished = state.step_in_round >= state.steps_per_round
+        periodic = self.settings.save_every_steps and state.step_in_round % self.settings.save_every_steps == 0
+        if not finished and (periodic or self.stop.requested):
+            self._save_partial(state)
 
     def _save_partial(self, state: RunState) -> None:
         write_checkpoint(self.backend, self.folder.partial_dir)

@@ -3,6 +3,7 @@
 - Fitting the gate: the gate score rose while no confirmation task's score did.
 - Lost general ability: the regression guard scores below where it started (`guard_fall`, the one
   rule, which the tracking hooks apply too).
+- Reward hacking: an RL round's rewards rose while its evaluation did not (`reward_hacking`).
 """
 
 from __future__ import annotations
@@ -49,3 +50,18 @@ def guard_fall(name: str, first: float | None, score: float) -> str | None:
     if first is None or score >= first:
         return None
     return f"regression guard {name} fell {first:.3f} → {score:.3f} since the first evaluation"
+
+
+def reward_hacking(step_rewards: list[float], score_before: float | None, score: float, min_delta: float) -> str | None:
+    """The RL rule: the mean reward rose over the round's steps (`step_rewards`, first to last) by at
+    least `min_delta` while the evaluation score did not rise by `min_delta` over the round before's
+    (`score_before`; None: nothing to compare). The model may be learning what the reward tasks'
+    scorers pay for rather than the task the evaluation measures. The sentence that says so, or None."""
+    if score_before is None or len(step_rewards) < 2:
+        return None
+    first, last = step_rewards[0], step_rewards[-1]
+    if last - first < min_delta or score - score_before >= min_delta:
+        return None
+    return (f"the mean reward rose ({first:.3f} → {last:.3f} over the round's steps) but the evaluation score did not "
+            f"({score_before:.3f} → {score:.3f}): possible reward hacking; the model may be learning what the "
+            "reward scorer pays for rather than the task the evaluation measures")

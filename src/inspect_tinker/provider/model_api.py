@@ -118,6 +118,7 @@ class TinkerAPI(ModelAPI):
         return ModelOutput(
             model=self.model_name, choices=choices,
             usage=ModelUsage(input_tokens=len(prompt), output_tokens=output_tokens, total_tokens=len(prompt) + output_tokens),
+            metadata=sampled_tokens(prompt, sequences) if params.logprobs else None,
         )
 
     def _choice(self, sequence: SampledSequence, index: int, params: SamplingParams, tokenizer, tools: bool) -> ChatCompletionChoice:
@@ -138,6 +139,19 @@ class TinkerAPI(ModelAPI):
             stop_reason=stop_reason,
             logprobs=_logprobs(sequence, tokenizer) if params.logprobs else None,
         )
+
+
+SAMPLED_TOKENS = "sampled_tokens"
+
+
+def sampled_tokens(prompt: list[int], sequences: list[SampledSequence]) -> dict:
+    """The output metadata that carries what was sampled, token for token, for an RL step to train
+    on: the prompt's token ids and, per choice, the sampled token ids (the end-of-turn token
+    included) and their sampling logprobs. The text cannot stand in for them: tokenizing it again
+    gives other tokens (tokenization is not invertible), and the importance ratio would compare
+    different tokens. Only an output whose request asked for logprobs carries it."""
+    return {SAMPLED_TOKENS: {"prompt_tokens": prompt,
+                             "choices": [{"tokens": s.tokens, "logprobs": s.logprobs} for s in sequences]}}
 
 
 def _no_tools_warning(model_name: str, renderer: Renderer, tokenizer) -> str:

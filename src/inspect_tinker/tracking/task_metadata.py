@@ -3,9 +3,10 @@ loop (loop/) and the tracking hooks, which also see tasks of a plain `inspect ev
 
     Task.metadata["inspect_tinker"] = {
         "run": <run name>, "run_dir": <absolute run folder>, "round": <int, 0 = baseline>,
-        "stage": "eval" | "train", "learning_rate": <float | None>,
+        "stage": "eval" | "train" | "rollout", "learning_rate": <float | None>,
         "checkpoint": <str | None: tinker:// path or adapter folder>,
         "role": "gate" | "confirm" | "guard" (eval stage only), "threshold": <the run's bar>,
+        "step": <int: the RL step in the round, 1 = first> (rollout stage only),
     }
     Task.tags = ["inspect-tinker", "run-<run name>", "round-<n>", <stage>]
 
@@ -28,11 +29,13 @@ def loop_metadata(metadata: dict | None) -> dict | None:
 
 def stage_labels(
     *, run: str, run_dir: str, round_no: int, stage: str, learning_rate: float | None, checkpoint: str | None,
-    threshold: float, role: str | None = None,
+    threshold: float, role: str | None = None, step: int | None = None,
 ) -> tuple[dict, list[str]]:
     """The metadata (the loop's entry under KEY) and the tags of one task of the loop."""
     entry = {"run": run, "run_dir": run_dir, "round": round_no, "stage": stage, "learning_rate": learning_rate,
              "checkpoint": checkpoint, "threshold": threshold}
     if role is not None:
         entry["role"] = role
+    if step is not None:
+        entry["step"] = step
     return {KEY: entry}, ["inspect-tinker", f"run-{run}", f"round-{round_no}", stage]
