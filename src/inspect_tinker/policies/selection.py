@@ -17,13 +17,14 @@ Two moves, both plain data in and out:
 
 Every choice is a `DataAddition` that says which failed sample it targets, its retrieval score
 and why it passed the floor; every record the floor refused on the way is a `Refusal` saying
-why. The loop records both as events, and the additions in the run state.
+why, and so is each failure's nearest miss (the refused record that passed the most of the
+floor's checks), so that a relevant record the floor wrongly refused shows where it is read. The loop records both as events, and the additions in the run state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -101,13 +102,22 @@ class Refusal:
     sample_id: str
     score: float
     why: str
+    nearest: bool = False  # the failure's nearest miss: of the records refused for it, the one closest to passing
 
     @property
     def reason(self) -> str:
-        return f"{self.where} refused for failed {self.task}/{self.sample_id}, score {self.score:.2f}: {self.why}"
+        what = "nearest miss" if self.nearest else "refused"
+        return f"{self.where} {what} for failed {self.task}/{self.sample_id}, score {self.score:.2f}: {self.why}"
 
     def to_dict(self) -> dict:
         return {**asdict(self), "reason": self.reason}
+
+
+def prompt_and_answer(conversation: Conversation) -> tuple[str, str]:
+    """A record's user turns and its assistant turns, each joined: what it asks about, and what it
+    states (the relevance floor reads them apart)."""
+    turns = lambda role: "\n".join(m["content"] for m in conversation if m["role"] == role)
+    return turns("user"), turns("assistant")
 
 
 def conversation_text(conversation: Conversation) -> str:
@@ -122,18 +132,24 @@ def select_candidates(
 ) -> tuple[list[DataAddition], list[Refusal]]:
     """At most `limit` pool records for `failures`, each failure's best relevant one first, in
     turns; and the records the floor refused on the way, at most `refusals_per_failure` per
-    failure (the best-ranked ones: those a person would expect to see added).
+    failure (the best-ranked ones: those a person would expect to see added), then each
+    failure's nearest miss (`Refusal.nearest`) among all the records retrieval ranked for it.
 
-    `index` and `floor` are built over `conversation_text` of `pool`, in the same order; `taken`
-    are the `where` of records added before, which are never chosen again.
+    `index` is built over `conversation_text` of `pool` and `floor` over its `prompt_and_answer`,
+    in the same order; `taken` are the `where` of records added before, never chosen again.
     """
     if not failures or not pool or limit <= 0:
         return [], []
     taken = set(taken)
-    queues = [iter(_ranked(row)) for row in index.scores([f.question for f in failures])]
+    ranked = [_ranked(row) for row in index.scores([f.question for f in failures])]
+    queues = [iter(r) for r in ranked]
     verdicts = [floor.floor(f.question) for f in failures]
     refused: list[Refusal] = []
     shown = [0] * len(failures)
+
+    def refusal(i: int, document: int, score: float, why: str, nearest: bool = False) -> Refusal:
+        f = failures[i]
+        return Refusal(round_no, pool[document].where, f.task, f.sample_id, round(score, 4), why, nearest)
 
     def next_relevant(i: int) -> tuple[int, float, str] | None:
         for document, score in queues[i]:
@@ -144,9 +160,25 @@ def select_candidates(
                 return document, score, verdict.reason
             if shown[i] < refusals_per_failure:
                 shown[i] += 1
-                f = failures[i]
-                refused.append(Refusal(round_no, pool[document].where, f.task, f.sample_id, round(score, 4), verdict.reason))
+                refused.append(refusal(i, document, score, verdict.reason))
         return None
+
+    def with_nearest_misses(chosen: list[DataAddition]) -> tuple[list[DataAddition], list[Refusal]]:
+        # Over every record ranked for the failure, not only those reached before the budget was
+        # spent: the record to look at is the one closest to passing, not the best-ranked one.
+        for i in range(len(failures)):
+            misses = [(verdicts[i](d), -rank, d, score) for rank, (d, score) in enumerate(ranked[i])
+                      if pool[d].where not in taken]
+            misses = [m for m in misses if not m[0].relevant]
+            if misses:
+                verdict, _, document, score = max(misses, key=lambda m: (m[0].checks_passed, m[1]))
+                nearest = refusal(i, document, score, verdict.reason, nearest=True)
+                shown_already = [n for n, r in enumerate(refused) if replace(r, nearest=True) == nearest]
+                if shown_already:  # one of the best-ranked refusals: marked, not listed twice
+                    refused[shown_already[0]] = nearest
+                else:
+                    refused.append(nearest)
+        return chosen, refused
 
     pending = [next_relevant(i) for i in range(len(failures))]
     got = [0] * len(failures)
@@ -162,9 +194,9 @@ def select_candidates(
                 got[i] += 1
                 chosen.append(_addition(round_no, "added", record, failures[i], score, index.kind, 1, why))
                 if len(chosen) == limit:
-                    return chosen, refused
+                    return with_nearest_misses(chosen)
             pending[i] = next_relevant(i)
-    return chosen, refused
+    return with_nearest_misses(chosen)
 
 
 def select_repeats(

@@ -16,7 +16,8 @@ from inspect_tinker.evals.result import EvalResult
 from inspect_tinker.policies.relevance import RelevanceFloor
 from inspect_tinker.policies.retrieval import RetrievalIndex, RetrievalKind, build_index, check_retrieval
 from inspect_tinker.policies.selection import (
-    DataAddition, Failure, PoolRecord, Refusal, by_category, conversation_text, select_candidates, select_repeats,
+    DataAddition, Failure, PoolRecord, Refusal, by_category, conversation_text, prompt_and_answer, select_candidates,
+    select_repeats,
 )
 
 
@@ -61,6 +62,7 @@ class SelectionRound:
 
     def _of(self, failure: Failure) -> dict:
         mine = [a for a in self.additions if (a.task, a.sample_id) == (failure.task, failure.sample_id)]
+        mine_refused = [r for r in self.refusals if (r.task, r.sample_id) == (failure.task, failure.sample_id)]
         added = [a.reason for a in mine if a.action == "added"]
         if added:
             note = ""
@@ -71,7 +73,9 @@ class SelectionRound:
         return {
             "task": failure.task, "sample_id": failure.sample_id, "question": failure.question,
             "added": added, "repeated": [a.reason for a in mine if a.action == "repeated"], "note": note,
-            "refused": [r.reason for r in self.refusals if (r.task, r.sample_id) == (failure.task, failure.sample_id)],
+            "refused": [r.reason for r in mine_refused],
+            # The refused record closest to passing: where a relevant record the floor missed shows.
+            "nearest_miss": next((r.reason for r in mine_refused if r.nearest), None),
         }
 
 
@@ -134,7 +138,7 @@ class DataSelector:
     def pool_floor(self) -> RelevanceFloor:
         if self._pool_floor is None:
             self._pool_floor = RelevanceFloor(
-                [conversation_text(r.conversation) for r in self.pool], lexical=self.settings.retrieval == "bm25"
+                [prompt_and_answer(r.conversation) for r in self.pool], lexical=self.settings.retrieval == "bm25"
             )
         return self._pool_floor
 
