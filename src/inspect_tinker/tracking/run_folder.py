@@ -78,8 +78,11 @@ def make_folder(path: Path) -> None:
 
 
 # Writers that report a full disk only in words: torch's checkpoint writer ("unexpected pos",
-# "file write failed"), and Inspect, whose failed evaluation carries the OSError as text.
-_WRITE_FAILED = ("unexpected pos", "file write failed", "No space left on device", "Disk quota exceeded")
+# "file write failed", or its C++ stream's "basic_ios::clear: iostream error" when the disk
+# fills while it writes the archive's end), and Inspect, whose failed evaluation carries the
+# OSError as text.
+_WRITE_FAILED = ("unexpected pos", "file write failed", "iostream error", "No space left on device",
+                 "Disk quota exceeded")
 _ALMOST_FULL_BYTES = 1 << 20  # what a failed write leaves; a disk with more did not fail for space
 
 

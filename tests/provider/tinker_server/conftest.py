@@ -1,13 +1,13 @@
 """Local Tinker servers for the tests in this folder (each module is marked `tinker_server`).
 
-One server per model serves this folder's tests: `tiny_tinker_server` (the tiny random Llama:
-every request of the protocol, fast) and `bundled_tinker_server` (SmolLM2, for what must
-really learn). Both start on first use; the first start of all installs the server's own
-environment into the user cache (about 100 s and 2.3 GB, once per requirement list), which
-later sessions and CI on the same machine reuse. The servers stop when this folder's last test
-has run ("package" scope; the folder's __init__.py makes it a package): the bundled model's
-engine holds about 13 GB, and the rest of the suite needs that memory. Tests that stop or restart a server start
-their own with `start_local_server`.
+One server per model serves these tests: `tiny_tinker_server` here (the tiny random Llama:
+every request of the protocol, fast) and `bundled_tinker_server` in bundled/conftest.py
+(SmolLM2, for what must really learn), never both at once. Each starts on first use; the first
+start of all installs the server's own environment into the user cache (about 100 s and
+2.3 GB, once per requirement list), which later sessions and CI on the same machine reuse. A
+server stops when its folder's last test has run ("package" scope; each folder's __init__.py
+makes it a package), so the rest of the suite gets its memory back. Tests that stop or restart
+a server start their own with `start_local_server`.
 """
 
 from __future__ import annotations
@@ -36,9 +36,3 @@ def tiny_tinker_server(tmp_path_factory):
     yield server
     server.stop()
 
-
-@pytest.fixture(scope="package")
-def bundled_tinker_server(tmp_path_factory):
-    server = start_local_server("bundled", tmp_path_factory.mktemp("bundled-server"), max_lora_adapters=8)
-    yield server
-    server.stop()
