@@ -56,7 +56,7 @@ def rounds(
     # The backend: the base model loaded (local), or a LoRA training run created (tinker).
     backend = _start_backend(config, events)
     # The examples: rendered and loss-masked with the backend's tokenizer.
-    file_examples = _prepare_examples(records, backend, config, folder, events) if records else []
+    file_examples = _prepare_examples(records, backend, config, folder, events) if records is not None else []
     # Resume: from the run's last durable point, past a damaged checkpoint.
     _restore(backend, config, folder, state, events)
     trainer = Trainer(backend, training_settings(config), folder, events, stop, save=clock.save)
