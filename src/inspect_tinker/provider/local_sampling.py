@@ -112,7 +112,7 @@ def _shared_prefill(model, input_ids: torch.Tensor, attention: torch.Tensor, num
     mask = attention[:, :-1]
     positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
     cache = model(input_ids=input_ids[:, :-1], attention_mask=mask, position_ids=positions, use_cache=True,
-                  logits_to_keep=1).past_key_values
+                  logits_to_keep=1).cache
     cache.batch_repeat_interleave(num_samples)
     return cache
 
