@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from inspect_tinker.config import load_config
+from inspect_tinker.config import GenerationConfig, load_config
 from inspect_tinker.data.render import render_conversation
 from inspect_tinker.loop.settings import backend_settings
 from inspect_tinker.provider.backend import SamplingParams
@@ -226,3 +226,37 @@ def test_a_group_prefills_its_prompt_once_and_samples_what_independent_rows_samp
             expected = logprobs[row].gather(-1, out.sequences[row, len(prompt):, None])[:, 0]
             torch.testing.assert_close(torch.tensor(sample.logprobs), expected, atol=1e-4, rtol=1e-4)
         assert len({tuple(s.tokens) for s in shared}) > 1  # really sampled: the rows differ
+
+
+def test_generation_precision_auto_evaluates_in_fp32_and_rolls_out_in_the_training_precision(tiny_model_dir):
+    bf16_training = make_engine(tiny_model_dir, precision="bf16")
+    assert bf16_training.sampling_precision(rollout=False) == "fp32"
+    assert bf16_training.sampling_precision(rollout=True) == "bf16"
+    fp32_training = make_engine(tiny_model_dir)
+    assert fp32_training.sampling_precision(rollout=True) == "fp32"
+    forced = make_engine(tiny_model_dir, generation=GenerationConfig(precision="bf16"))
+    assert forced.sampling_precision(rollout=False) == forced.sampling_precision(rollout=True) == "bf16"
+
+
+def teacher_forced_logprobs(model, prompt: list[int], tokens: list[int]) -> torch.Tensor:
+    ids = torch.tensor([prompt + tokens])
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits.float()[0, len(prompt) - 1 : -1]
+    return logits.log_softmax(-1).gather(-1, torch.tensor(tokens)[:, None])[:, 0]
+
+
+def test_bf16_sampling_answers_with_the_trained_adapter_and_leaves_the_fp32_weights_alone(tiny_model_dir, tokenizer):
+    engine = make_engine(tiny_model_dir, generation=GenerationConfig(precision="bf16"))
+    train_steps(engine, examples(tokenizer), 5, learning_rate=5e-2)
+    before = {n: p.detach().clone() for n, p in engine.model.named_parameters()}
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Question 1?"}], add_generation_prompt=True)["input_ids"]
+    params = SamplingParams(max_tokens=8, temperature=0.0, logprobs=True)
+    [[sample]] = engine.sampler().generate([prompt], 1, params)
+    # The sampled tokens' logprobs are the trained fp32 model's to bf16 rounding, far closer to them than to the base model's.
+    trained = teacher_forced_logprobs(engine.model, prompt, sample.tokens)
+    with engine.model.disable_adapter():
+        base = teacher_forced_logprobs(engine.model, prompt, sample.tokens)
+    got = torch.tensor(sample.logprobs)
+    assert (got - trained).abs().mean() * 3 < (got - base).abs().mean()
+    after = dict(engine.model.named_parameters())
+    assert all(after[n].dtype == torch.float32 and torch.equal(after[n], p) for n, p in before.items())
