@@ -1,7 +1,7 @@
 """Crash safety of RL rounds: kill -9 while a round samples, then resume.
 
-Runs are real `inspect-tinker` processes on the tiny random model, rewarded by a programmatic
-length scorer (its rewards vary within a group, so every step trains). A resumed run must
+Runs are real `inspect-tinker` processes on the tiny random model, rewarded by
+tests/length_reward.py (its rewards vary within a group, so every step trains). A resumed run must
 sample the same completions again (the same reward at every step), train to the same adapter
 weights and leave the same stage logs as an uninterrupted run with the same seed: the steps'
 sampling seeds come from the run's seed, round and step, which the run state holds.
@@ -16,41 +16,20 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+import length_reward
 from run_logs import stage_logs
 from run_processes import events, start, wait_for_event
 from safetensors.torch import load_file
 
-REWARD_TASK = '''
-from inspect_ai import Task, task
-from inspect_ai.dataset import Sample
-from inspect_ai.scorer import Score, Target, mean, scorer
-from inspect_ai.solver import generate
-
-
-@scorer(metrics=[mean()])
-def length():
-    """Longer is better, up to 80 characters: random tokens give every completion another reward."""
-    async def score(state, target: Target) -> Score:
-        return Score(value=min(len(state.output.completion) / 80, 1.0))
-    return score
-
-
-@task
-def lengthy(held_out: bool = False) -> Task:
-    words = ["rivers", "clocks", "maps", "songs"] if held_out else ["stars", "trees", "boats", "coins", "lamps", "shoes"]
-    return Task(dataset=[Sample(id=w, input=f"Describe {w}.", target="") for w in words],
-                solver=generate(), scorer=length())
-'''
 
 # 2 rounds of 3 steps; a partial checkpoint after the second step of each round.
 ROUNDS = dict(max_rounds=2, steps_per_round=3, save_every_steps=2)
 
 
 def _config(root: Path, tiny_model_dir: Path) -> Path:
-    (root / "reward.py").write_text(REWARD_TASK)
     config = {"base_model": str(tiny_model_dir), "method": "rl",
-              "rl": {"tasks": ["reward.py@lengthy"], "group_size": 4, "prompts_per_step": 2, "max_tokens": 8},
-              "eval_tasks": [{"task": "reward.py@lengthy", "task_args": {"held_out": True}}],
+              "rl": {"tasks": [f"{length_reward.__file__}@lengthy"], "group_size": 4, "prompts_per_step": 2, "max_tokens": 8},
+              "eval_tasks": [{"task": f"{length_reward.__file__}@lengthy", "task_args": {"held_out": True}}],
               "eval_threshold": 1.0, "regression_guard": False, "generation": {"max_tokens": 8},
               "learning_rate": 1e-2, "lora_rank": 4, "seed": 0, "output_dir": "runs", "run_name": "test", **ROUNDS}
     path = root / "config.yaml"
