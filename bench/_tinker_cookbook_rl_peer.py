@@ -7,7 +7,7 @@ server. What is patched is only where rl_loop gets its task from:
 - its prompt (a few-shot GSM8K conversation, rendered) becomes the prompt tokens inspect-tinker's
   provider rendered for the same question, read from our rollout logs: both loops sample from
   the same tokens;
-- its reward function (a boxed math answer graded) becomes bench/_rl_task.py's `reward`, on
+- its reward function (a boxed math answer graded) becomes bench/rl_reward_task.py's `reward`, on
   the text rl_loop's renderer parses from the sampled tokens;
 - the renderer is `qwen3_instruct`, the ChatML turn format of SmolLM2's tokenizer (the tiny
   model has it too), whose stop sequence is the same end-of-turn token as ours.

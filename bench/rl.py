@@ -5,7 +5,7 @@ local backend's seconds per RL step with where they go.
 
 `--part server` (starts a local server: run it under `flock /work/server.lock` on a shared
 machine): one local server (SkyRL 0.4.0, JAX on CPU) with the tiny random Llama serves both
-sides in turn, on bench/_rl_task.py's length reward (the tiny model's text means nothing, but
+sides in turn, on bench/rl_reward_task.py's length reward (the tiny model's text means nothing, but
 its lengths vary, so no group is skipped and both loops do the same work):
 - ours: `inspect-tinker run` with `method: rl`, `backend: tinker` (one round of `--steps`
   steps; its evaluation after the round is not counted). Each step: the rollout stage (an
@@ -53,11 +53,11 @@ from inspect_tinker.tracking import RunFolder
 from inspect_tinker.tracking.task_metadata import loop_metadata
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _rl_task import PROMPTS  # noqa: E402
+from rl_reward_task import PROMPTS  # noqa: E402
 from tinker_server import load, machine  # noqa: E402
 
 HERE = Path(__file__).parent
-TASK = HERE / "_rl_task.py"
+TASK = HERE / "rl_reward_task.py"
 EXAMPLE = HERE.parent / "examples" / "rl"
 # Both sides on the server; AdamW as rl_loop sets it (beta2 0.95, eps 1e-8, no clipping).
 GROUP, PROMPTS_PER_STEP, RANK, LEARNING_RATE, MAX_TOKENS, SEED = 4, 4, 8, 1e-2, 16, 0
@@ -167,7 +167,7 @@ def server_part(steps: int, work: Path) -> dict:
         "server": "SkyRL 0.4.0 Tinker API, JAX backend on CPU, tiny random Llama (2 layers, hidden 64) fp32",
         "settings": {"steps_timed": steps, "warm_up_steps": 1, "group_size": GROUP, "prompts_per_step": PROMPTS_PER_STEP,
                      "lora_rank": RANK, "learning_rate": LEARNING_RATE, "max_tokens": MAX_TOKENS,
-                     "loss": "importance_sampling", "reward": "bench/_rl_task.py (length / 80 characters)"},
+                     "loss": "importance_sampling", "reward": "bench/rl_reward_task.py (length / 80 characters)"},
         "ours": {**median_rate([s["wall_seconds"] for s in ours[1:]]),
                  "mean_reward": [round(s["mean_reward"], 4) for s in ours],
                  "groups_skipped": [s["groups_skipped"] for s in ours],

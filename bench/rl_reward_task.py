@@ -1,6 +1,8 @@
 """The reward task of bench/rl.py, one definition for both sides: inspect-tinker runs `lengthy`
 as its reward task (the scorer `length`); tinker-cookbook's rl_loop is given `reward` as its
-reward function (bench/_tinker_cookbook_rl_peer.py, which imports this file by path).
+reward function (bench/_tinker_cookbook_rl_peer.py, which imports this file by path). Its name
+has no leading underscore: the loop lists a task file's @task functions with Inspect's
+`list_tasks`, which found none in a file named `_rl_task.py`.
 
 The reward is a completion's length in characters over FULL_LENGTH, at most 1. It is meant for
 the local server's tiny random model, whose text means nothing but whose lengths differ from
