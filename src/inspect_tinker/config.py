@@ -684,6 +684,11 @@ class Config(_Strict):
             raise ValueError("rl: only read by method: rl or sft_then_rl; set method, or remove rl")
         if self.method != "sft" and (self.rl is None or not self.rl.tasks):
             raise ValueError(f"method {self.method} needs rl.tasks: the Inspect tasks whose scorers are the rewards")
+        if self.method != "sft" and self.candidate_file is not None:
+            # Selection adds records after an evaluation (round 1's at the earliest), and every round
+            # after round 1 of an RL method trains on rewards, never on records: they would go unread.
+            raise ValueError(f"candidate_file: failure-driven selection adds training records, which method "
+                             f"{self.method}'s RL rounds never train on; remove candidate_file or use method: sft")
         return self
 
     @model_validator(mode="after")
