@@ -170,6 +170,10 @@ class Backend(Protocol):
     def forward_backward(self, batch: list[TokenizedExample]) -> StepMetrics:
         """Accumulate gradients of the mean per-target-token loss of `batch`."""
 
+    def example_losses(self, examples: list[TokenizedExample]) -> list[float]:
+        """Each example's mean loss per target token under the current weights, in order, with no
+        gradient accumulated (policies/focus.py: which records the next round trains harder)."""
+
     def forward_backward_policy(self, data: list[PolicyDatum], loss: PolicyLoss) -> PolicyStepMetrics:
         """Accumulate gradients of the RL loss `loss` over the completion tokens of `data`, as
         Tinker's forward_backward with loss_fn="importance_sampling" or "ppo" does. The per-token
@@ -180,9 +184,10 @@ class Backend(Protocol):
     def optim_step(self, learning_rate: float) -> None:
         """Apply accumulated gradients with AdamW at `learning_rate`, then clear them."""
 
-    def sampler(self, *, with_adapter: bool = True) -> Sampler:
+    def sampler(self, *, with_adapter: bool = True, rollout: bool = False) -> Sampler:
         """A sampling client on the current weights (`with_adapter=False`: the base model alone,
-        for a judge that must not be the model under test)."""
+        for a judge that must not be the model under test); `rollout`: for an RL rollout, which
+        may sample in a faster precision than an evaluation (`generation.precision`)."""
 
     def save_checkpoint(self, directory: Path) -> str:
         """Write adapter + optimizer + RNG state into the empty folder `directory` (the run

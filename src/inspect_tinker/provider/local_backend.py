@@ -7,6 +7,7 @@ The base weights are loaded once; every round keeps training the same adapter. S
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from itertools import accumulate
@@ -123,6 +124,7 @@ class LocalBackend:
             self.precision, precision_reason = choice.precision, choice.reason
         torch.manual_seed(settings.seed)  # the adapter's random init depends on it
         self.eval_batch_size = settings.eval_batch_size
+        self.generation_precision = settings.sampling_precision
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -249,6 +251,19 @@ class LocalBackend:
         [loss_sum], n_input, n_pad = self._accumulate(batch, total_tokens, lambda part, tensors: (self._token_losses(tensors).sum(), []))
         return StepMetrics(loss_sum=loss_sum, n_tokens=total_tokens, n_input_tokens=int(n_input), n_pad_tokens=int(n_pad))
 
+    def example_losses(self, examples: list[TokenizedExample]) -> list[float]:
+        """Each example's mean cross-entropy per target token under the current weights, no gradient.
+
+        One example per forward pass: the few records a round weighs (policies/focus.py) cost
+        little, and a mean per example needs no untangling of a packed micro-batch's tokens.
+        """
+        losses = []
+        with torch.no_grad():
+            for example in examples:
+                tensors = {k: v.to(self.device) for k, v in self._layout([example], self.tokenizer.pad_token_id).items()}
+                losses.append(self._token_losses(tensors).mean().item())
+        return losses
+
     def forward_backward_policy(self, data: list[PolicyDatum], loss: PolicyLoss) -> PolicyStepMetrics:
         """Accumulate gradients of the step's mean RL loss per completion token (`loss`, as
         provider/policy_loss.py defines it), on the sampled tokens exactly as they were sampled.
@@ -355,19 +370,47 @@ class LocalBackend:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
-    def sampler(self, *, with_adapter: bool = True) -> LocalSampler:
+    def sampling_precision(self, *, rollout: bool) -> str:
+        """"bf16" or "fp32": `generation.precision`, or for `auto`, on CPU fp32 for an evaluation
+        (the gate's greedy answers are those of the adapter reloaded in fp32 by PEFT) and the
+        training precision for an RL rollout (speed: the importance ratio corrects for the
+        difference); on GPU the training precision for both."""
+        if self.generation_precision != "auto":
+            return self.generation_precision
+        return self.precision if rollout or self.device.type == "cuda" else "fp32"
+
+    def sampler(self, *, with_adapter: bool = True, rollout: bool = False) -> LocalSampler:
         """A sampler on the current weights, batching concurrent requests (`eval_batch_size`).
 
-        `with_adapter=False` generates with the base weights alone. A sharded model
-        generates in lock-step with the other processes (call `end_sampling` when done).
+        `with_adapter=False` generates with the base weights alone; `rollout` samples in the
+        rollouts' precision (`sampling_precision`). A sharded model generates in lock-step with
+        the other processes (call `end_sampling` when done).
         """
+        precision = self.sampling_precision(rollout=rollout)
+        if self.device.type == "cpu" and not self.sharded and (with_adapter or precision == "bf16"):
+            # On CPU a sampler generates from a copy of the weights with the adapter merged in: the
+            # unmerged adapter's small matmuls cost 18 % of a batch's CPU time on the bundled model,
+            # the copy under a second (bench/README.md), and its answers are those of the adapter
+            # reloaded and merged by `-M model_path=`. In bf16 the copy is stored in bf16: autocast
+            # would cast every weight at every decode step, more bytes than fp32 reads. The copy
+            # holds the weights as they are now, as a sampler should. (On GPU memory is dearer.)
+            weights = self._merged_copy(with_adapter, torch.bfloat16 if precision == "bf16" else torch.float32)
+            return LocalSampler(lambda prompts, num_samples, params: generate_batch(
+                weights, self.tokenizer, self.device, prompts, num_samples, params), self.eval_batch_size)
+
         def generate(prompts: list[list[int]], num_samples: int, params: SamplingParams) -> list[list[SampledSequence]]:
-            settings = (num_samples, params, with_adapter)
+            settings = (num_samples, params, with_adapter, precision)
             if self._lockstep:
                 return self._lockstep(settings, prompts)
             return self._generate_with(settings, prompts)
 
         return LocalSampler(generate, self.eval_batch_size)
+
+    def _merged_copy(self, with_adapter: bool, dtype: torch.dtype):
+        """A plain transformers model in `dtype`: the base weights with the adapter merged in, or without it."""
+        peft_copy = copy.deepcopy(self.model)
+        plain = peft_copy.merge_and_unload() if with_adapter else peft_copy.unload()
+        return plain.to(dtype).eval()
 
     def end_sampling(self) -> None:
         """Under FSDP, keep generating with the other processes until their evaluations are done too."""
@@ -375,11 +418,8 @@ class LocalBackend:
             self._lockstep.finish()
 
     def _generate_with(self, settings: tuple, prompts: list[list[int]]) -> list[list[SampledSequence]]:
-        num_samples, params, with_adapter = settings
-        # On CPU evaluation samples in fp32 whatever the training precision, so that greedy
-        # answers match those of the adapter reloaded in fp32 by PEFT.
-        on_gpu_bf16 = self.device.type == "cuda" and self.precision == "bf16"
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu_bf16 else nullcontext()
+        num_samples, params, with_adapter, precision = settings
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
         with nullcontext() if with_adapter else self.model.disable_adapter():
             # synced_gpus: sharded, every process runs forward passes until all have finished
             # (sampling at temperature > 0 may end the processes' batches at different lengths).
