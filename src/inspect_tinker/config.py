@@ -303,7 +303,7 @@ class GenerationConfig(_Strict):
     precision: Precision = Field(
         "auto",
         description="Sampling precision of the local backend. `fp32`: the greedy answers of the adapter reloaded in fp32. "
-        "`bf16`: on CPU from a copy of the weights in bf16 with the adapter merged in (2.4x as fast on the bundled model "
+        "`bf16`: on CPU from a copy of the weights in bf16 with the adapter merged in (1.8x to 2.4x as fast on the bundled model "
         "on an AVX-512 BF16 CPU, and 5 of its 44 benchmark answers differ; bench/README.md), on GPU under bf16 autocast. "
         "`auto`: evaluations, which the gate compares across rounds, in fp32 on CPU; RL rollouts, whose importance "
         "ratio corrects for the difference, and everything on GPU in the training precision (`precision`). "
@@ -704,6 +704,11 @@ class Config(_Strict):
             raise ValueError("rl: only read by method: rl or sft_then_rl; set method, or remove rl")
         if self.method != "sft" and (self.rl is None or not self.rl.tasks):
             raise ValueError(f"method {self.method} needs rl.tasks: the Inspect tasks whose scorers are the rewards")
+        if self.method != "sft" and self.candidate_file is not None:
+            # Selection adds records after an evaluation (round 1's at the earliest), and every round
+            # after round 1 of an RL method trains on rewards, never on records: they would go unread.
+            raise ValueError(f"candidate_file: failure-driven selection adds training records, which method "
+                             f"{self.method}'s RL rounds never train on; remove candidate_file or use method: sft")
         return self
 
     @model_validator(mode="after")
