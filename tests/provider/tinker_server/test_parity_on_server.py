@@ -14,7 +14,7 @@ Two differences the server causes, which the managed service would not, are stat
 - SkyRL's own A init counts every decoder layer in its fan-in (A comes out sqrt(layers) too
   small or large); the launcher draws A as the standard init instead (skyrl_launch.py). Without
   that, on this 2-layer model the server's loss fell 1.6 times as far as the local one in
-  10 steps (README, Tinker section).
+  10 steps (docs/tinker.md, the same training on both backends).
 """
 
 from __future__ import annotations
@@ -66,12 +66,12 @@ def test_both_backends_start_from_the_same_loss_and_learn_alike(tiny_tinker_serv
         tmp_path / "local", tiny_tinker_server, backend="local", base_model=str(served.folder), precision="fp32",
         **SETTINGS)))))
     # The first loss is the base model's on both: the same fp32 forward pass in JAX and in
-    # PyTorch (seen: 12.29442 on both).
+    # PyTorch (on the demo's data: 12.29442 on both).
     assert on_server[0] == pytest.approx(local[0], rel=1e-4), (on_server, local)
-    # Then each adapter learns from its own random A (JAX's and PyTorch's generators differ),
-    # so the losses agree as two draws of the same init do: PyTorch runs with other seeds
-    # differed from each other by up to 0.1 of a fall of about 1. A 1.7-times larger A, as
-    # SkyRL's own init draws it on this model, made the server's fall 1.6 times as long.
+    # Then each adapter learns from its own random A (JAX's and PyTorch's generators differ), so
+    # the falls agree as two draws of the same init do. On the demo's data (docs/tinker.md) the
+    # local fall in 10 steps was 0.313, 0.317 and 0.318 with three seeds and the server's 0.316;
+    # with SkyRL's own init (A 1.7 times larger on this model) the server's was 0.504.
     fall_server, fall_local = on_server[0] - on_server[-1], local[0] - local[-1]
-    assert fall_local > 0.1, local  # it learned something: the comparison means something
+    assert fall_local > 0.05, local  # it learned something: the comparison means something
     assert abs(fall_server - fall_local) < 0.25 * fall_local, (on_server, local)
