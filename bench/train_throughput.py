@@ -173,6 +173,7 @@ def run_ours(model_dir, examples, args, device, precision: str, packing: bool) -
         batch_size=args.batch_size, micro_batch_size=None, max_seq_length=args.max_seq_length,
         packing=packing, precision=precision, gradient_checkpointing=False, distributed="ddp", adamw=ADAMW,
         device=str(device), seed=0, renderer_name=None, eval_batch_size=args.batch_size,
+        sampling_precision="fp32",  # never samples
     ))
     body, head = linear_weights(engine.model)
     timer = Timer(args.warmup, device)

@@ -300,6 +300,15 @@ class GenerationConfig(_Strict):
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 means greedy decoding.")
     system_prompt: str | None = Field(None, description="System message put before every question; none by default.")
     stop: list[str] = Field(default_factory=list, description="Extra stop strings, cut from the answer.")
+    precision: Precision = Field(
+        "auto",
+        description="Sampling precision of the local backend. `fp32`: the greedy answers of the adapter reloaded in fp32. "
+        "`bf16`: on CPU from a copy of the weights in bf16 with the adapter merged in (2.4x as fast on the bundled model "
+        "on an AVX-512 BF16 CPU, and 5 of its 44 benchmark answers differ; bench/README.md), on GPU under bf16 autocast. "
+        "`auto`: evaluations, which the gate compares across rounds, in fp32 on CPU; RL rollouts, whose importance "
+        "ratio corrects for the difference, and everything on GPU in the training precision (`precision`). "
+        "The tinker backend samples as the service does.",
+    )
 
 
 class RLConfig(_Strict):

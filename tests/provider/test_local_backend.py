@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from inspect_tinker.config import load_config
+from inspect_tinker.config import GenerationConfig, load_config
 from inspect_tinker.data.render import render_conversation
 from inspect_tinker.loop.settings import backend_settings
 from inspect_tinker.provider.backend import SamplingParams
@@ -214,3 +214,69 @@ def test_a_stop_string_ends_the_sequence_at_the_token_that_completes_it(tiny_mod
     assert cut.stop_reason == "stop" and stop in tokenizer.decode(cut.tokens, skip_special_tokens=True)
     assert stop not in tokenizer.decode(cut.tokens[:-1], skip_special_tokens=True)
     assert cut.tokens == free.tokens[: len(cut.tokens)]
+
+
+def test_a_group_prefills_its_prompt_once_and_samples_what_independent_rows_sample(tiny_model_dir, tokenizer):
+    """num_samples completions of a prompt share one prefill (the cache of the prompt is repeated
+    per row), yet each row gets the tokens and logprobs it gets as its own row of a batch with the
+    same seed: the random draws are the same, and the cached numbers only come from a batch of one
+    instead of a batch of copies (equal to rounding, so the logprobs are compared with a tolerance)."""
+    engine = make_engine(tiny_model_dir)
+    model, pad = engine.model, engine.tokenizer.pad_token_id
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True)["input_ids"]
+               for q in ("short?", "a somewhat longer question here?")]
+    params = SamplingParams(max_tokens=6, temperature=1.0, seed=11, logprobs=True)
+    calls = []
+    model.get_base_model().model.register_forward_pre_hook(  # the transformer blocks' input, each forward pass
+        lambda _, args, kwargs: calls.append(kwargs["input_ids"].shape), with_kwargs=True)
+    for prompt in prompts:
+        calls.clear()
+        [shared] = engine.sampler().generate([prompt], 4, params)
+        # One prefill of the prompt less its last token, then one token per row and step.
+        assert calls == [(1, len(prompt) - 1)] + [(4, 1)] * 6
+        # Independent rows: the prompt copied 4 times through transformers' own generate, same seed.
+        rows = torch.tensor([prompt] * 4)
+        with torch.random.fork_rng(), torch.no_grad():
+            torch.manual_seed(11)
+            out = model.generate(input_ids=rows, attention_mask=torch.ones_like(rows), max_new_tokens=6, do_sample=True,
+                                 temperature=1.0, pad_token_id=pad, return_dict_in_generate=True, output_logits=True)
+        logprobs = torch.stack(out.logits, 1).log_softmax(-1)
+        for row, sample in enumerate(shared):
+            assert sample.tokens == out.sequences[row, len(prompt):].tolist()
+            expected = logprobs[row].gather(-1, out.sequences[row, len(prompt):, None])[:, 0]
+            torch.testing.assert_close(torch.tensor(sample.logprobs), expected, atol=1e-4, rtol=1e-4)
+        assert len({tuple(s.tokens) for s in shared}) > 1  # really sampled: the rows differ
+
+
+def test_generation_precision_auto_evaluates_in_fp32_and_rolls_out_in_the_training_precision(tiny_model_dir):
+    bf16_training = make_engine(tiny_model_dir, precision="bf16")
+    assert bf16_training.sampling_precision(rollout=False) == "fp32"
+    assert bf16_training.sampling_precision(rollout=True) == "bf16"
+    fp32_training = make_engine(tiny_model_dir)
+    assert fp32_training.sampling_precision(rollout=True) == "fp32"
+    forced = make_engine(tiny_model_dir, generation=GenerationConfig(precision="bf16"))
+    assert forced.sampling_precision(rollout=False) == forced.sampling_precision(rollout=True) == "bf16"
+
+
+def teacher_forced_logprobs(model, prompt: list[int], tokens: list[int]) -> torch.Tensor:
+    ids = torch.tensor([prompt + tokens])
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits.float()[0, len(prompt) - 1 : -1]
+    return logits.log_softmax(-1).gather(-1, torch.tensor(tokens)[:, None])[:, 0]
+
+
+def test_bf16_sampling_answers_with_the_trained_adapter_and_leaves_the_fp32_weights_alone(tiny_model_dir, tokenizer):
+    engine = make_engine(tiny_model_dir, generation=GenerationConfig(precision="bf16"))
+    train_steps(engine, examples(tokenizer), 5, learning_rate=5e-2)
+    before = {n: p.detach().clone() for n, p in engine.model.named_parameters()}
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Question 1?"}], add_generation_prompt=True)["input_ids"]
+    params = SamplingParams(max_tokens=8, temperature=0.0, logprobs=True)
+    [[sample]] = engine.sampler().generate([prompt], 1, params)
+    # The sampled tokens' logprobs are the trained fp32 model's to bf16 rounding, far closer to them than to the base model's.
+    trained = teacher_forced_logprobs(engine.model, prompt, sample.tokens)
+    with engine.model.disable_adapter():
+        base = teacher_forced_logprobs(engine.model, prompt, sample.tokens)
+    got = torch.tensor(sample.logprobs)
+    assert (got - trained).abs().mean() * 3 < (got - base).abs().mean()
+    after = dict(engine.model.named_parameters())
+    assert all(after[n].dtype == torch.float32 and torch.equal(after[n], p) for n, p in before.items())

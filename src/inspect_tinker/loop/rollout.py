@@ -184,7 +184,7 @@ class RLRound:
                                                     model_path=None, config=GenerateConfig())
             t0 = time.time()
             try:
-                logs = yield rollout_tasks(self.build_reward_tasks(), rl, backend.sampler(), factory, seed,
+                logs = yield rollout_tasks(self.build_reward_tasks(), rl, backend.sampler(rollout=True), factory, seed,
                                            self.excluded, labels, state.round)
             finally:
                 backend.end_sampling()

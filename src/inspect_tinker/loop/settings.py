@@ -51,6 +51,7 @@ def backend_settings(config: Config) -> BackendSettings:
         seed=config.seed,
         renderer_name=config.renderer_name,
         eval_batch_size=config.eval_batch_size,
+        sampling_precision=config.generation.precision,
     )
 
 

@@ -195,9 +195,10 @@ class Backend(Protocol):
     def optim_step(self, learning_rate: float) -> None:
         """Apply accumulated gradients with AdamW at `learning_rate`, then clear them."""
 
-    def sampler(self, *, with_adapter: bool = True) -> Sampler:
+    def sampler(self, *, with_adapter: bool = True, rollout: bool = False) -> Sampler:
         """A sampling client on the current weights (`with_adapter=False`: the base model alone,
-        for a judge that must not be the model under test)."""
+        for a judge that must not be the model under test); `rollout`: for an RL rollout, which
+        may sample in a faster precision than an evaluation (`generation.precision`)."""
 
     def save_checkpoint(self, directory: Path) -> str:
         """Write adapter + optimizer + RNG state into the empty folder `directory` (the run

@@ -7,6 +7,7 @@ The base weights are loaded once; every round keeps training the same adapter. S
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from itertools import accumulate
@@ -124,6 +125,7 @@ class LocalBackend:
             self.precision, precision_reason = choice.precision, choice.reason
         torch.manual_seed(settings.seed)  # the adapter's random init depends on it
         self.eval_batch_size = settings.eval_batch_size
+        self.generation_precision = settings.sampling_precision
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -369,19 +371,44 @@ class LocalBackend:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
-    def sampler(self, *, with_adapter: bool = True) -> LocalSampler:
+    def sampling_precision(self, *, rollout: bool) -> str:
+        """"bf16" or "fp32": `generation.precision`, or for `auto`, on CPU fp32 for an evaluation
+        (the gate's greedy answers are those of the adapter reloaded in fp32 by PEFT) and the
+        training precision for an RL rollout (speed: the importance ratio corrects for the
+        difference); on GPU the training precision for both."""
+        if self.generation_precision != "auto":
+            return self.generation_precision
+        return self.precision if rollout or self.device.type == "cuda" else "fp32"
+
+    def sampler(self, *, with_adapter: bool = True, rollout: bool = False) -> LocalSampler:
         """A sampler on the current weights, batching concurrent requests (`eval_batch_size`).
 
-        `with_adapter=False` generates with the base weights alone. A sharded model
-        generates in lock-step with the other processes (call `end_sampling` when done).
+        `with_adapter=False` generates with the base weights alone; `rollout` samples in the
+        rollouts' precision (`sampling_precision`). A sharded model generates in lock-step with
+        the other processes (call `end_sampling` when done).
         """
+        precision = self.sampling_precision(rollout=rollout)
+        if precision == "bf16" and self.device.type == "cpu" and not self.sharded:
+            # On CPU, bf16 autocast would cast every weight at every decode step, more bytes than
+            # fp32 reads; a copy stored in bf16 (the adapter merged in) halves them and runs the
+            # CPU's bf16 kernels. It holds the weights as they are now, as a sampler should.
+            weights = self._bf16_copy(with_adapter)
+            return LocalSampler(lambda prompts, num_samples, params: generate_batch(
+                weights, self.tokenizer, self.device, prompts, num_samples, params), self.eval_batch_size)
+
         def generate(prompts: list[list[int]], num_samples: int, params: SamplingParams) -> list[list[SampledSequence]]:
-            settings = (num_samples, params, with_adapter)
+            settings = (num_samples, params, with_adapter, precision)
             if self._lockstep:
                 return self._lockstep(settings, prompts)
             return self._generate_with(settings, prompts)
 
         return LocalSampler(generate, self.eval_batch_size)
+
+    def _bf16_copy(self, with_adapter: bool):
+        """A plain transformers model in bf16: the base weights with the adapter merged in, or without it."""
+        peft_copy = copy.deepcopy(self.model)
+        plain = peft_copy.merge_and_unload() if with_adapter else peft_copy.unload()
+        return plain.to(torch.bfloat16).eval()
 
     def end_sampling(self) -> None:
         """Under FSDP, keep generating with the other processes until their evaluations are done too."""
@@ -389,11 +416,8 @@ class LocalBackend:
             self._lockstep.finish()
 
     def _generate_with(self, settings: tuple, prompts: list[list[int]]) -> list[list[SampledSequence]]:
-        num_samples, params, with_adapter = settings
-        # On CPU evaluation samples in fp32 whatever the training precision, so that greedy
-        # answers match those of the adapter reloaded in fp32 by PEFT.
-        on_gpu_bf16 = self.device.type == "cuda" and self.precision == "bf16"
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu_bf16 else nullcontext()
+        num_samples, params, with_adapter, precision = settings
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
         with nullcontext() if with_adapter else self.model.disable_adapter():
             # synced_gpus: sharded, every process runs forward passes until all have finished
             # (sampling at temperature > 0 may end the processes' batches at different lengths).

@@ -49,13 +49,13 @@ def generate_batch(
         return [generate_batch(model, tokenizer, device, [p], num_samples, params, autocast=autocast)[0] for p in prompts]
     model.eval()
     pad = tokenizer.pad_token_id
-    rows = [p for p in prompts for _ in range(num_samples)]
-    width = max(len(p) for p in rows)
-    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    width = max(len(p) for p in prompts)
+    input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
     attention = torch.zeros_like(input_ids)
-    for row, p in enumerate(rows):
+    for row, p in enumerate(prompts):
         input_ids[row, width - len(p):] = torch.tensor(p)
         attention[row, width - len(p):] = 1
+    input_ids, attention = input_ids.to(device), attention.to(device)
     sampled = params.temperature > 0
     generation = GenerationConfig(
         max_new_tokens=params.max_tokens,
@@ -71,10 +71,14 @@ def generate_batch(
     )
     rng = torch.random.fork_rng(devices=[device] if device.type == "cuda" else []) if seeded else nullcontext()
     with rng, autocast:
+        # Sharded, every process must run as many forward passes as the others: no shared prefill there.
+        cache = _shared_prefill(model, input_ids, attention, num_samples) if num_samples > 1 and not synced_gpus else None
+        if num_samples > 1:
+            input_ids, attention = input_ids.repeat_interleave(num_samples, 0), attention.repeat_interleave(num_samples, 0)
         if seeded:
             torch.manual_seed(params.seed)
         out = model.generate(
-            input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=generation,
+            input_ids=input_ids, attention_mask=attention, generation_config=generation, cache=cache,
             tokenizer=tokenizer if params.stop_strings else None, synced_gpus=synced_gpus,
         )
     new = out.sequences[:, width:].tolist()
@@ -91,6 +95,26 @@ def generate_batch(
                 top = [list(zip(i, v)) for i, v in zip(ids.tolist(), values.tolist())]
         sequences.append(SampledSequence(tokens=tokens, stop_reason=stop_reason, logprobs=chosen, top_logprobs=top))
     return [sequences[i * num_samples:(i + 1) * num_samples] for i in range(len(prompts))]
+
+
+def _shared_prefill(model, input_ids: torch.Tensor, attention: torch.Tensor, num_samples: int):
+    """The KV cache of every prompt but its last token, computed once per prompt and repeated
+    for its `num_samples` rows; None when a prompt is a single token (nothing to share).
+
+    `generate` given it runs only the last prompt token and the new ones, so `num_samples`
+    completions of a prompt cost one prefill, not `num_samples`: the rows of a group are the
+    same prompt, and their caches would be the same numbers. The last token is left to
+    `generate` so that it computes the first new token's logits as usual. The positions are
+    those `generate` gives a left-padded batch (the count of real tokens before each one).
+    """
+    if input_ids.shape[1] < 2:
+        return None
+    mask = attention[:, :-1]
+    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+    cache = model(input_ids=input_ids[:, :-1], attention_mask=mask, position_ids=positions, use_cache=True,
+                  logits_to_keep=1).cache
+    cache.batch_repeat_interleave(num_samples)
+    return cache
 
 
 def _ended(tokens: list[int], params: SamplingParams, tokenizer) -> tuple[list[int], str]:

@@ -61,6 +61,7 @@ class LocalBackendSettings:
     seed: int
     renderer_name: str | None
     eval_batch_size: int
+    sampling_precision: Precision  # the key generation.precision
 
 
 @dataclass(frozen=True)

@@ -619,8 +619,9 @@ class TinkerBackend:
                 self.wait(future)
             self.wait(step)
 
-    def sampler(self, *, with_adapter: bool = True) -> "TinkerSampler":
-        """A sampler on the current weights, or (`with_adapter=False`) on the base model."""
+    def sampler(self, *, with_adapter: bool = True, rollout: bool = False) -> "TinkerSampler":
+        """A sampler on the current weights, or (`with_adapter=False`) on the base model; the service
+        samples rollouts and evaluations alike (`rollout` changes nothing here)."""
         if not with_adapter:
             with service_call(f"creating a sampling client of {self.info.base_model!r}"):
                 client = self.wait(self.service.create_sampling_client(base_model=self.info.base_model))
