@@ -6,6 +6,7 @@ from inspect_tinker.data.render import render_conversation
 from inspect_tinker.loop.settings import backend_settings
 from inspect_tinker.provider.backend import SamplingParams
 from inspect_tinker.provider.local_backend import LocalBackend
+from inspect_tinker.provider.local_sampling import generate_batch
 from inspect_tinker.errors import UsageError
 from local_backends import local_backend
 
@@ -231,7 +232,7 @@ def test_a_group_prefills_its_prompt_once_and_samples_what_independent_rows_samp
         lambda _, args, kwargs: calls.append(kwargs["input_ids"].shape), with_kwargs=True)
     for prompt in prompts:
         calls.clear()
-        [shared] = engine.sampler().generate([prompt], 4, params)
+        [shared] = generate_batch(model, tokenizer, engine.device, [prompt], 4, params)
         # One prefill of the prompt less its last token, then one token per row and step.
         assert calls == [(1, len(prompt) - 1)] + [(4, 1)] * 6
         # Independent rows: the prompt copied 4 times through transformers' own generate, same seed.

@@ -388,11 +388,14 @@ class LocalBackend:
         the other processes (call `end_sampling` when done).
         """
         precision = self.sampling_precision(rollout=rollout)
-        if precision == "bf16" and self.device.type == "cpu" and not self.sharded:
-            # On CPU, bf16 autocast would cast every weight at every decode step, more bytes than
-            # fp32 reads; a copy stored in bf16 (the adapter merged in) halves them and runs the
-            # CPU's bf16 kernels. It holds the weights as they are now, as a sampler should.
-            weights = self._bf16_copy(with_adapter)
+        if self.device.type == "cpu" and not self.sharded and (with_adapter or precision == "bf16"):
+            # On CPU a sampler generates from a copy of the weights with the adapter merged in: the
+            # unmerged adapter's small matmuls cost 18 % of a batch's CPU time on the bundled model,
+            # the copy under a second (bench/README.md), and its answers are those of the adapter
+            # reloaded and merged by `-M model_path=`. In bf16 the copy is stored in bf16: autocast
+            # would cast every weight at every decode step, more bytes than fp32 reads. The copy
+            # holds the weights as they are now, as a sampler should. (On GPU memory is dearer.)
+            weights = self._merged_copy(with_adapter, torch.bfloat16 if precision == "bf16" else torch.float32)
             return LocalSampler(lambda prompts, num_samples, params: generate_batch(
                 weights, self.tokenizer, self.device, prompts, num_samples, params), self.eval_batch_size)
 
@@ -404,11 +407,11 @@ class LocalBackend:
 
         return LocalSampler(generate, self.eval_batch_size)
 
-    def _bf16_copy(self, with_adapter: bool):
-        """A plain transformers model in bf16: the base weights with the adapter merged in, or without it."""
+    def _merged_copy(self, with_adapter: bool, dtype: torch.dtype):
+        """A plain transformers model in `dtype`: the base weights with the adapter merged in, or without it."""
         peft_copy = copy.deepcopy(self.model)
         plain = peft_copy.merge_and_unload() if with_adapter else peft_copy.unload()
-        return plain.to(torch.bfloat16).eval()
+        return plain.to(dtype).eval()
 
     def end_sampling(self) -> None:
         """Under FSDP, keep generating with the other processes until their evaluations are done too."""
