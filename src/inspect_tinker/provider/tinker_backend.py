@@ -282,10 +282,15 @@ def loss_sum(output: types.ForwardBackwardOutput, batch: list[TokenizedExample])
     Computed from the per-token log-probabilities the service returns, as tinker-cookbook
     does, so it does not depend on the names of the service's metrics.
     """
-    return -sum(
-        float(np.dot(out["logprobs"].to_numpy(), np.asarray(example.loss_mask[1:], dtype=np.float64)))
+    return sum(example_loss_sums(output, batch))
+
+
+def example_loss_sums(output: types.ForwardBackwardOutput, batch: list[TokenizedExample]) -> list[float]:
+    """Each example's summed negative log-likelihood of its target tokens (its loss mask), in order."""
+    return [
+        -float(np.dot(out["logprobs"].to_numpy(), np.asarray(example.loss_mask[1:], dtype=np.float64)))
         for out, example in zip(output.loss_fn_outputs, batch, strict=True)
-    )
+    ]
 
 
 class ResultWaiter:
@@ -596,6 +601,13 @@ class TinkerBackend:
         future = self.training.forward_backward(data, LOSS_FN)
         self._submitted.append(future)
         return _SubmittedStepMetrics(future, batch, self.wait)
+
+    def example_losses(self, examples: list[TokenizedExample]) -> list[float]:
+        """Each example's mean loss per target token, from the service's `forward` (no gradient)."""
+        data = [to_datum(e, 1.0) for e in examples]
+        with service_call("training"):
+            output = self.wait(self.training.forward(data, LOSS_FN))
+        return [total / max(e.n_target_tokens, 1) for total, e in zip(example_loss_sums(output, examples), examples)]
 
     def forward_backward_policy(self, data: list[PolicyDatum], loss: PolicyLoss) -> PolicyStepMetrics:
         """Submit the RL step's forward and backward pass with Tinker's `loss.name` loss (PPO's
