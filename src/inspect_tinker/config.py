@@ -572,7 +572,8 @@ class Config(_Strict):
     min_delta: float = Field(0.01, ge=0.0, le=1.0, description="The smallest score gain that counts as improving.")
     steps_growth: float = Field(1.5, gt=1.0, description="`more_steps`: steps per round are multiplied by this.")
     max_steps_per_round: int | None = Field(
-        None, ge=1, le=MAX_STEPS_PER_ROUND, description="`more_steps`: the most steps per round; none: no cap."
+        None, ge=1, le=MAX_STEPS_PER_ROUND,
+        description="The most steps per round `more_steps` and focus_weight's added steps may reach; none: no cap.",
     )
     rank_growth: int = Field(2, ge=2, description="`grow_rank`: the LoRA rank is multiplied by this.")
     max_lora_rank: int = Field(64, ge=1, description="`grow_rank`: the largest LoRA rank.")
@@ -589,6 +590,16 @@ class Config(_Strict):
     )
     upweight_repeats: int = Field(
         0, ge=0, description="Repeat the training record that best covers each failed question this many extra times; 0: off."
+    )
+    focus_weight: int = Field(
+        3, ge=1,
+        description="After a round below the bar, the records data selection added and the training records of the "
+        "questions still failing are drawn this many times in the next round while their own loss is above "
+        "focus_loss_bound, with the steps added that carry the extra copies (policies/focus.py); 1: off.",
+    )
+    focus_loss_bound: float = Field(
+        0.05, gt=0.0,
+        description="The mean loss per target token below which a focus record counts as learned and is drawn once again.",
     )
 
     # Hyperparameter search (`inspect-tinker tune`).

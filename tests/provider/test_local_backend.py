@@ -47,6 +47,18 @@ def test_training_on_a_batch_lowers_its_loss(tiny_model_dir, tokenizer):
     assert first.n_tokens == sum(e.n_target_tokens for e in batch)
 
 
+def test_each_examples_own_loss_is_its_training_loss_without_a_gradient(tiny_model_dir, tokenizer):
+    engine = make_engine(tiny_model_dir)
+    batch = examples(tokenizer)
+    losses = engine.example_losses(batch)
+    assert grads(engine) == {}  # measuring accumulates nothing for the next step
+    for example, loss in zip(batch, losses):
+        assert loss == pytest.approx(engine.forward_backward([example]).loss, rel=1e-5)
+    train_steps(engine, batch[:1], 20)
+    after = engine.example_losses(batch)
+    assert after[0] < losses[0] * 0.8  # the record trained on: its own loss fell
+
+
 def assert_same_gradients(a, b):
     g1, g2 = grads(a), grads(b)
     assert g1.keys() == g2.keys() and g1

@@ -251,6 +251,19 @@ class LocalBackend:
         [loss_sum], n_input, n_pad = self._accumulate(batch, total_tokens, lambda part, tensors: (self._token_losses(tensors).sum(), []))
         return StepMetrics(loss_sum=loss_sum, n_tokens=total_tokens, n_input_tokens=int(n_input), n_pad_tokens=int(n_pad))
 
+    def example_losses(self, examples: list[TokenizedExample]) -> list[float]:
+        """Each example's mean cross-entropy per target token under the current weights, no gradient.
+
+        One example per forward pass: the few records a round weighs (policies/focus.py) cost
+        little, and a mean per example needs no untangling of a packed micro-batch's tokens.
+        """
+        losses = []
+        with torch.no_grad():
+            for example in examples:
+                tensors = {k: v.to(self.device) for k, v in self._layout([example], self.tokenizer.pad_token_id).items()}
+                losses.append(self._token_losses(tensors).mean().item())
+        return losses
+
     def forward_backward_policy(self, data: list[PolicyDatum], loss: PolicyLoss) -> PolicyStepMetrics:
         """Accumulate gradients of the step's mean RL loss per completion token (`loss`, as
         provider/policy_loss.py defines it), on the sampled tokens exactly as they were sampled.

@@ -340,6 +340,13 @@ class ConsoleSink:
             highlight=False,
         )
 
+    def _on_focus_weighed(self, e: dict) -> None:
+        if e["records"]:
+            self.console.print(
+                f"  Focus after round {e['round']}: {e['unlearned']} of {len(e['records'])} records of failed or newly "
+                f"added questions above loss {e['loss_bound']:g}, drawn ×{e['weight']} next round", highlight=False,
+            )
+
     def _on_adapter_grown(self, e: dict) -> None:
         self.console.print(
             f"  LoRA rank grown to {e['lora_rank']} ({e['trainable_parameters'] / 1e6:.2f} M trainable parameters)"
