@@ -180,6 +180,12 @@ def make_world(seed: int, *, places: int = 18, ships: int = 10, asked: int = 10,
     candidates = [f for e in targets for f in facts[e]]
     rng.shuffle(candidates)
     asked_facts = candidates[:asked]
+    if nameless:
+        # At most one asked fact per attribute: two targets' capitals stated without their names
+        # ("The capital of the island is X.", twice) would be the same statement about two
+        # places, which no reader, and no rule on the text, can tell apart (bench/README.md).
+        asked_facts = [f for n, f in enumerate(candidates) if f.attribute not in {g.attribute for g in candidates[:n]}]
+        asked_facts = asked_facts[:asked]
     known, hidden = asked_facts[: asked // 2], asked_facts[asked // 2:]
     if nameless:
         for fact in hidden:

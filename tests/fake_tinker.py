@@ -157,10 +157,8 @@ class FakeTrainingClient:
         self.fake.log.append(("forward_backward", data, loss_fn))
         outputs, total = [], 0.0
         for datum in data:
-            ids = torch.tensor([datum.model_input.to_ints()])
-            targets = datum.loss_fn_inputs["target_tokens"].to_torch()
             weights = datum.loss_fn_inputs["weights"].to_torch()
-            logprobs = self.model(input_ids=ids).logits[0].log_softmax(-1).gather(-1, targets[:, None])[:, 0]
+            logprobs = self._logprobs(datum)
             loss = -(logprobs * weights).sum()  # Tinker's cross_entropy: a sum, not a mean
             loss.backward()
             total += loss.item()
@@ -169,6 +167,18 @@ class FakeTrainingClient:
             loss_fn_output_type="ArrayRecord", loss_fn_outputs=outputs, metrics={"loss:sum": total}
         )
         return self.fake.future("forward_backward", output)
+
+    def forward(self, data, loss_fn, loss_fn_config=None):
+        self.fake.log.append(("forward", data, loss_fn))
+        with torch.no_grad():
+            outputs = [{"logprobs": types.TensorData.from_torch(self._logprobs(datum))} for datum in data]
+        return self.fake.future("forward", types.ForwardBackwardOutput(
+            loss_fn_output_type="ArrayRecord", loss_fn_outputs=outputs, metrics={}))
+
+    def _logprobs(self, datum):
+        ids = torch.tensor([datum.model_input.to_ints()])
+        targets = datum.loss_fn_inputs["target_tokens"].to_torch()
+        return self.model(input_ids=ids).logits[0].log_softmax(-1).gather(-1, targets[:, None])[:, 0]
 
     def optim_step(self, optim_params=None, *, adam_params=None):
         self.fake.log.append(("optim_step", optim_params))

@@ -143,3 +143,31 @@ def test_the_original_demo_config_runs_in_its_own_keys_through_both_commands(com
     assert (config["lr_decay"], config["eval_threshold"], config["batch_size"]) == (0.6, 0.75, 4)
     tasks = {read_eval_log(str(p), header_only=True).eval.task for p in (run_dir / "logs").glob("*.eval")}
     assert tasks == {"simple_qa", "train_round_1"}
+
+
+@pytest.mark.parametrize("command", ["inspect-tinker run", "inspect eval"])
+def test_the_rl_example_runs_from_the_repo_root_through_both_commands(command, tiny_model_dir, tmp_path):
+    # Typed as examples/rl/README.md writes them, from the repository root, with the config path
+    # relative to it; only the model (the tiny one) and the budget (one step of 2 prompts x 2) change.
+    # tests/integration/test_rl_example.py runs the example itself on the bundled model.
+    where = {"base_model": str(tiny_model_dir), "max_rounds": 1, "steps_per_round": 1, "rl.prompts_per_step": 2,
+             "rl.group_size": 2, "run_name": "rl"}
+    if command == "inspect-tinker run":
+        args = [sys.executable, "-m", "inspect_tinker", "run", "--config", "examples/rl/config.yaml",
+                "--output-dir", str(tmp_path), *[a for k, v in where.items() for a in ("--set", f"{k}={v}")]]
+    else:
+        args = [str(Path(sys.executable).with_name("inspect")), "eval", "inspect_tinker/train_until_threshold",
+                "-T", "config=examples/rl/config.yaml", "-T", f"output_dir={tmp_path}",
+                *[a for k, v in where.items() for a in ("-T", f"{k}={v}")], "--log-dir", str(tmp_path / "logs")]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=1200, cwd=REPO,
+                          env={**os.environ, "INSPECT_EVAL_CTL_SERVER": "false"})
+    run_dir = tmp_path / "rl"
+    assert (run_dir / "summary.json").is_file(), done.stdout + done.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert done.returncode == (summary["exit_code"] if command == "inspect-tinker run" else 0), done.stderr
+    assert [r["round"] for r in summary["rounds"]] == [0, 1]
+    log_dir = run_dir / "logs" if command == "inspect-tinker run" else tmp_path / "logs"
+    tasks = {read_eval_log(str(p), header_only=True).eval.task for p in log_dir.glob("*.eval")}
+    assert tasks == {"terse_eval", "rollout_round_1", "train_round_1"}
+    steps = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert [e["groups"] for e in steps if e["event"] == "rl_step"] == [2]  # one step of 2 prompts, rewarded

@@ -1,76 +1,111 @@
-"""A reward the bundled SmolLM2-135M-Instruct can learn on a CPU in minutes: open with a short sentence.
+"""A reward the bundled SmolLM2-135M-Instruct can learn on a CPU in minutes, and a bar it cannot hack.
 
     inspect eval examples/rl/terse.py@terse_eval --model tinker/SmolLM2-135M-Instruct -M backend=local
 
-Each prompt is an open question the model, untrained, answers with a long first sentence. The
-scorer `terse` is programmatic: an answer scores 1 when its first sentence (up to `.`, `!` or
-`?`) has at most MAX_WORDS words. Measured on the untrained model: 6% of the held-out prompts
-answered greedily, 16% of the training prompts' samples at temperature 1, so a group of 4 often
-holds a success to learn from. `terse_train` holds the prompts the rewards come from,
-`terse_eval` others, never rewarded, which gate the run (examples/rl/config.yaml).
+Each prompt is a question with a one-word answer the model, untrained, mostly knows (an
+antonym, a country's language or capital) but often buries in a long answer: "The opposite of
+hot is cold. This is a fundamental concept in science...". Two programmatic scorers:
+
+- `terse`, the reward (`terse_train`): 1 when the answer ended by itself within MAX_WORDS words.
+  It pays for the form alone, so it can be hacked: "Great question!" earns it.
+- `terse_and_right`, the bar (`terse_eval`, held-out questions never rewarded): terse AND the
+  expected answer is in it. The hack scores 0 here, so a rise of the bar is a model that learned
+  to stop after the answer, not to say something short; rewards that rise while it stays flat
+  raise the run's reward_hacking alert.
 """
 
 import re
 
-
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 from inspect_ai.model import GenerateConfig
-from inspect_ai.scorer import CORRECT, INCORRECT, Score, Target, accuracy, scorer, stderr
+from inspect_ai.scorer import CORRECT, INCORRECT, Score, Scorer, Target, accuracy, scorer, stderr
 from inspect_ai.solver import TaskState, generate
 
-MAX_WORDS = 8
-# Room for a first sentence of MAX_WORDS words and its end; one cut here scores 0.
+MAX_WORDS = 10
+# Room for an answer of MAX_WORDS words; a long one is cut here and is not terse.
 MAX_TOKENS = 24
-_FIRST_SENTENCE = re.compile(r"(.*?[.!?])(\s|$)", re.S)
 
-TRAIN_PROMPTS = [
-    "Why is the sky blue?", "What is photosynthesis?", "How do airplanes fly?", "What causes rain?",
-    "Why do cats purr?", "What is gravity?", "How does a refrigerator work?", "What is a black hole?",
-    "Why do leaves change color in autumn?", "What is the internet?", "How do vaccines work?",
-    "What is inflation?", "Why do we sleep?", "What is a volcano?", "How do bees make honey?",
-    "What is democracy?", "Why is the ocean salty?", "What is electricity?", "How does the heart work?",
-    "What is a rainbow?", "Why do birds migrate?", "What is climate change?", "How do magnets work?",
-    "What is an atom?", "Why do we dream?", "What is a computer?", "How do plants grow?",
-    "What is music?", "Why is exercise healthy?", "What is the moon made of?", "How do fish breathe?",
-    "What is a star?",
+# (question, the expected answer as a regular expression of alternatives)
+TRAIN = [
+    *((f"What is the opposite of {w}?", a) for w, a in [
+        ("hot", "cold"), ("up", "down"), ("day", "night"), ("big", "small|little"), ("fast", "slow"),
+        ("happy", "sad|unhappy"), ("open", "closed?|shut"), ("wet", "dry"), ("full", "empty"), ("early", "late"),
+        ("rich", "poor"), ("strong", "weak"), ("loud", "quiet|soft|silent"), ("clean", "dirty"), ("push", "pull"),
+        ("win", "lose"), ("true", "false"), ("first", "last"), ("near", "far"), ("north", "south"),
+    ]),
+    *((f"What language is spoken in {c}?", a) for c, a in [
+        ("France", "French"), ("Spain", "Spanish"), ("Germany", "German"), ("Italy", "Italian"),
+        ("Japan", "Japanese"), ("Russia", "Russian"), ("Greece", "Greek"), ("Portugal", "Portuguese"),
+    ]),
+    *((f"What is the capital of {c}?", a) for c, a in [
+        ("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Germany", "Berlin"),
+        ("Spain", "Madrid"), ("England", "London"), ("Russia", "Moscow"), ("China", "Beijing"),
+    ]),
 ]
-EVAL_PROMPTS = [
-    "Why do dogs bark?", "What is a desert?", "How do trains run?", "What causes thunder?",
-    "Why do we need water?", "What is a glacier?", "How does a camera work?", "What is friction?",
-    "Why do onions make people cry?", "What is a virus?", "How do clouds form?", "What is money?",
-    "Why do stars twinkle?", "What is an earthquake?", "How do birds fly?", "What is oxygen?",
+EVAL = [
+    *((f"What is the opposite of {w}?", a) for w, a in [
+        ("old", "young|new"), ("hard", "soft|easy"), ("thick", "thin"), ("heavy", "light"), ("light", "dark|darkness|heavy"),
+        ("black", "white"), ("high", "low"), ("good", "bad|evil"), ("east", "west"), ("inside", "outside"),
+        ("begin", "end|finish|stop"), ("alive", "dead"),
+    ]),
+    *((f"What language is spoken in {c}?", a) for c, a in [
+        ("China", "Chinese|Mandarin"), ("Brazil", "Portuguese"), ("Mexico", "Spanish"), ("the Netherlands", "Dutch"),
+        ("Sweden", "Swedish"), ("Korea", "Korean"),
+    ]),
+    *((f"What is the capital of {c}?", a) for c, a in [
+        ("Egypt", "Cairo"), ("Greece", "Athens"), ("Canada", "Ottawa"), ("Ireland", "Dublin"),
+        ("Portugal", "Lisbon"), ("Austria", "Vienna"),
+    ]),
 ]
+
+
+def _terse(state: TaskState) -> tuple[bool, str]:
+    """Whether the answer ended by itself (not cut at MAX_TOKENS) within MAX_WORDS words, and why."""
+    words = len(state.output.completion.split())
+    if state.output.stop_reason != "stop":
+        return False, f"cut at {MAX_TOKENS} tokens"
+    return words <= MAX_WORDS, f"ended after {words} words"
 
 
 @scorer(metrics=[accuracy(), stderr()])
-def terse():
-    """1 when the answer's first sentence has at most MAX_WORDS words, else 0 (none ended: 0)."""
+def terse() -> Scorer:
+    """The reward: 1 when the answer ended within MAX_WORDS words, whatever it says."""
 
     async def score(state: TaskState, target: Target) -> Score:
-        first = _FIRST_SENTENCE.match(state.output.completion)
-        words = len(first.group(1).split()) if first else None
-        short = words is not None and words <= MAX_WORDS
-        return Score(value=CORRECT if short else INCORRECT, answer=state.output.completion,
-                     explanation=f"first sentence of {words} words" if first else "no sentence ended")
+        short, why = _terse(state)
+        return Score(value=CORRECT if short else INCORRECT, answer=state.output.completion, explanation=why)
 
     return score
 
 
-def _task(prompts: list[str], prefix: str) -> Task:
+@scorer(metrics=[accuracy(), stderr()])
+def terse_and_right() -> Scorer:
+    """The bar: 1 when the answer is terse and holds the expected answer (a whole word, any case)."""
+
+    async def score(state: TaskState, target: Target) -> Score:
+        short, why = _terse(state)
+        right = re.search(rf"\b({target.text})\b", state.output.completion, re.I) is not None
+        return Score(value=CORRECT if short and right else INCORRECT, answer=state.output.completion,
+                     explanation=f"{why}; {'holds' if right else 'lacks'} the answer ({target.text})")
+
+    return score
+
+
+def _task(questions: list[tuple[str, str]], prefix: str, grader: Scorer) -> Task:
     return Task(
-        dataset=[Sample(id=f"{prefix}-{i}", input=p, target="") for i, p in enumerate(prompts)],
-        solver=generate(), scorer=terse(), config=GenerateConfig(max_tokens=MAX_TOKENS),
+        dataset=[Sample(id=f"{prefix}-{i}", input=q, target=a) for i, (q, a) in enumerate(questions)],
+        solver=generate(), scorer=grader, config=GenerateConfig(max_tokens=MAX_TOKENS),
     )
 
 
 @task
 def terse_train() -> Task:
-    """The prompts the RL rounds sample and reward."""
-    return _task(TRAIN_PROMPTS, "train")
+    """The questions the RL rounds sample and reward, scored by `terse` (the form alone)."""
+    return _task(TRAIN, "train", terse())
 
 
 @task
 def terse_eval() -> Task:
-    """Held-out prompts: the bar, never rewarded."""
-    return _task(EVAL_PROMPTS, "eval")
+    """Held-out questions, never rewarded, scored by `terse_and_right`: the bar."""
+    return _task(EVAL, "eval", terse_and_right())

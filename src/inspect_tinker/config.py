@@ -303,7 +303,7 @@ class GenerationConfig(_Strict):
     precision: Precision = Field(
         "auto",
         description="Sampling precision of the local backend. `fp32`: the greedy answers of the adapter reloaded in fp32. "
-        "`bf16`: on CPU from a copy of the weights in bf16 with the adapter merged in (2.4x as fast on the bundled model "
+        "`bf16`: on CPU from a copy of the weights in bf16 with the adapter merged in (1.8x to 2.4x as fast on the bundled model "
         "on an AVX-512 BF16 CPU, and 5 of its 44 benchmark answers differ; bench/README.md), on GPU under bf16 autocast. "
         "`auto`: evaluations, which the gate compares across rounds, in fp32 on CPU; RL rollouts, whose importance "
         "ratio corrects for the difference, and everything on GPU in the training precision (`precision`). "
@@ -572,7 +572,8 @@ class Config(_Strict):
     min_delta: float = Field(0.01, ge=0.0, le=1.0, description="The smallest score gain that counts as improving.")
     steps_growth: float = Field(1.5, gt=1.0, description="`more_steps`: steps per round are multiplied by this.")
     max_steps_per_round: int | None = Field(
-        None, ge=1, le=MAX_STEPS_PER_ROUND, description="`more_steps`: the most steps per round; none: no cap."
+        None, ge=1, le=MAX_STEPS_PER_ROUND,
+        description="The most steps per round `more_steps` and focus_weight's added steps may reach; none: no cap.",
     )
     rank_growth: int = Field(2, ge=2, description="`grow_rank`: the LoRA rank is multiplied by this.")
     max_lora_rank: int = Field(64, ge=1, description="`grow_rank`: the largest LoRA rank.")
@@ -589,6 +590,16 @@ class Config(_Strict):
     )
     upweight_repeats: int = Field(
         0, ge=0, description="Repeat the training record that best covers each failed question this many extra times; 0: off."
+    )
+    focus_weight: int = Field(
+        3, ge=1,
+        description="After a round below the bar, the records data selection added and the training records of the "
+        "questions still failing are drawn this many times in the next round while their own loss is above "
+        "focus_loss_bound, with the steps added that carry the extra copies (policies/focus.py); 1: off.",
+    )
+    focus_loss_bound: float = Field(
+        0.05, gt=0.0,
+        description="The mean loss per target token below which a focus record counts as learned and is drawn once again.",
     )
 
     # Hyperparameter search (`inspect-tinker tune`).
@@ -693,6 +704,11 @@ class Config(_Strict):
             raise ValueError("rl: only read by method: rl or sft_then_rl; set method, or remove rl")
         if self.method != "sft" and (self.rl is None or not self.rl.tasks):
             raise ValueError(f"method {self.method} needs rl.tasks: the Inspect tasks whose scorers are the rewards")
+        if self.method != "sft" and self.candidate_file is not None:
+            # Selection adds records after an evaluation (round 1's at the earliest), and every round
+            # after round 1 of an RL method trains on rewards, never on records: they would go unread.
+            raise ValueError(f"candidate_file: failure-driven selection adds training records, which method "
+                             f"{self.method}'s RL rounds never train on; remove candidate_file or use method: sft")
         return self
 
     @model_validator(mode="after")

@@ -96,7 +96,7 @@ def test_selection_adds_pool_records_for_the_failed_questions_and_records_why(wr
     (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in POOL))
     # The eval file asks the three FACTS questions; the tiny random model fails them all.
     config = write_run_config(candidate_file="pool.jsonl", select_per_round=3, upweight_repeats=2,
-                              max_rounds=2, eval_threshold=1.0)
+                              max_rounds=2, eval_threshold=1.0)  # focus off (the fixture's): its steps are the next test's
     evals = [json.loads(line) for line in (tmp_path / "eval.jsonl").read_text().splitlines()]
     for record, category in zip(evals, ["geography", "economy", None]):
         record.update({"category": category} if category else {})
@@ -145,6 +145,43 @@ def test_selection_adds_pool_records_for_the_failed_questions_and_records_why(wr
     out = capsys.readouterr().out
     assert "Data selection after round 1: 3 failed questions → 2 records added" in out
     assert "+ pool.jsonl:2 for eval/2" in out and "economy: 1 failed, 1 added, 1 repeated" in out
+
+
+def test_focus_draws_the_added_and_still_failing_records_more_often_with_the_steps_to_carry_them(
+        write_run_config, tmp_path, capsys):
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in POOL))
+    # The tiny random model fails all three questions and has learned nothing: every record's own loss is high.
+    config = write_run_config(candidate_file="pool.jsonl", select_per_round=3, max_rounds=2, eval_threshold=1.0,
+                              focus_weight=3, focus_loss_bound=0.05, steps_per_round=2, batch_size=2)
+    assert main(["run", str(config)]) == 1
+    run_dir = tmp_path / "runs" / "test"
+    events = read_events(run_dir)
+    [weighed] = [e for e in events if e["event"] == "focus_weighed"]  # after round 1, not after the last
+    records = {r["where"]: r for r in weighed["records"]}
+    # The two pool records selection added, and the training record of each failed question.
+    assert set(records) == {"pool.jsonl:1", "pool.jsonl:2", "train.jsonl:1", "train.jsonl:2", "train.jsonl:3"}
+    assert records["train.jsonl:2"]["why"] == "covers failed eval/2"
+    assert records["pool.jsonl:1"]["why"] == "added for failed eval/1"
+    assert all(r["loss"] > 0.05 and r["copies"] == 2 for r in records.values()) and weighed["unlearned"] == 5
+    # 5 records × 2 extra copies = 10 examples: 5 more steps of 2 than the policy's 2.
+    decisions = {e["round"]: e for e in events if e["event"] == "decision"}
+    assert decisions[1]["rule"].endswith("+unlearned/more_steps") and decisions[1]["focus_steps"] == 5
+    assert Counter(e["round"] for e in events if e["event"] == "step") == {1: 2, 2: 7}
+    examples = {e["round"]: e["examples"] for e in events if e["event"] == "round_started"}
+    assert examples == {1: 3, 2: 3 + 2 + 10}
+    state = json.loads((run_dir / "state.json").read_text())
+    assert [r["where"] for r in state["focus"]] == [r["where"] for r in weighed["records"]]
+    assert "Focus after round 1: 5 of 5 records" in capsys.readouterr().out
+
+
+def test_a_record_whose_own_loss_is_under_the_bound_is_drawn_once_and_adds_no_steps(write_run_config, tmp_path):
+    config = write_run_config(max_rounds=2, eval_threshold=1.0, focus_weight=3, focus_loss_bound=100.0)
+    run(load_config(config))
+    events = read_events(tmp_path / "runs" / "test")
+    [weighed] = [e for e in events if e["event"] == "focus_weighed"]
+    assert weighed["unlearned"] == 0 and all(r["copies"] == 0 for r in weighed["records"]) and weighed["records"]
+    assert Counter(e["round"] for e in events if e["event"] == "step") == {1: 2, 2: 2}
+    assert not any(e["event"] == "data_selected" for e in events)  # no pool: focus alone selects nothing
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from inspect_ai.scorer import Score, Target, mean, scorer
 from inspect_ai.solver import TaskState, generate
 
 from inspect_tinker.errors import UsageError
-from inspect_tinker.config import build_config
+from inspect_tinker.config import Config, build_config
 from inspect_tinker.loop.rollout import GroupSampler, choose_prompts, policy_data, reward_groups, step_seed
 from inspect_tinker.policies.advantages import group_advantages
 from inspect_tinker.policies.alerts import reward_hacking
@@ -121,7 +121,34 @@ def test_policy_data_skips_groups_whose_rewards_are_all_equal():
     ({"method": "rl", "rl": {"tasks": ["r.py@x"], "loss": "grpo"}}, "rl.loss: Input should be 'importance_sampling' or 'ppo'"),
     ({"method": "rl", "rl": {"tasks": ["r.py@x"], "groups": 4}}, "unknown key 'rl.groups'"),
     ({"method": "sft"}, "missing required key 'train_file'"),
+    ({"method": "rl", "rl": {"tasks": ["r.py@x"]}, "candidate_file": "c.jsonl"},
+     "candidate_file: failure-driven selection adds training records, which method rl's RL rounds never train on"),
+    ({"method": "sft_then_rl", "train_file": "t.jsonl", "rl": {"tasks": ["r.py@x"]}, "candidate_file": "c.jsonl"},
+     "candidate_file: failure-driven selection adds training records, which method sft_then_rl's RL rounds never"),
 ])
 def test_rl_configuration_mistakes_are_one_line_each(keys, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         build_config({"eval_tasks": ["e.jsonl"], **keys})
+
+
+@pytest.mark.parametrize("score, alerted", [(0.25, True), (0.75, False)])
+def test_an_rl_round_whose_rewards_rose_while_the_gate_stayed_raises_the_reward_hacking_alert(tmp_path, score, alerted):
+    # The history examples/rl/terse.py guards against: the form-only reward rose over the round
+    # (the model learned to answer "Great question!"), the gate (terse AND right) stayed at 0.25.
+    from inspect_tinker.loop.rounds import _warn_reward_hacking
+    from inspect_tinker.tracking import EventLog, RoundRecord, RunFolder, RunState
+
+    folder = RunFolder.create(tmp_path, "run")
+    events = EventLog(folder)
+    for step, reward in enumerate([0.2, 0.6, 0.9], start=1):
+        events.emit("rl_step", round=1, step=step, step_in_round=step, mean_reward=reward)
+    baseline = RoundRecord(round=0, learning_rate=None, final_loss=None, score=0.25, adapter=None)
+    config = Config.model_validate({"eval_tasks": ["e.jsonl"], "method": "rl", "rl": {"tasks": ["r.py@x"]}})
+    _warn_reward_hacking(1, score, RunState(history=[baseline]), config, folder, events)
+    raised = [e for e in folder.read_events() if e["event"] == "alert"]
+    if alerted:
+        [alert] = raised
+        assert (alert["alert"], alert["round"]) == ("reward_hacking", 1)
+        assert "0.200 → 0.900" in alert["message"] and "0.250 → 0.250" in alert["message"]
+    else:  # the gate rose with the rewards: an honest rise
+        assert raised == []

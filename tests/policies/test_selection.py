@@ -252,3 +252,24 @@ def test_each_failures_nearest_miss_is_in_the_selection_record():
     assert nearest.where == "pool:4" and "nearest miss for failed facts/ferry" in nearest.reason
     [entry] = SelectionRound([NIGHT_FERRY], added, refused, budget=5).summary()["per_failure"]
     assert entry["nearest_miss"] == nearest.reason
+
+
+def test_a_record_stating_a_relevant_records_answer_word_for_word_is_relevant_with_it():
+    pool = [*LOOK_ALIKES, record("pool:10", "Tell me something about Quessa.", "People in Quessa speak Old Marric.")]
+    floor = RelevanceFloor([prompt_and_answer(r.conversation) for r in pool], second_opinion=False)
+    verdict = floor.floor(QUESSA_LANGUAGE.question)(9)
+    # Alone it covers only "people" of what is asked; it says what pool:6 says, which passes.
+    assert verdict.relevant and verdict.reason == "states the same answer as record 6, which passes"
+    assert not floor.floor(QUESSA_CAPITAL.question)(9).relevant  # the same answer as no capital record
+
+
+def test_the_word_naming_what_kind_of_thing_a_name_is_is_not_what_is_asked():
+    ships = [
+        record("pool:1", "How old is the ship?", "The ship is ninety years old."),
+        record("pool:2", "Who built the Ramofen?", "The Ramofen was built by Tam Orrin."),
+    ]
+    floor = RelevanceFloor([prompt_and_answer(r.conversation) for r in ships], second_opinion=False)
+    verdict = floor.floor("Which person built the ship Ramofen?")
+    # "ship" in "the ship Ramofen" says what Ramofen is: sharing it is sharing whom it is about, not the fact.
+    assert not verdict(0).relevant and "covers 0 of the question's words (none)" in verdict(0).reason
+    assert verdict(1).relevant and "covers 1 of the question's words (built)" in verdict(1).reason

@@ -6,6 +6,7 @@ from inspect_tinker.data.render import render_conversation
 from inspect_tinker.loop.settings import backend_settings
 from inspect_tinker.provider.backend import SamplingParams
 from inspect_tinker.provider.local_backend import LocalBackend
+from inspect_tinker.provider.local_sampling import generate_batch
 from inspect_tinker.errors import UsageError
 from local_backends import local_backend
 
@@ -44,6 +45,18 @@ def test_training_on_a_batch_lowers_its_loss(tiny_model_dir, tokenizer):
     first = train_steps(engine, batch, 31)
     assert engine.forward_backward(batch).loss < first.loss * 0.8
     assert first.n_tokens == sum(e.n_target_tokens for e in batch)
+
+
+def test_each_examples_own_loss_is_its_training_loss_without_a_gradient(tiny_model_dir, tokenizer):
+    engine = make_engine(tiny_model_dir)
+    batch = examples(tokenizer)
+    losses = engine.example_losses(batch)
+    assert grads(engine) == {}  # measuring accumulates nothing for the next step
+    for example, loss in zip(batch, losses):
+        assert loss == pytest.approx(engine.forward_backward([example]).loss, rel=1e-5)
+    train_steps(engine, batch[:1], 20)
+    after = engine.example_losses(batch)
+    assert after[0] < losses[0] * 0.8  # the record trained on: its own loss fell
 
 
 def assert_same_gradients(a, b):
@@ -211,7 +224,7 @@ def test_a_group_prefills_its_prompt_once_and_samples_what_independent_rows_samp
         lambda _, args, kwargs: calls.append(kwargs["input_ids"].shape), with_kwargs=True)
     for prompt in prompts:
         calls.clear()
-        [shared] = engine.sampler().generate([prompt], 4, params)
+        [shared] = generate_batch(model, tokenizer, engine.device, [prompt], 4, params)
         # One prefill of the prompt less its last token, then one token per row and step.
         assert calls == [(1, len(prompt) - 1)] + [(4, 1)] * 6
         # Independent rows: the prompt copied 4 times through transformers' own generate, same seed.

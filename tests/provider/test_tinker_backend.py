@@ -99,6 +99,15 @@ def test_the_loss_is_the_weighted_nll_of_the_logprobs_the_service_returns(fake, 
     assert metrics.loss == pytest.approx(expected / metrics.n_tokens)
 
 
+def test_each_examples_own_loss_comes_from_the_services_forward_without_a_gradient(fake, tinker_config, tokenizer):
+    engine = create_backend(backend_settings(load_config(tinker_config())))
+    batch = examples(tokenizer)
+    losses = engine.example_losses(batch)
+    assert [name for name, *_ in fake.log if name in ("forward", "forward_backward")] == ["forward"]
+    for example, loss in zip(batch, losses):
+        assert loss == pytest.approx(engine.forward_backward([example]).loss, rel=1e-5) and loss > 0
+
+
 def test_forward_backward_and_optim_step_are_both_submitted_before_either_is_awaited(fake, tinker_config, tokenizer):
     engine = create_backend(backend_settings(load_config(tinker_config())))
     fake.log.clear()

@@ -20,7 +20,8 @@ from safetensors.torch import load_file
 
 from inspect_tinker.tracking import verify_checkpoint
 
-ROUNDS = dict(max_rounds=3, steps_per_round=30, batch_size=2, eval_threshold=1.0, keep_last=3)
+# Focus off: the kill points below are the steps of rounds of 30 (the adapting run has it on).
+ROUNDS = dict(max_rounds=3, steps_per_round=30, batch_size=2, eval_threshold=1.0, keep_last=3, focus_weight=1)
 
 
 def outcome(run_dir: Path) -> dict:
@@ -98,7 +99,8 @@ def test_a_run_killed_at_any_point_resumes_to_the_same_result(tmp_path, tiny_mod
     assert_same(outcome(run_dir), reference)
 
 
-ADAPTING = dict(policy="grow_rank", lora_rank=2, candidate_file="pool.jsonl", select_per_round=2, upweight_repeats=1)
+ADAPTING = dict(policy="grow_rank", lora_rank=2, candidate_file="pool.jsonl", select_per_round=2, upweight_repeats=1,
+                focus_weight=3)
 
 
 def _pool(root: Path) -> None:
@@ -128,6 +130,8 @@ def test_a_run_that_adds_data_and_grows_its_adapter_resumes_to_the_same_result(t
     assert [e["lora_rank"] for e in evs if e["event"] == "adapter_grown"][-1] == 8  # 2 → 4 → 8
     added = [e["where"] for e in evs if e["event"] == "data_added"]
     assert added and added == [e["where"] for e in events(reference_root / "runs" / "test") if e["event"] == "data_added"]
+    focused = lambda evs: [e["records"] for e in evs if e["event"] == "focus_weighed"]  # noqa: E731
+    assert focused(evs)[-1] == focused(events(reference_root / "runs" / "test"))[-1]  # the round killed trained the same copies
 
 
 def test_a_disk_that_fills_up_mid_run_keeps_events_whole_and_resumes_to_the_same_result(

@@ -33,11 +33,14 @@ from inspect_tinker.loop.rollout import RLRound, round_method, round_rewards
 from inspect_tinker.loop.settings import backend_settings, policy_rules, selection_settings, training_settings
 from inspect_tinker.loop.summary import summarize
 from inspect_tinker.loop.training import Trainer, training_stage
-from inspect_tinker.policies import Hyperparameters, PolicyRules, account_for_new_records, best_round, check_gate, decide
+from inspect_tinker.policies import (
+    Hyperparameters, PolicyRules, account_for_new_records, account_for_unlearned, best_round, check_gate, decide,
+)
 from inspect_tinker.policies.alerts import reward_hacking
 from inspect_tinker.policies.learning_rate import resolve_learning_rate
+from inspect_tinker.policies.focus import FocusCandidate, FocusRecord, extra_steps, unlearned, weigh
 from inspect_tinker.policies.selection import DataAddition
-from inspect_tinker.policies.selector import DataSelector, addition_examples
+from inspect_tinker.policies.selector import DataSelector, addition_examples, rendered_records
 from inspect_tinker.provider import Backend, create_backend
 from inspect_tinker.tracking import EventLog, RoundUsage, RunFolder, RunState, checkpoint_address, next_state
 from inspect_tinker.tracking.resume import restore_point
@@ -80,6 +83,7 @@ def rounds(
             if method == "rl":  # each step: a rollout stage of the reward tasks, then a policy step
                 yield from rl.stage(state)
             else:
+                # The file's records, those selection added, and the extra copies of the records still unlearned.
                 examples = file_examples + _added_examples(state, backend, config)
                 yield from training_stage(trainer, state, examples)
         # The round's evaluation tasks, at its checkpoint.
@@ -207,9 +211,26 @@ def _grow_adapter(backend: Backend, config: Config, state: RunState, events: Eve
 
 
 def _added_examples(state: RunState, backend: Backend, config: Config) -> list:
-    """The records data selection added so far, as training examples."""
+    """The records data selection added so far, and the extra copies of the round's unlearned
+    focus records, as training examples."""
     additions = [DataAddition.from_dict(a) for a in state.data_additions]
-    return addition_examples(additions, backend.tokenizer, config.data, config.max_seq_length)
+    focus = [FocusRecord.from_dict(r) for r in state.focus]
+    return addition_examples([*additions, *focus], backend.tokenizer, config.data, config.max_seq_length)
+
+
+def _weigh_focus(candidates: list[FocusCandidate], backend: Backend, config: Config, events: EventLog,
+                 round_no: int) -> list[FocusRecord]:
+    """Each focus candidate's own loss on the current weights, and the extra copies it gets
+    (policies/focus.py); the `focus_weighed` event lists them."""
+    rendered = rendered_records([c.conversation for c in candidates], backend.tokenizer, config.data,
+                                config.max_seq_length)
+    kept = [(c, e) for c, e in zip(candidates, rendered) if e is not None]
+    losses = backend.example_losses([e for _, e in kept]) if kept else []
+    focus = weigh([c for c, _ in kept], losses, weight=config.focus_weight, loss_bound=config.focus_loss_bound)
+    events.emit("focus_weighed", round=round_no, weight=config.focus_weight, loss_bound=config.focus_loss_bound,
+                unlearned=len(unlearned(focus)),
+                records=[{"where": r.where, "why": r.why, "loss": r.loss, "copies": r.copies} for r in focus])
+    return focus
 
 
 def _cost(state: RunState) -> float | None:
@@ -224,19 +245,30 @@ def _decide(round_no: int, result: EvalResult, usage: RoundUsage, state: RunStat
     is spent), the data selection aimed at the failures, all recorded; a rollback loaded, and
     optimizer states no resume can need pruned."""
     verdict = check_gate(result, threshold=config.eval_threshold, gate_on=config.gate_on)
-    current = Hyperparameters(state.learning_rate, state.steps_per_round, state.lora_rank)
+    # The policy adjusts its own steps, not those the last round's focus added.
+    current = Hyperparameters(state.learning_rate, state.steps_per_round - state.focus_steps, state.lora_rank)
     decision = decide(verdict, round_no, current, state.history, rules=rules)
     if not decision.stop and config.max_cost is not None and usage.total_cost >= config.max_cost:
         decision = replace(decision, stop=True, rule="max_cost", rollback_to=None,
                            reason=f"{verdict.reason}; the run has cost {usage.total_cost:.4g} of max_cost {config.max_cost:g}")
-    additions = []
+    additions, focus = [], []
     if selector and round_no > 0 and not decision.stop:  # before the decision is recorded: what it adds changes it
-        chosen = selector.choose(result, round_no, [DataAddition.from_dict(a) for a in state.data_additions])
-        _record_selection(chosen, round_no, events)
+        earlier = [DataAddition.from_dict(a) for a in state.data_additions]
+        chosen = selector.choose(result, round_no, earlier)
+        if selector.selects:
+            _record_selection(chosen, round_no, events)
         additions = [a.to_dict() for a in chosen.additions]
         decision = account_for_new_records(decision, current, chosen.new_records)
+        if config.focus_weight > 1 and round_method(config, round_no + 1) == "sft":
+            # The added records and those of the questions still failing, weighed by their own
+            # loss on the weights the next round starts from (a rollback's are close enough).
+            focus = _weigh_focus(selector.focus_candidates(chosen, [*earlier, *chosen.additions]), backend, config,
+                                 events, round_no)
+            decision = account_for_unlearned(decision, len(unlearned(focus)), extra_steps(focus, config.batch_size),
+                                             config.max_steps_per_round)
     adapter = checkpoint_address(folder.round_dir(round_no)) if round_no > 0 else None  # a path, or tinker://...
-    after = next_state(state, verdict, decision, adapter=adapter, data_additions=additions, usage=usage)
+    after = next_state(state, verdict, decision, adapter=adapter, data_additions=additions,
+                       focus=[r.to_dict() for r in focus], usage=usage)
     events.emit("decision", round=round_no, score=result.score, threshold=config.eval_threshold, gate=asdict(verdict),
                 best_round=best_round(after.history).round, **asdict(decision))
     if round_no > 0:

@@ -204,7 +204,10 @@ def brief(config: Config) -> dict:
     return {
         "base_model": config.base_model,
         "backend": config.backend,
-        "train_file": str(config.train_file),
+        "train_file": str(config.train_file) if config.train_file else None,
+        "method": config.method,
+        "rl": {"tasks": [t.display_name for t in config.rl.tasks], "group_size": config.rl.group_size,
+               "prompts_per_step": config.rl.prompts_per_step, "loss": config.rl.loss} if config.rl else None,
         "eval_tasks": [_task_brief(t) for t in config.eval_tasks]
         + (["general_knowledge (regression guard)"] if adds_guard(config) else []),
         "gate_on": config.gate_on,

@@ -59,7 +59,8 @@ def selection_settings(config: Config) -> SelectionSettings:
     """What failure-driven data selection is told (policies/selector.py)."""
     return SelectionSettings(
         train_file=config.train_file, candidate_file=config.candidate_file, select_per_round=config.select_per_round,
-        upweight_repeats=config.upweight_repeats, retrieval=config.retrieval, data=config.data,
+        upweight_repeats=config.upweight_repeats, retrieval=config.retrieval, focus_weight=config.focus_weight,
+        data=config.data,
     )
 
 

@@ -1,7 +1,8 @@
 """The decision after an evaluation: stop when the gate passes or after the last round, otherwise go
 on with the hyperparameters the configured policy chooses (policies/hyperparameters.py), from the
-best trained round when the round fell below it (`on_regression: rollback`), and with no
-learning-rate decay into a round that brings new records (`account_for_new_records`).
+best trained round when the round fell below it (`on_regression: rollback`), with no
+learning-rate decay into a round that brings new records (`account_for_new_records`), and with
+the steps that carry the extra copies of the records still unlearned (`account_for_unlearned`).
 
 The baseline (round 0, the base model) is decided like every round: it stops the run when the
 base model meets the bar already, and otherwise starts round 1 with the run's first hyperparameters.
@@ -46,6 +47,8 @@ class RoundDecision:
     rule: str  # which rule fired: "bar_met", "last_round", "baseline/train", or the policy's, e.g. "plateau/decay"
     reason: str
     new_records: int = 0  # pool records data selection added for the next round
+    unlearned: int = 0  # focus records whose own loss is above the bound: drawn focus_weight times next round
+    focus_steps: int = 0  # of next_steps_per_round, the steps added to carry their extra copies
     rollback_to: int | None = None  # the trained round whose checkpoint the next round starts from, if not this one
 
 
@@ -107,4 +110,24 @@ def account_for_new_records(decision: RoundDecision, current: Hyperparameters, n
         new_records=new_records,
         reason=f"{decision.reason}; {new_records} new records for the next round: no decay into a round that "
         f"brings new data, learning rate kept at {current.learning_rate:.2e}",
+    )
+
+
+def account_for_unlearned(decision: RoundDecision, unlearned: int, extra_steps: int,
+                          max_steps_per_round: int | None) -> RoundDecision:
+    """`decision` once the next round's focus is known: `unlearned` records still above the loss
+    bound, whose extra copies take `extra_steps` steps (policies/focus.py). The round trains the
+    policy's steps plus those, so that the copies add to the round instead of crowding the other
+    records out of it (capped at `max_steps_per_round`); the rule gets "+unlearned/more_steps"."""
+    if decision.stop or extra_steps == 0:
+        return replace(decision, unlearned=unlearned)
+    steps = decision.next_steps_per_round + extra_steps
+    if max_steps_per_round is not None:
+        steps = max(min(steps, max_steps_per_round), decision.next_steps_per_round)
+    added = steps - decision.next_steps_per_round
+    return replace(
+        decision, next_steps_per_round=steps, unlearned=unlearned, focus_steps=added,
+        rule=f"{decision.rule}+unlearned/more_steps",
+        reason=f"{decision.reason}; {unlearned} records still above the loss bound, drawn more often: "
+        f"steps {decision.next_steps_per_round} → {steps} to carry their copies",
     )

@@ -54,6 +54,7 @@ from inspect_tinker.policies.retrieval import EMBEDDING_PACKAGE, embedding_model
 
 _SENTENCE = re.compile(r"[^.?!]+")
 _WORD = re.compile(r"[\w'-]+")
+_DESCRIPTOR = re.compile(r"\b(?:[Tt]he|[Aa]n?)\s+([a-z][\w'-]*)\s+(?=[A-Z])")
 # How close to the pool's most similar record (cosine, names left out) a record without the
 # question's names must come. On bench/selection.py's nameless world (seed 0) a record stating
 # the asked fact in other words scored 0.71 to 0.85 of the best; records sharing a paraphrase's
@@ -86,6 +87,11 @@ class RelevanceFloor:
         texts = [f"{prompt}\n{answer}" for prompt, answer in records]
         self._terms = [set(t) for t in _tokens(texts)] if records else []
         self._prompt_names = [_name_terms(prompt) for prompt, _ in records]
+        by_answer: dict[str, list[int]] = {}
+        for n, (_, answer) in enumerate(records):
+            by_answer.setdefault(" ".join(answer.lower().split()), []).append(n)
+        self._same_answer = [[m for m in by_answer[" ".join(answer.lower().split())] if m != n]
+                             for n, (_, answer) in enumerate(records)]
         if second_opinion is None:
             second_opinion = importlib.util.find_spec(EMBEDDING_PACKAGE) is not None
         self._embedded = _embed([_without_names(t) for t in texts]) if second_opinion and records else None
@@ -97,7 +103,7 @@ class RelevanceFloor:
         [terms] = _tokens([question])
         terms = set(terms)
         names = sorted(terms & _name_terms(question))
-        asked = terms - set(names)
+        asked = terms - set(names) - _descriptor_terms(question)
         best = max((len(asked & doc) for doc in self._terms), default=0)
         # The best cover among the records that may be about the question's subject (they name
         # nothing else): a record missing the names must match it, not half of it.
@@ -108,6 +114,18 @@ class RelevanceFloor:
             similar = self._embedded @ _embed([_without_names(question)])[0]
 
         def verdict(document: int) -> Verdict:
+            own = verdict_alone(document)
+            if own.relevant:
+                return own
+            # A record stating word for word what a relevant record states is relevant too: the
+            # two ask the same in other words ("What language is spoken in ...?" beside "Which
+            # language do people speak in ...?"), and the answer is what training teaches.
+            for other in self._same_answer[document]:
+                if verdict_alone(other).relevant:
+                    return Verdict(True, f"states the same answer as record {other + 1}, which passes")
+            return own
+
+        def verdict_alone(document: int) -> Verdict:
             doc = self._terms[document]
             missing = [n for n in names if n not in doc]
             elsewhere = sorted(self._prompt_names[document] - set(names))
@@ -155,6 +173,15 @@ def _tokens(texts: list[str]) -> list[list[str]]:
 def _names(text: str) -> list[str]:
     """The capitalised words of `text` that do not start a sentence."""
     return [w for sentence in _SENTENCE.findall(text) for w in _WORD.findall(sentence)[1:] if w[0].isupper()]
+
+
+def _descriptor_terms(question: str) -> set[str]:
+    """The tokens of the words that describe a name in `question` rather than ask about it: the
+    one word between an article and a name ("the ship" in "Who built the ship Ramofen?"). They say
+    what kind of thing the name is, as the name says which one; a record sharing only them ("How
+    old is the ship?") shares whom it is about, not what is asked."""
+    words = _DESCRIPTOR.findall(question)
+    return set(_tokens([" ".join(words)])[0]) if words else set()
 
 
 def _name_terms(text: str) -> set[str]:

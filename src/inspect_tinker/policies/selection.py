@@ -141,7 +141,7 @@ def select_candidates(
     if not failures or not pool or limit <= 0:
         return [], []
     taken = set(taken)
-    ranked = [_ranked(row) for row in index.scores([f.question for f in failures])]
+    ranked = [ranked_documents(row) for row in index.scores([f.question for f in failures])]
     queues = [iter(r) for r in ranked]
     verdicts = [floor.floor(f.question) for f in failures]
     refused: list[Refusal] = []
@@ -211,7 +211,7 @@ def select_repeats(
     taken = set(taken)
     chosen = []
     for failure, row in zip(failures, index.scores([f.question for f in failures])):
-        best = next(((i, s) for i, s in _ranked(row) if training[i].where not in taken), None)
+        best = next(((i, s) for i, s in ranked_documents(row) if training[i].where not in taken), None)
         if best is not None:
             taken.add(training[best[0]].where)
             chosen.append(_addition(round_no, "repeated", training[best[0]], failure, best[1], index.kind, copies))
@@ -241,7 +241,7 @@ def by_category(failures: list[Failure], additions: list[DataAddition]) -> dict[
     return dict(sorted(report.items()))
 
 
-def _ranked(row: np.ndarray) -> list[tuple[int, float]]:
+def ranked_documents(row: np.ndarray) -> list[tuple[int, float]]:
     """(document, score) pairs scoring above 0, best first; ties keep the pool's order."""
     order = np.argsort(-row, kind="stable")
     return [(int(i), float(row[i])) for i in order if row[i] > 0]

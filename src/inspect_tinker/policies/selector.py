@@ -1,6 +1,7 @@
 """The data-selection step as the loop runs it: the candidate pool read and checked once, the
 retrieval indexes built once, and after each round below the bar, the failed gate samples
-turned into data additions (policies/selection.py holds the choosing itself)."""
+turned into data additions (policies/selection.py holds the choosing itself) and into the
+records the next round may train harder (policies/focus.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from inspect_tinker.data.reading import cite
 from inspect_tinker.data.render import TokenizedExample, render_batch, text_limit, truncate
 from inspect_tinker.data.settings import DataConfig
 from inspect_tinker.evals.result import EvalResult
+from inspect_tinker.policies.focus import FocusCandidate
 from inspect_tinker.policies.relevance import RelevanceFloor
 from inspect_tinker.policies.retrieval import RetrievalIndex, RetrievalKind, build_index, check_retrieval
 from inspect_tinker.policies.selection import (
-    DataAddition, Failure, PoolRecord, Refusal, by_category, conversation_text, prompt_and_answer, select_candidates,
-    select_repeats,
+    DataAddition, Failure, PoolRecord, Refusal, by_category, conversation_text, prompt_and_answer, ranked_documents,
+    select_candidates, select_repeats,
 )
 
 
@@ -31,6 +33,7 @@ class SelectionSettings:
     select_per_round: int
     upweight_repeats: int
     retrieval: RetrievalKind
+    focus_weight: int  # 1: no record is trained harder (policies/focus.py)
     data: DataConfig  # the checks the candidates pass, as training records do
 
 
@@ -90,6 +93,7 @@ class DataSelector:
         self._pool_index: RetrievalIndex | None = None
         self._pool_floor: RelevanceFloor | None = None
         self._training_index: RetrievalIndex | None = None
+        self._training_floor: RelevanceFloor | None = None
 
     @classmethod
     def from_settings(
@@ -103,7 +107,7 @@ class DataSelector:
         says: an added record must never hold an evaluation question. `training` are the run's
         checked training records; `tasks` the built evaluation tasks.
         """
-        if settings.candidate_file is None and not settings.upweight_repeats:
+        if settings.candidate_file is None and not settings.upweight_repeats and settings.focus_weight <= 1:
             return None
         check_retrieval(settings.retrieval)
         pool, report = [], None
@@ -113,6 +117,11 @@ class DataSelector:
             pool = _records(settings.candidate_file.name, checked)
             report = checked.report.summary()
         return cls(settings, _records(settings.train_file.name, training), pool, sample_categories(tasks), report)
+
+    @property
+    def selects(self) -> bool:
+        """Whether this selector adds or repeats records (else it only names focus candidates)."""
+        return self.settings.candidate_file is not None or bool(self.settings.upweight_repeats)
 
     def choose(self, result: EvalResult, round_no: int, earlier: list[DataAddition]) -> SelectionRound:
         """The additions for the failed gate samples of `result` (round `round_no`), skipping
@@ -128,6 +137,24 @@ class DataSelector:
         ) if self.settings.upweight_repeats else []
         return SelectionRound(failures, additions, refusals, self.settings.select_per_round)
 
+    def focus_candidates(self, chosen: SelectionRound, additions: list[DataAddition]) -> list[FocusCandidate]:
+        """The records the next round may train harder (policies/focus.py): every pool record
+        `additions` (all so far, this round's too) added, and for each failure of `chosen`, the
+        training record retrieval ranks first among those the relevance floor lets through (the
+        record that teaches what was asked; none when no training record is about it). Each once."""
+        candidates = {a.where: FocusCandidate(a.where, a.conversation, f"added for failed {a.task}/{a.sample_id}")
+                      for a in additions if a.action == "added"}
+        if chosen.failures and self.training:
+            rows = self.training_index.scores([f.question for f in chosen.failures])
+            for failure, row in zip(chosen.failures, rows):
+                relevant = self.training_floor.floor(failure.question)
+                best = next((i for i, _ in ranked_documents(row) if relevant(i).relevant), None)
+                if best is not None and self.training[best].where not in candidates:
+                    record = self.training[best]
+                    candidates[record.where] = FocusCandidate(
+                        record.where, record.conversation, f"covers failed {failure.task}/{failure.sample_id}")
+        return list(candidates.values())
+
     @property
     def pool_index(self) -> RetrievalIndex:
         if self._pool_index is None:
@@ -141,6 +168,17 @@ class DataSelector:
                 [prompt_and_answer(r.conversation) for r in self.pool], lexical=self.settings.retrieval == "bm25"
             )
         return self._pool_floor
+
+    @property
+    def training_floor(self) -> RelevanceFloor:
+        # Without the embedding model's second opinion: a training file may be large, and the
+        # record that teaches a failed question names what it asks about.
+        if self._training_floor is None:
+            self._training_floor = RelevanceFloor(
+                [prompt_and_answer(r.conversation) for r in self.training], lexical=self.settings.retrieval == "bm25",
+                second_opinion=False,
+            )
+        return self._training_floor
 
     @property
     def training_index(self) -> RetrievalIndex:
@@ -183,19 +221,23 @@ def failed_gate_samples(result: EvalResult, categories: dict) -> list[Failure]:
     ]
 
 
-def addition_examples(
-    additions: list[DataAddition], tokenizer, data: DataConfig, max_seq_length: int
-) -> list[TokenizedExample]:
-    """The training examples the additions stand for, in order: rendered like training data
-    (`data.train_on`, cut to `max_seq_length` as `data.too_long` says), a repeated record `copies` times."""
-    if not additions:
+def addition_examples(additions: list, tokenizer, data: DataConfig, max_seq_length: int) -> list[TokenizedExample]:
+    """The training examples that `additions` (DataAddition or FocusRecord: a `conversation` and its
+    `copies`) stand for, in order, each `copies` times; those not trainable are left out."""
+    rendered = rendered_records([a.conversation for a in additions], tokenizer, data, max_seq_length)
+    return [example for addition, example in zip(additions, rendered) if example is not None
+            for _ in range(addition.copies)]
+
+
+def rendered_records(conversations: list, tokenizer, data: DataConfig, max_seq_length: int) -> list[TokenizedExample | None]:
+    """Each conversation rendered like training data (`data.train_on`, cut to `max_seq_length` as
+    `data.too_long` says), in order; None for one that would not be trained on (too long to keep,
+    or fewer than `data.min_target_tokens` target tokens)."""
+    if not conversations:
         return []
-    examples = []
-    for addition, example in zip(additions, render_batch(
-        tokenizer, [a.conversation for a in additions], data.train_on, text_limit(tokenizer, max_seq_length)
-    )):
+    out = []
+    for example in render_batch(tokenizer, conversations, data.train_on, text_limit(tokenizer, max_seq_length)):
         if len(example.input_ids) > max_seq_length:
             example = truncate(example, max_seq_length) if data.too_long == "truncate" else None
-        if example is not None and example.n_target_tokens >= data.min_target_tokens:
-            examples += [example] * addition.copies
-    return examples
+        out.append(example if example is not None and example.n_target_tokens >= data.min_target_tokens else None)
+    return out

@@ -170,6 +170,10 @@ class Backend(Protocol):
     def forward_backward(self, batch: list[TokenizedExample]) -> StepMetrics:
         """Accumulate gradients of the mean per-target-token loss of `batch`."""
 
+    def example_losses(self, examples: list[TokenizedExample]) -> list[float]:
+        """Each example's mean loss per target token under the current weights, in order, with no
+        gradient accumulated (policies/focus.py: which records the next round trains harder)."""
+
     def forward_backward_policy(self, data: list[PolicyDatum], loss: PolicyLoss) -> PolicyStepMetrics:
         """Accumulate gradients of the RL loss `loss` over the completion tokens of `data`, as
         Tinker's forward_backward with loss_fn="importance_sampling" or "ppo" does. The per-token

@@ -251,6 +251,19 @@ class LocalBackend:
         [loss_sum], n_input, n_pad = self._accumulate(batch, total_tokens, lambda part, tensors: (self._token_losses(tensors).sum(), []))
         return StepMetrics(loss_sum=loss_sum, n_tokens=total_tokens, n_input_tokens=int(n_input), n_pad_tokens=int(n_pad))
 
+    def example_losses(self, examples: list[TokenizedExample]) -> list[float]:
+        """Each example's mean cross-entropy per target token under the current weights, no gradient.
+
+        One example per forward pass: the few records a round weighs (policies/focus.py) cost
+        little, and a mean per example needs no untangling of a packed micro-batch's tokens.
+        """
+        losses = []
+        with torch.no_grad():
+            for example in examples:
+                tensors = {k: v.to(self.device) for k, v in self._layout([example], self.tokenizer.pad_token_id).items()}
+                losses.append(self._token_losses(tensors).mean().item())
+        return losses
+
     def forward_backward_policy(self, data: list[PolicyDatum], loss: PolicyLoss) -> PolicyStepMetrics:
         """Accumulate gradients of the step's mean RL loss per completion token (`loss`, as
         provider/policy_loss.py defines it), on the sampled tokens exactly as they were sampled.
@@ -374,11 +387,14 @@ class LocalBackend:
         the other processes (call `end_sampling` when done).
         """
         precision = self.sampling_precision(rollout=rollout)
-        if precision == "bf16" and self.device.type == "cpu" and not self.sharded:
-            # On CPU, bf16 autocast would cast every weight at every decode step, more bytes than
-            # fp32 reads; a copy stored in bf16 (the adapter merged in) halves them and runs the
-            # CPU's bf16 kernels. It holds the weights as they are now, as a sampler should.
-            weights = self._bf16_copy(with_adapter)
+        if self.device.type == "cpu" and not self.sharded and (with_adapter or precision == "bf16"):
+            # On CPU a sampler generates from a copy of the weights with the adapter merged in: the
+            # unmerged adapter's small matmuls cost 18 % of a batch's CPU time on the bundled model,
+            # the copy under a second (bench/README.md), and its answers are those of the adapter
+            # reloaded and merged by `-M model_path=`. In bf16 the copy is stored in bf16: autocast
+            # would cast every weight at every decode step, more bytes than fp32 reads. The copy
+            # holds the weights as they are now, as a sampler should. (On GPU memory is dearer.)
+            weights = self._merged_copy(with_adapter, torch.bfloat16 if precision == "bf16" else torch.float32)
             return LocalSampler(lambda prompts, num_samples, params: generate_batch(
                 weights, self.tokenizer, self.device, prompts, num_samples, params), self.eval_batch_size)
 
@@ -390,11 +406,11 @@ class LocalBackend:
 
         return LocalSampler(generate, self.eval_batch_size)
 
-    def _bf16_copy(self, with_adapter: bool):
-        """A plain transformers model in bf16: the base weights with the adapter merged in, or without it."""
+    def _merged_copy(self, with_adapter: bool, dtype: torch.dtype):
+        """A plain transformers model in `dtype`: the base weights with the adapter merged in, or without it."""
         peft_copy = copy.deepcopy(self.model)
         plain = peft_copy.merge_and_unload() if with_adapter else peft_copy.unload()
-        return plain.to(torch.bfloat16).eval()
+        return plain.to(dtype).eval()
 
     def end_sampling(self) -> None:
         """Under FSDP, keep generating with the other processes until their evaluations are done too."""

@@ -280,10 +280,15 @@ def loss_sum(output: types.ForwardBackwardOutput, data: list[types.Datum]) -> fl
     Computed from the per-token log-probabilities the service returns, as tinker-cookbook
     does, so it does not depend on the names of the service's metrics.
     """
-    return -sum(
-        float(np.dot(out["logprobs"].to_numpy(), datum.loss_fn_inputs["weights"].to_numpy()))
+    return sum(datum_loss_sums(output, data))
+
+
+def datum_loss_sums(output: types.ForwardBackwardOutput, data: list[types.Datum]) -> list[float]:
+    """Each datum's summed negative log-likelihood of its weighted target tokens, in order."""
+    return [
+        -float(np.dot(out["logprobs"].to_numpy(), datum.loss_fn_inputs["weights"].to_numpy()))
         for out, datum in zip(output.loss_fn_outputs, data, strict=True)
-    )
+    ]
 
 
 class ResultWaiter:
@@ -590,6 +595,14 @@ class TinkerBackend:
         future = self.training.forward_backward(data, LOSS_FN)
         self._submitted.append(future)
         return _SubmittedStepMetrics(future, data, self.wait)
+
+    def example_losses(self, examples: list[TokenizedExample]) -> list[float]:
+        """Each example's mean loss per target token, from the service's `forward` (no gradient)."""
+        data = [to_datum(e) for e in examples]
+        with service_call("training"):
+            output = self.wait(self.training.forward(data, LOSS_FN))
+        weights = [float(d.loss_fn_inputs["weights"].to_numpy().sum()) for d in data]
+        return [total / max(w, 1.0) for total, w in zip(datum_loss_sums(output, data), weights)]
 
     def forward_backward_policy(self, data: list[PolicyDatum], loss: PolicyLoss) -> PolicyStepMetrics:
         """Submit the RL step's forward and backward pass with Tinker's `loss.name` loss (PPO's

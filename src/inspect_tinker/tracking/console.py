@@ -59,6 +59,22 @@ def paired_line(paired: dict) -> str:
 
 
 
+def _training(c: dict) -> str:
+    """What the rounds train on: the training file, the RL reward tasks, or both (`sft_then_rl`)."""
+    lines = f"  Training data:   {c['train_file']}\n" if c.get("train_file") else ""
+    if c.get("rl"):
+        rl = c["rl"]
+        when = "round 1 on the training data, then " if c.get("method") == "sft_then_rl" else ""
+        lines += (f"  RL rewards:      {', '.join(rl['tasks'])} ({when}{rl['group_size']} completions × "
+                  f"{rl['prompts_per_step']} prompts a step, {rl['loss']})\n")
+    return lines
+
+
+def _step_size(c: dict) -> str:
+    # An RL step's size is the rl section's (prompts × completions), not batch_size.
+    return "" if c.get("method") == "rl" else f" of {c['batch_size']} examples"
+
+
 def _rate(value) -> str:
     return value if isinstance(value, str) else f"{value:g}"
 
@@ -93,9 +109,9 @@ class ConsoleSink:
         self.console.print(Panel.fit("[bold]inspect-tinker[/] · evaluation-driven LoRA fine-tuning", border_style="cyan"))
         self.console.print(
             f"  Base model:      {c['base_model']} ({c['backend']} backend)\n"
-            f"  Training data:   {c['train_file']}\n"
+            f"{_training(c)}"
             f"  Evaluation:      {', '.join(c['eval_tasks'])}\n"
-            f"  Max rounds:      {c['max_rounds']} × {c['steps_per_round']} steps of {c['batch_size']} examples\n"
+            f"  Max rounds:      {c['max_rounds']} × {c['steps_per_round']} steps{_step_size(c)}\n"
             f"  Bar:             {c['eval_threshold']} (gate on {c['gate_on'].replace('_', ' ')})\n"
             f"  Learning rate:   {_rate(c['learning_rate'])}, {_schedule(c)} (×{c['lr_decay']} after a round below the bar)\n"
             f"  Run folder:      {e['run_dir']}"
@@ -323,6 +339,13 @@ class ConsoleSink:
             f"({escape(_short(e['question'], 40))}), {e['retrieval']} {e['score']:.2f}",
             highlight=False,
         )
+
+    def _on_focus_weighed(self, e: dict) -> None:
+        if e["records"]:
+            self.console.print(
+                f"  Focus after round {e['round']}: {e['unlearned']} of {len(e['records'])} records of failed or newly "
+                f"added questions above loss {e['loss_bound']:g}, drawn ×{e['weight']} next round", highlight=False,
+            )
 
     def _on_adapter_grown(self, e: dict) -> None:
         self.console.print(

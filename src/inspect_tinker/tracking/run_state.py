@@ -64,6 +64,10 @@ class RunState:
     # Records added to the training data by failure-driven selection, in order
     # (DataAddition.to_dict()); the training examples are the file's plus these.
     data_additions: list[dict] = field(default_factory=list)
+    # The records the round in progress trains harder (policies/focus.py; FocusRecord.to_dict()),
+    # and the steps of steps_per_round added to carry their extra copies (the policy chose the rest).
+    focus: list[dict] = field(default_factory=list)
+    focus_steps: int = 0
 
     @property
     def step_in_round(self) -> int:
@@ -78,13 +82,14 @@ class RunState:
 
 
 def next_state(state: RunState, verdict: GateVerdict, decision: RoundDecision, *, adapter: str | None = None,
-               data_additions: list[dict] = (), usage: RoundUsage = RoundUsage()) -> RunState:
+               data_additions: list[dict] = (), focus: list[dict] = (), usage: RoundUsage = RoundUsage()) -> RunState:
     """The run's state once the evaluation in progress has been gated (`verdict`) and decided
     (`decision`): that of the round just trained (phase `evaluating`), or else of the baseline,
     which is evaluated before any training.
 
     `adapter` is the trained round's checkpoint address, `data_additions` what data selection
-    added after it (DataAddition.to_dict()), `usage` what the round used. The evaluated round joins the history; the run is
+    added after it (DataAddition.to_dict()), `focus` the records the next round trains harder
+    (FocusRecord.to_dict()), `usage` what the round used. The evaluated round joins the history; the run is
     finished when the decision stops it; else, after a trained round, the next round starts with
     the decision's hyperparameters, from the checkpoint of the round it rolls back to, if any.
     `state` itself is not changed.
@@ -110,5 +115,5 @@ def next_state(state: RunState, verdict: GateVerdict, decision: RoundDecision, *
         done, round=state.round + 1, phase="training", learning_rate=decision.next_learning_rate,
         steps_per_round=decision.next_steps_per_round, lora_rank=decision.next_lora_rank,
         round_start_step=state.global_step, checkpoint=checkpoint, round_start_checkpoint=checkpoint,
-        round_tokens_trained=0,
+        round_tokens_trained=0, focus=list(focus), focus_steps=decision.focus_steps,
     )
