@@ -303,7 +303,7 @@ class GenerationConfig(_Strict):
     precision: Precision = Field(
         "auto",
         description="Sampling precision of the local backend. `fp32`: the greedy answers of the adapter reloaded in fp32. "
-        "`bf16`: on CPU from a copy of the weights in bf16 with the adapter merged in (2.4x as fast on the bundled model "
+        "`bf16`: on CPU from a copy of the weights in bf16 with the adapter merged in (1.8x to 2.4x as fast on the bundled model "
         "on an AVX-512 BF16 CPU, and 5 of its 44 benchmark answers differ; bench/README.md), on GPU under bf16 autocast. "
         "`auto`: evaluations, which the gate compares across rounds, in fp32 on CPU; RL rollouts, whose importance "
         "ratio corrects for the difference, and everything on GPU in the training precision (`precision`). "
