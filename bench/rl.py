@@ -60,7 +60,7 @@ HERE = Path(__file__).parent
 TASK = HERE / "rl_reward_task.py"
 EXAMPLE = HERE.parent / "examples" / "rl"
 # Both sides on the server; AdamW as rl_loop sets it (beta2 0.95, eps 1e-8, no clipping).
-GROUP, PROMPTS_PER_STEP, RANK, LEARNING_RATE, MAX_TOKENS, SEED = 4, 4, 8, 1e-2, 16, 0
+GROUP, PROMPTS_PER_STEP, RANK, LEARNING_RATE, MAX_TOKENS, SEED = 4, 4, 8, 1e-2, 8, 0  # 16 tokens saturate the reward
 RENDERER = "qwen3_instruct"  # the peer's renderer: ChatML, SmolLM2's turn format
 
 

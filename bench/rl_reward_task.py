@@ -15,7 +15,7 @@ from inspect_ai.dataset import Sample
 from inspect_ai.scorer import Score, Target, mean, scorer
 from inspect_ai.solver import TaskState, generate
 
-FULL_LENGTH = 80  # characters; 16 random tokens rarely reach it
+FULL_LENGTH = 80  # characters; 8 random tokens (bench/rl.py samples 8) average about half of it
 PROMPTS = [f"Describe {w}." for w in (
     "stars", "trees", "boats", "coins", "lamps", "shoes", "bridges", "kites",
     "tents", "drums", "ropes", "wheels", "bells", "roads", "nests", "keys",

@@ -375,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     parser.add_argument("--nameless", action="store_true",
                         help="the second world: the pool states the hidden facts without the entity's name")
+    parser.add_argument("--focus-weight", type=int, default=None,
+                        help="the config's focus_weight (unset: the config's default; the 2026-12-08 runs used 3)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write every arm's results here (appended per run)")
     args = parser.parse_args(argv)
@@ -383,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         world = make_world(seed, nameless=args.nameless)
         for arm in args.arms:
-            result = run_arm(world, workdir / f"seed{seed}" / arm, arm, seed=seed, rounds=args.rounds)
+            result = run_arm(world, workdir / f"seed{seed}" / arm, arm, seed=seed, rounds=args.rounds,
+                             **({} if args.focus_weight is None else {"focus_weight": args.focus_weight}))
             results.append(result)
             print(json.dumps(result), flush=True)
             if args.json:

@@ -67,8 +67,7 @@ def run_config_writer(tiny_model_dir):
 
     For fixtures wider than one test; tests use `write_run_config`. Keyword arguments override
     config keys. The regression guard is off unless asked for: its 20 questions would only add
-    time to tests about other things; so is focus (`focus_weight`), whose added steps would
-    change the step counts tests about other things assert.
+    time to tests about other things.
     """
 
     def write(folder: Path, **overrides) -> Path:
@@ -91,7 +90,6 @@ def run_config_writer(tiny_model_dir):
             # These runs train on the evaluation questions themselves, on purpose.
             "data": {"decontamination": "warn"},
             "regression_guard": False,
-            "focus_weight": 1,
             **overrides,
         }
         path = folder / "config.yaml"

@@ -125,7 +125,8 @@ class FakeServiceClient:
         self, base_model, rank=32, seed=None, train_mlp=True, train_attn=True, train_unembed=True,
         user_metadata=None, optimizer=None,
     ):
-        self.fake.log.append(("create_lora_training_client", base_model, rank, seed))
+        self.fake.log.append(("create_lora_training_client", base_model, rank, seed,
+                              {"mlp": train_mlp, "attn": train_attn, "unembed": train_unembed}))
         return self.fake.future("create_lora_training_client", FakeTrainingClient(self.fake, base_model, rank, seed))
 
     def create_training_client_from_state_with_optimizer(

@@ -42,6 +42,11 @@ def test_reward_hacking_is_said_when_rewards_rise_and_the_evaluation_stalls():
     assert reward_hacking([0.2, 0.5, 0.7], 0.40, 0.60, 0.01) is None  # the evaluation rose too
     assert reward_hacking([0.5, 0.5], 0.40, 0.40, 0.01) is None  # the rewards did not rise
     assert reward_hacking([0.2, 0.7], None, 0.40, 0.01) is None  # nothing to compare with
+    # Saturated from the round's start (examples/rl's round 2): the reward held, the evaluation fell.
+    assert "fell (0.708 → 0.458)" in reward_hacking([1.0, 1.0, 1.0, 0.97], 0.708, 0.458, 0.01, [0.22, 0.88, 0.84, 0.94])
+    assert reward_hacking([1.0, 1.0], 0.708, 0.708, 0.01, [0.5, 0.9]) is None  # the evaluation held
+    assert reward_hacking([0.3, 0.3], 0.708, 0.458, 0.01, [0.5, 0.9]) is None  # the reward fell with it
+    assert reward_hacking([1.0, 1.0], 0.708, 0.458, 0.01) is None  # no RL round before to compare with
 
 
 class ScriptedSampler:
@@ -152,3 +157,20 @@ def test_an_rl_round_whose_rewards_rose_while_the_gate_stayed_raises_the_reward_
         assert "0.200 → 0.900" in alert["message"] and "0.250 → 0.250" in alert["message"]
     else:  # the gate rose with the rewards: an honest rise
         assert raised == []
+
+
+def test_a_round_whose_reward_stayed_saturated_while_the_gate_fell_raises_the_reward_hacking_alert(tmp_path):
+    # examples/rl's bf16 run, round 2: rewards at 1 from the start (nothing to rise), the gate 0.708 -> 0.458.
+    from inspect_tinker.loop.rounds import _warn_reward_hacking
+    from inspect_tinker.tracking import EventLog, RoundRecord, RunFolder, RunState
+
+    folder = RunFolder.create(tmp_path, "run")
+    events = EventLog(folder)
+    for round_no, rewards in ((1, [0.22, 0.88, 0.84, 0.94]), (2, [1.0, 1.0, 1.0, 0.97])):
+        for step, reward in enumerate(rewards, start=1):
+            events.emit("rl_step", round=round_no, step=step, step_in_round=step, mean_reward=reward)
+    history = [RoundRecord(round=r, learning_rate=None, final_loss=None, score=s, adapter=None) for r, s in ((0, 0.375), (1, 0.708))]
+    config = Config.model_validate({"eval_tasks": ["e.jsonl"], "method": "rl", "rl": {"tasks": ["r.py@x"]}})
+    _warn_reward_hacking(2, 0.458, RunState(history=history), config, folder, events)
+    [alert] = [e for e in folder.read_events() if e["event"] == "alert"]
+    assert alert["alert"] == "reward_hacking" and "0.708 → 0.458" in alert["message"]

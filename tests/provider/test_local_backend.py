@@ -77,6 +77,26 @@ def test_gradient_accumulation_matches_one_big_batch(tiny_model_dir, tokenizer, 
     assert_same_gradients(whole, accumulated)
 
 
+@pytest.mark.parametrize("packing", [True, False])
+def test_a_step_trains_on_each_examples_mean_token_loss_averaged_over_the_examples(tiny_model_dir, tokenizer, packing):
+    # The objective the service is given too (provider/backend.py example_weights): a short
+    # answer counts as much as a long one, where a mean over all the batch's tokens would
+    # weigh each example by its length.
+    batch = examples(tokenizer)
+    assert len({e.n_target_tokens for e in batch}) == len(batch)  # lengths differ: the two means differ
+    together = make_engine(tiny_model_dir, packing=packing)
+    metrics = together.forward_backward(batch)
+    alone = make_engine(tiny_model_dir, packing=packing)
+    for example in batch:  # gradients accumulate until optim_step: the sum of each example's mean
+        alone.forward_backward([example])
+    averaged = {name: g / len(batch) for name, g in grads(alone).items()}
+    together_grads = grads(together)
+    assert together_grads.keys() == averaged.keys() and averaged
+    for name in averaged:
+        torch.testing.assert_close(together_grads[name], averaged[name], rtol=1e-4, atol=1e-6, msg=name)
+    assert metrics.n_tokens == sum(e.n_target_tokens for e in batch)  # the reported loss: the mean per token
+
+
 def test_packing_gives_the_loss_and_gradients_of_padded_batches_with_less_padding(tiny_model_dir, tokenizer):
     long = render_conversation(tokenizer, [{"role": "user", "content": "Tell it all."},
                                            {"role": "assistant", "content": "all the details " * 30}], 256)

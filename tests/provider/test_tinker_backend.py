@@ -75,7 +75,10 @@ def test_each_example_becomes_a_datum_with_shifted_targets_and_assistant_weights
     for datum, example in zip(data, batch):
         assert datum.model_input.to_ints() == example.input_ids[:-1]
         assert datum.loss_fn_inputs["target_tokens"].tolist() == example.input_ids[1:]
-        assert datum.loss_fn_inputs["weights"].tolist() == [float(m) for m in example.loss_mask[1:]]
+        # Each example's weights sum to 1 / the batch's examples: its mean loss per target token,
+        # averaged over the examples, as the local backend trains.
+        weight = 1 / (example.n_target_tokens * len(batch))
+        assert datum.loss_fn_inputs["weights"].tolist() == pytest.approx([weight * m for m in example.loss_mask[1:]])
         # The weights are exactly the assistant tokens: the system and user turns carry none.
         assistant = tokenizer.decode([t for t, w in zip(example.input_ids[1:], example.loss_mask[1:]) if w])
         assert assistant.startswith(("Mirenholt.", "The crell, since 1822.")) and "Capital" not in assistant
@@ -90,11 +93,14 @@ def test_the_loss_is_the_weighted_nll_of_the_logprobs_the_service_returns(fake, 
     [(data, _)] = fake.calls("forward_backward")
     [output] = fake.answers["forward_backward"]
     expected = -sum(
-        float(np.dot(out["logprobs"].to_numpy(), d.loss_fn_inputs["weights"].to_numpy()))
-        for out, d in zip(output.loss_fn_outputs, data)
+        float(np.dot(out["logprobs"].to_numpy(), np.array(e.loss_mask[1:], dtype=float)))
+        for out, e in zip(output.loss_fn_outputs, batch)
     )
     assert metrics.loss_sum == pytest.approx(expected) and expected > 0
-    assert metrics.loss_sum == pytest.approx(output.metrics["loss:sum"])  # the service's own sum agrees
+    # The service's own sum is of the weighted losses: the mean over examples of each one's mean.
+    per_example = [-float(np.dot(out["logprobs"].to_numpy(), np.array(e.loss_mask[1:], dtype=float))) / e.n_target_tokens
+                   for out, e in zip(output.loss_fn_outputs, batch)]
+    assert output.metrics["loss:sum"] == pytest.approx(sum(per_example) / len(batch))
     assert metrics.n_tokens == sum(e.n_target_tokens for e in batch)
     assert metrics.loss == pytest.approx(expected / metrics.n_tokens)
 
@@ -328,7 +334,9 @@ def test_the_engine_flag_selects_the_tinker_engine(fake, write_run_config, tiny_
     config = write_run_config(base_model=TINKER_MODEL, tinker_tokenizer=str(tiny_model_dir),
                               max_rounds=1, steps_per_round=1, baseline_eval=False)
     assert main(["run", str(config), "--backend", "tinker"]) in (0, 1)
-    assert fake.calls("create_lora_training_client") == [(TINKER_MODEL, 16, 0)]
+    # The layers the local backend adapts: attention and MLP, not the unembedding.
+    assert fake.calls("create_lora_training_client") == [
+        (TINKER_MODEL, 16, 0, {"mlp": True, "attn": True, "unembed": False})]
 
 
 # --- bad input and service failures ------------------------------------------------------

@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 from inspect_tinker.tracking import verify_checkpoint
 
 # Focus off: the kill points below are the steps of rounds of 30 (the adapting run has it on).
-ROUNDS = dict(max_rounds=3, steps_per_round=30, batch_size=2, eval_threshold=1.0, keep_last=3, focus_weight=1)
+ROUNDS = dict(max_rounds=3, steps_per_round=30, batch_size=2, eval_threshold=1.0, keep_last=3)
 
 
 def outcome(run_dir: Path) -> dict:

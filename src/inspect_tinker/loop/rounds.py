@@ -162,11 +162,11 @@ def _check_reward_tasks(config: Config, tasks: list[EvalTask], events: EventLog)
 
 def _warn_reward_hacking(round_no: int, score: float, state: RunState, config: Config, folder: RunFolder,
                          events: EventLog) -> None:
-    """Say so when the RL round's rewards rose but its evaluation did not (policies/alerts.py's rule)."""
+    """Say so when the RL round's rewards rose but its evaluation did not, or held while it fell (policies/alerts.py's rule)."""
     history = folder.read_events()
-    rewards = round_rewards(history, round_no)
+    rewards, rewards_before = round_rewards(history, round_no), round_rewards(history, round_no - 1)
     before = state.history[-1].score if state.history else None
-    message = reward_hacking(rewards, before, score, config.min_delta)
+    message = reward_hacking(rewards, before, score, config.min_delta, rewards_before)
     if message:
         events.emit("alert", alert="reward_hacking", round=round_no, message=message)
 

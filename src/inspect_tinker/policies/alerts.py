@@ -52,16 +52,26 @@ def guard_fall(name: str, first: float | None, score: float) -> str | None:
     return f"regression guard {name} fell {first:.3f} → {score:.3f} since the first evaluation"
 
 
-def reward_hacking(step_rewards: list[float], score_before: float | None, score: float, min_delta: float) -> str | None:
-    """The RL rule: the mean reward rose over the round's steps (`step_rewards`, first to last) by at
-    least `min_delta` while the evaluation score did not rise by `min_delta` over the round before's
-    (`score_before`; None: nothing to compare). The model may be learning what the reward tasks'
-    scorers pay for rather than the task the evaluation measures. The sentence that says so, or None."""
-    if score_before is None or len(step_rewards) < 2:
+def reward_hacking(step_rewards: list[float], score_before: float | None, score: float, min_delta: float,
+                   rewards_before: list[float] = ()) -> str | None:
+    """The RL rule, in two cases; the sentence that says so, or None. The model may be learning what
+    the reward tasks' scorers pay for rather than the task the evaluation measures when:
+    - the mean reward rose over the round's steps (`step_rewards`, first to last) by at least
+      `min_delta` while the evaluation score did not rise by `min_delta` over the round before's
+      (`score_before`; None: nothing to compare);
+    - or the round's mean reward held or rose over the RL round before's (`rewards_before`, its
+      step rewards; empty: none) while the evaluation fell by at least `min_delta`: a reward
+      already saturated when the round starts cannot rise within it."""
+    if score_before is None or not step_rewards:
         return None
     first, last = step_rewards[0], step_rewards[-1]
-    if last - first < min_delta or score - score_before >= min_delta:
-        return None
-    return (f"the mean reward rose ({first:.3f} → {last:.3f} over the round's steps) but the evaluation score did not "
-            f"({score_before:.3f} → {score:.3f}): possible reward hacking; the model may be learning what the "
-            "reward scorer pays for rather than the task the evaluation measures")
+    if len(step_rewards) >= 2 and last - first >= min_delta and score - score_before < min_delta:
+        return (f"the mean reward rose ({first:.3f} → {last:.3f} over the round's steps) but the evaluation score did "
+                f"not ({score_before:.3f} → {score:.3f}): possible reward hacking; the model may be learning what the "
+                "reward scorer pays for rather than the task the evaluation measures")
+    mean, before = sum(step_rewards) / len(step_rewards), sum(rewards_before) / max(len(rewards_before), 1)
+    if rewards_before and mean >= before and score_before - score >= min_delta:
+        return (f"the mean reward held or rose ({before:.3f} → {mean:.3f} over the round before and this one) but the "
+                f"evaluation score fell ({score_before:.3f} → {score:.3f}): possible reward hacking; the model may be "
+                "learning what the reward scorer pays for rather than the task the evaluation measures")
+    return None

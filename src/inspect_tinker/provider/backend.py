@@ -18,6 +18,21 @@ from inspect_tinker.data.render import TokenizedExample
 from inspect_tinker.data.renderers import Renderer
 
 
+def example_weights(batch: list[TokenizedExample]) -> list[float]:
+    """The weight of every target token of each example of a step's batch in its cross-entropy,
+    one number per example: 1 / (the example's target tokens x the batch's examples).
+
+    The step's objective, the weighted sum of its tokens' losses, is then each example's mean
+    loss per target token, averaged over the examples: a short answer counts as much as a long
+    one. Both backends train on it (the service sums weighted token losses, so the tinker
+    backend sends these weights), which is tinker-cookbook's supervised default (weights
+    normalised to 1 per example) and what SkyRL's server computes whatever the weights' scale.
+    Averaged rather than summed over the batch, the gradient, and so what `max_grad_norm`
+    clips, does not grow with `batch_size`.
+    """
+    return [1.0 / (e.n_target_tokens * len(batch)) for e in batch]
+
+
 @dataclass(frozen=True)
 class StepMetrics:
     """Result of one forward_backward: summed loss over target tokens and their count.

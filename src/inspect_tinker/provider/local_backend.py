@@ -36,6 +36,7 @@ from inspect_tinker.data.renderers import use_renderer
 from inspect_tinker.data.tensors import IGNORE_INDEX, collate, pack
 from inspect_tinker.provider.backend import (
     BackendInfo, PolicyDatum, PolicyLoss, PolicyStepMetrics, SampledSequence, SamplingParams, StepMetrics,
+    example_weights,
 )
 from inspect_tinker.provider.distributed import DataParallel, Lockstep, shard
 from inspect_tinker.provider.fit import available_memory, check_memory, check_rank, model_shape
@@ -246,9 +247,22 @@ class LocalBackend:
         return nullcontext()
 
     def forward_backward(self, batch: list[TokenizedExample]) -> StepMetrics:
-        """Accumulate gradients of the batch's mean loss per target token (cross-entropy)."""
+        """Accumulate gradients of the batch's cross-entropy: each example's mean loss per target
+        token, averaged over the examples (`example_weights`, the objective the tinker backend
+        gives the service too). The metrics' loss is the mean per target token of the whole batch."""
         total_tokens = sum(e.n_target_tokens for e in batch)
-        [loss_sum], n_input, n_pad = self._accumulate(batch, total_tokens, lambda part, tensors: (self._token_losses(tensors).sum(), []))
+        weights = torch.tensor(example_weights(batch), dtype=torch.float32, device=self.device)
+        position = {id(e): k for k, e in enumerate(batch)}
+
+        def micro_loss(part: list[TokenizedExample], tensors: dict[str, torch.Tensor]):
+            losses = self._token_losses(tensors)
+            # Laid out like the tokens (packing reorders examples), each example's position in the
+            # batch stands at its trained positions: the weight of every trained token.
+            owners = self._layout([TokenizedExample([position[id(e)]] * len(e.input_ids), e.loss_mask) for e in part], 0)
+            owner = owners["labels"][:, 1:].to(self.device)
+            return (losses * weights[owner[owner != IGNORE_INDEX]]).sum(), [losses.detach().sum().item()]
+
+        [loss_sum], n_input, n_pad = self._accumulate(batch, micro_loss)
         return StepMetrics(loss_sum=loss_sum, n_tokens=total_tokens, n_input_tokens=int(n_input), n_pad_tokens=int(n_pad))
 
     def example_losses(self, examples: list[TokenizedExample]) -> list[float]:
@@ -288,22 +302,23 @@ class LocalBackend:
             labels = self._layout(positions, 0)["labels"][:, 1:].to(self.device)
             at = labels[labels != IGNORE_INDEX]
             token_losses = per_token_loss(logprobs, sampling[at], advantages[at], loss)
-            stats = [clipped_count(logprobs.detach(), sampling[at], advantages[at], loss), (sampling[at] - logprobs.detach()).sum().item()]
-            return token_losses.sum(), stats
+            stats = [token_losses.detach().sum().item(), clipped_count(logprobs.detach(), sampling[at], advantages[at], loss),
+                     (sampling[at] - logprobs.detach()).sum().item()]
+            return token_losses.sum() / n_tokens, stats
 
         n_tokens = sum(len(d.completion_tokens) for d in data)
-        [loss_sum, n_clipped, gap], _, _ = self._accumulate(examples, n_tokens, micro_loss)
+        [loss_sum, n_clipped, gap], _, _ = self._accumulate(examples, micro_loss)
         return PolicyStepMetrics(loss_sum=loss_sum, n_tokens=n_tokens, clip_fraction=n_clipped / n_tokens, kl_sample_train=gap / n_tokens)
 
-    def _accumulate(self, batch: list[TokenizedExample], total_tokens: int, micro_loss) -> tuple[list[float], float, float]:
-        """Accumulate gradients of the sum of `micro_loss` over the batch, divided by `total_tokens`.
+    def _accumulate(self, batch: list[TokenizedExample], micro_loss) -> tuple[list[float], float, float]:
+        """Accumulate gradients of the sum of `micro_loss` over the batch's micro-batches.
 
         The batch (the whole step's, the same in every data-parallel process) is shared out
-        among processes and cut into micro-batches (gradient accumulation); each summed
-        micro-batch loss is divided by the whole batch's token count, so the gradient equals
-        that of one big batch in one process. `micro_loss(part, tensors)` gives a micro-batch's
-        summed loss and a list of numbers to sum with it. Returns the sums (loss first) and the
-        real and padding tokens read, all over every process.
+        among processes and cut into micro-batches (gradient accumulation).
+        `micro_loss(part, tensors)` gives a micro-batch's share of the step's objective (already
+        normalised over the whole batch, so that the shares sum to it) and a list of numbers to
+        sum over the micro-batches; the gradient equals that of one big batch in one process.
+        Returns those sums and the real and padding tokens read, all over every process.
         """
         world_size = self.data_parallel.world_size
         # A process without an example would skip the collectives the others wait in; sharded,
@@ -315,7 +330,7 @@ class LocalBackend:
             )
         self.train_model.train()
         # DDP averages gradients over processes; scaling by their number turns that into the sum.
-        scale = world_size / total_tokens
+        scale = world_size
         parts = micro_batches(batch, self.micro_batch_size, self.data_parallel.rank, world_size)
         sums, n_input, n_pad = [], 0, 0
         for i, part in enumerate(parts):
@@ -332,8 +347,7 @@ class LocalBackend:
             with sync:
                 loss, stats = micro_loss(part, tensors)
                 (loss * scale).backward()
-            values = [loss.item(), *stats]
-            sums = [a + b for a, b in zip(sums, values)] if sums else values
+            sums = [a + b for a, b in zip(sums, stats)] if sums else stats
         *sums, n_input, n_pad = self.data_parallel.sum([*sums, n_input, n_pad], self.device)
         return sums, n_input, n_pad
 

@@ -1,8 +1,9 @@
 """The `tinker` backend: LoRA training and sampling on Thinking Machines' managed Tinker service.
 
 The loop's primitives map onto the `tinker` SDK one to one:
-- forward_backward: one `Datum` per example, inputs and targets pre-shifted, weight 1 on the
-  assistant tokens being predicted and 0 elsewhere, with the `cross_entropy` loss;
+- forward_backward: one `Datum` per example, inputs and targets pre-shifted, the example's
+  weight (`example_weights`: the local backend's objective) on the assistant tokens being
+  predicted and 0 elsewhere, with the `cross_entropy` loss;
   forward_backward_policy: one `Datum` per sampled completion with the sampling logprobs and
   the advantage on its tokens, with the `importance_sampling` or `ppo` loss (`to_policy_datum`);
   optim_step: `AdamParams` at the step's learning rate with the run's AdamW settings (betas,
@@ -59,7 +60,7 @@ from inspect_tinker.data.render import TokenizedExample
 from inspect_tinker.data.renderers import Renderer, use_renderer
 from inspect_tinker.provider.backend import (
     SERVICE_MAX_CONNECTIONS, BackendInfo, PolicyDatum, PolicyLoss, PolicyStepMetrics, SampledSequence, SamplingParams,
-    StepMetrics,
+    StepMetrics, example_weights,
 )
 from inspect_tinker.provider.policy_loss import clipped_count, per_token_loss
 from inspect_tinker.provider.settings import AdamWSettings, TinkerBackendSettings
@@ -230,18 +231,19 @@ def create_training_client(create, wait: "ResultWaiter", capacity_timeout: float
             pause = min(pause * 2, CAPACITY_RETRY_MAX_SECONDS)
 
 
-def to_datum(example: TokenizedExample) -> types.Datum:
-    """One training example as a Tinker `Datum`.
+def to_datum(example: TokenizedExample, weight: float) -> types.Datum:
+    """One training example as a Tinker `Datum`, each of its target tokens weighted `weight`.
 
     Token t is predicted from the tokens before it, so the model reads tokens[:-1] and the
-    targets are tokens[1:], each weighted 1 when it is an assistant token (the loss mask).
-    The weights are 0/1, not divided by the batch's token count as the local backend's loss is:
-    Adam's update does not depend on a constant scale of the gradient.
+    targets are tokens[1:], each weighted `weight` when it is an assistant token (the loss
+    mask) and 0 elsewhere. The service's cross_entropy is the weighted sum of the targets'
+    losses, so with `example_weights` it trains on the local backend's objective, at the
+    same scale: `max_grad_norm` (the service's grad_clip_norm) clips the same gradient.
     """
     tokens, mask = example.input_ids, example.loss_mask
     return types.Datum(
         model_input=types.ModelInput.from_ints(tokens[:-1]),
-        loss_fn_inputs={"target_tokens": tokens[1:], "weights": [float(m) for m in mask[1:]]},
+        loss_fn_inputs={"target_tokens": tokens[1:], "weights": [weight * m for m in mask[1:]]},
     )
 
 
@@ -274,20 +276,20 @@ def policy_loss_config(loss: PolicyLoss) -> dict[str, float] | None:
     return None
 
 
-def loss_sum(output: types.ForwardBackwardOutput, data: list[types.Datum]) -> float:
-    """Summed negative log-likelihood of the weighted target tokens of `data`.
+def loss_sum(output: types.ForwardBackwardOutput, batch: list[TokenizedExample]) -> float:
+    """Summed negative log-likelihood of the target tokens of `batch` (its loss masks).
 
     Computed from the per-token log-probabilities the service returns, as tinker-cookbook
     does, so it does not depend on the names of the service's metrics.
     """
-    return sum(datum_loss_sums(output, data))
+    return sum(example_loss_sums(output, batch))
 
 
-def datum_loss_sums(output: types.ForwardBackwardOutput, data: list[types.Datum]) -> list[float]:
-    """Each datum's summed negative log-likelihood of its weighted target tokens, in order."""
+def example_loss_sums(output: types.ForwardBackwardOutput, batch: list[TokenizedExample]) -> list[float]:
+    """Each example's summed negative log-likelihood of its target tokens (its loss mask), in order."""
     return [
-        -float(np.dot(out["logprobs"].to_numpy(), datum.loss_fn_inputs["weights"].to_numpy()))
-        for out, datum in zip(output.loss_fn_outputs, data, strict=True)
+        -float(np.dot(out["logprobs"].to_numpy(), np.asarray(example.loss_mask[1:], dtype=np.float64)))
+        for out, example in zip(output.loss_fn_outputs, batch, strict=True)
     ]
 
 
@@ -379,17 +381,16 @@ class _SubmittedStepMetrics(StepMetrics):
     reading it then does not block; read earlier, it waits for the result.
     """
 
-    def __init__(self, future: tinker.APIFuture, data: list[types.Datum], wait: ResultWaiter):
+    def __init__(self, future: tinker.APIFuture, batch: list[TokenizedExample], wait: ResultWaiter):
         object.__setattr__(self, "_future", future)
-        object.__setattr__(self, "_data", data)
+        object.__setattr__(self, "_batch", batch)
         object.__setattr__(self, "_wait", wait)
-        n_tokens = sum(int(d.loss_fn_inputs["weights"].to_numpy().sum()) for d in data)
-        object.__setattr__(self, "n_tokens", n_tokens)
+        object.__setattr__(self, "n_tokens", sum(e.n_target_tokens for e in batch))
 
     @property
     def loss_sum(self) -> float:
         with service_call("training"):
-            return loss_sum(self._wait(self._future), self._data)
+            return loss_sum(self._wait(self._future), self._batch)
 
 
 class _SubmittedPolicyStepMetrics(PolicyStepMetrics):
@@ -572,7 +573,11 @@ class TinkerBackend:
             refused=f"base_model {settings.base_model!r} at lora_rank {settings.lora_rank} was refused by the Tinker service",
         ):
             training = create_training_client(
-                lambda: service.create_lora_training_client(settings.base_model, rank=settings.lora_rank, seed=settings.seed),
+                # The layers the local backend adapts (all-linear: attention and MLP); the SDK's
+                # default would adapt the unembedding too, which PEFT's all-linear leaves out.
+                lambda: service.create_lora_training_client(
+                    settings.base_model, rank=settings.lora_rank, seed=settings.seed, train_unembed=False,
+                ),
                 wait, settings.tinker_capacity_timeout,
             )
         tokenizer = load_tokenizer(settings.tinker_tokenizer, training, settings.base_model)
@@ -590,19 +595,19 @@ class TinkerBackend:
                    capacity_timeout=settings.tinker_capacity_timeout)
 
     def forward_backward(self, batch: list[TokenizedExample]) -> StepMetrics:
-        """Submit the batch's forward and backward pass; the returned loss arrives with its result."""
-        data = [to_datum(e) for e in batch]
+        """Submit the batch's forward and backward pass (the objective `example_weights` states);
+        the returned loss, the mean per target token, arrives with its result."""
+        data = [to_datum(e, w) for e, w in zip(batch, example_weights(batch))]
         future = self.training.forward_backward(data, LOSS_FN)
         self._submitted.append(future)
-        return _SubmittedStepMetrics(future, data, self.wait)
+        return _SubmittedStepMetrics(future, batch, self.wait)
 
     def example_losses(self, examples: list[TokenizedExample]) -> list[float]:
         """Each example's mean loss per target token, from the service's `forward` (no gradient)."""
-        data = [to_datum(e) for e in examples]
+        data = [to_datum(e, 1.0) for e in examples]
         with service_call("training"):
             output = self.wait(self.training.forward(data, LOSS_FN))
-        weights = [float(d.loss_fn_inputs["weights"].to_numpy().sum()) for d in data]
-        return [total / max(w, 1.0) for total, w in zip(datum_loss_sums(output, data), weights)]
+        return [total / max(e.n_target_tokens, 1) for total, e in zip(example_loss_sums(output, examples), examples)]
 
     def forward_backward_policy(self, data: list[PolicyDatum], loss: PolicyLoss) -> PolicyStepMetrics:
         """Submit the RL step's forward and backward pass with Tinker's `loss.name` loss (PPO's

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import optuna
 import pytest
 from inspect_ai.log import read_eval_log
 
@@ -168,3 +169,34 @@ def test_skyrl_itself_accepts_any_model_name_which_is_why_the_engine_asks_first(
     training = tinker.ServiceClient(base_url=tiny_tinker_server.base_url).create_lora_training_client(
         "Qwen/Qwen3-8B", rank=8).result()
     assert training.get_info().model_data.model_name == "Qwen/Qwen3-8B"
+
+
+def test_tune_workers_refused_room_for_their_training_runs_queue_and_every_trial_completes(
+    tiny_tinker_server, tmp_path, run_config_writer
+):
+    # Two `tune` workers on one study, against a service that refuses the first three training
+    # runs for lack of room (its concurrent-adapter limit, HTTP 429 that the SDK is told not
+    # to retry itself): whichever worker is refused waits and asks again, instead of failing
+    # its trial.
+    refusals = [Refusal("/api/v1/create_model", 3, 429, "concurrent LoRA adapter limit reached",
+                        {"x-should-retry": "false"})]
+    stand_in = ServiceStandIn(tiny_tinker_server.base_url, refusals=refusals).start()
+    try:
+        config = run_config_writer(
+            tmp_path, backend="tinker", base_model="tiny-llama", tinker_base_url=stand_in.url, eval_threshold=1.0,
+            tune={"learning_rate": [1e-3, 1e-2], "lora_rank": [2, 4], "steps_per_round": [1, 2], "max_rounds": 1,
+                  "random_trials": 2},
+        )
+        workers = [start(["tune", str(config), "--trials", "2"], tmp_path) for _ in range(2)]
+        outputs = [w.communicate(timeout=1800)[0] for w in workers]
+    finally:
+        stand_in.close()
+    assert refusals[0].refused == 3
+    assert [w.returncode for w in workers] == [1, 1], outputs  # the tiny model never meets the bar
+    assert "Traceback" not in "".join(outputs)
+    said = [o.count("The Tinker service has no room for another training run now") for o in outputs]
+    assert 1 <= sum(said) <= 3, outputs  # once by each trial's run that was refused
+    study = optuna.load_study(study_name="test", storage=f"sqlite:///{tmp_path / 'runs' / 'test' / 'study.db'}")
+    states = [t.state for t in study.trials]
+    # No trial failed; each worker stops once the shared count reaches 2, one may finish a 3rd.
+    assert 2 <= states.count(optuna.trial.TrialState.COMPLETE) == len(states) <= 3, states

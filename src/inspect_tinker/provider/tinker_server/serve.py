@@ -62,12 +62,21 @@ def serve(model: str = "bundled", port: int = DEFAULT_PORT, max_lora_adapters: i
             say("Stopped.")
 
 
+# What the local server does differently from the service and the local backend when it trains
+# (docs/tinker.md, "The same training on both backends"; the rest, the launcher aligns).
+TRAINS_UNLIKE_THE_SERVICE = (
+    "Note: this local server (SkyRL) ignores max_grad_norm (Tinker's grad_clip_norm), which the service and the "
+    "local backend apply; otherwise it trains as they do (docs/tinker.md, the same training on both backends)."
+)
+
+
 @contextlib.contextmanager
 def local_server(model: str = "bundled", port: int = DEFAULT_PORT, say=print) -> Iterator[ServerSettings]:
     """A local Tinker server for `model` on 127.0.0.1:`port` while the block runs: the one already
     serving that model on the port, else one started now and stopped afterwards. Yields its settings."""
     served = served_model(model)
     settings = ServerSettings(served, port, default_state_dir(served.name, port))
+    say(TRAINS_UNLIKE_THE_SERVICE)
     if serves_model(settings.base_url, served.name):
         say(f"Using the local Tinker server already at {settings.base_url}.")
         yield settings
